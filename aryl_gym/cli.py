@@ -1,0 +1,104 @@
+"""The ``aryl-gym`` command line: one entry point, one sub-command per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_summary(summary: dict, title: str = "") -> None:
+    if title:
+        print(title)
+    width = max(len(k) for k in summary)
+    for k, v in summary.items():
+        print(f"  {k:<{width}}  {_fmt(v)}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import run_policy
+    from baselines import make_policy
+
+    overrides = {}
+    if args.trace:
+        overrides["trace"] = str(args.trace)
+    scenario = get_scenario(args.scenario, **overrides)
+    policy = make_policy(args.policy)
+    result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
+    summary = {"scenario": scenario.name, "policy": policy.name, "seed": args.seed, **result.summary}
+    print_summary(summary, f"aryl-gym simulate: {scenario.name} / {policy.name} / seed {args.seed}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
+    if args.jobs_csv:
+        result.job_records().to_csv(args.jobs_csv, index=False)
+        print(f"wrote {args.jobs_csv}")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from aryl_gym.scenarios import SCENARIOS
+
+    width = max(len(n) for n in SCENARIOS)
+    for name, sc in SCENARIOS.items():
+        print(f"{name:<{width}}  {sc.description}")
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from baselines import policy_specs
+
+    specs = policy_specs()
+    width = max(len(n) for n in specs)
+    for name, spec in specs.items():
+        print(f"{name:<{width}}  {spec.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aryl-gym", description="Shared GPU cluster simulator and Gymnasium envs (Aryl).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
+    s.add_argument("--scenario", default="small", help="scenario name (see `aryl-gym scenarios`)")
+    s.add_argument("--policy", default="sjf-noloan", help="policy name (see `aryl-gym policies`)")
+    s.add_argument("--trace", type=Path, help="a trace file in the project's format (replaces the generated workload)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", type=Path, help="write the summary as JSON here")
+    s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_simulate)
+
+    sub.add_parser("scenarios", help="list the named scenarios").set_defaults(func=cmd_scenarios)
+    sub.add_parser("policies", help="list the policies with their rule").set_defaults(func=cmd_policies)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"aryl-gym: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

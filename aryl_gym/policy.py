@@ -1,0 +1,93 @@
+"""The one policy interface that every heuristic and every learned agent implements.
+
+The engine stops at two kinds of decision points (see :mod:`aryl_gym.sim.engine`):
+
+* **reclaim** — the inference side takes ``k`` lent servers back; the policy says which
+  (:meth:`Policy.reclaim`). Their workers are then removed at once: an elastic job that
+  keeps at least ``min_gpus`` is scaled in, any other job on them is preempted.
+* **allocate** — a scheduling round; the policy returns an :class:`Allocation`, the
+  change of GPU counts (and optionally placements) it wants (:meth:`Policy.allocate`).
+
+Policies read the state through a read-only :class:`~aryl_gym.sim.view.ClusterView`
+and never mutate it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aryl_gym.sim.view import ClusterView
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """How the engine's default placer puts workers on servers.
+
+    Base workers (``gpus`` of an inelastic job, ``min_gpus`` of an elastic one) go to the
+    training pool first (best fit, fewest servers). Extra workers of elastic jobs go to
+    lent servers first when ``extra_on_lent_first`` (Aryl's rule: a reclaim then scales
+    jobs in rather than killing them). ``base_on_lent`` lets base workers overflow onto
+    lent servers; ``inelastic_on_lent`` lets inelastic jobs use lent servers at all.
+    """
+
+    extra_on_lent_first: bool = True
+    base_on_lent: bool = True
+    inelastic_on_lent: bool = False
+
+
+@dataclass
+class Allocation:
+    """A policy's decision in a scheduling round: a *change* of the current allocation.
+
+    ``gpus`` maps a job index (``Job.idx``) to the GPU count it should have after the
+    round; jobs not mentioned keep what they have. ``0`` stops a job (a running job is
+    preempted and requeued). A queued elastic job may start at any count in
+    ``[min_gpus, max_gpus]``, an inelastic one only at ``gpus``. The engine applies
+    shrinks first, then grows in the mapping's order, so put the most important job first.
+
+    ``placement`` optionally pins where a job's workers go: job index -> {server: GPUs},
+    the job's *complete* placement after the round (it must sum to ``gpus[job]``). Jobs
+    without an entry are placed by the default placer following ``rules``.
+    """
+
+    gpus: dict[int, int] = field(default_factory=dict)
+    placement: dict[int, dict[int, int]] = field(default_factory=dict)
+    rules: PlacementRules | None = None
+
+
+class Policy(ABC):
+    """Base class of every scheduling policy (heuristic or learned).
+
+    Class attributes declare what the policy needs from the engine:
+
+    * ``uses_loaning`` — whether the inference pool lends idle servers to it. Without
+      loaning no server is ever lent and ``reclaim`` is never called.
+    * ``periodic_rounds`` — whether it wants an allocate round every
+      ``DynamicsConfig.round_interval_s`` even when no event happened (elastic
+      re-optimisation), in addition to the rounds after events.
+    * ``rules`` — the default placer's rules for its allocations.
+    """
+
+    name: str = "policy"
+    description: str = ""
+    uses_loaning: bool = False
+    periodic_rounds: bool = False
+    rules: PlacementRules = PlacementRules()
+
+    def reset(self, view: ClusterView, seed: int | None = None) -> None:  # noqa: B027 - optional hook
+        """Called once before the first decision of an episode."""
+
+    def reclaim(self, view: ClusterView, k: int) -> Sequence[int]:
+        """Return ``k`` distinct lent server ids to give back, in the order to remove them.
+
+        The default returns the last-lent servers first; loaning policies override it.
+        """
+        return list(reversed(view.lent_servers))[:k]
+
+    @abstractmethod
+    def allocate(self, view: ClusterView) -> Allocation:
+        """Return the allocation change of this round (an empty Allocation = no change)."""

@@ -1,0 +1,105 @@
+"""Named scenarios (typed :class:`~aryl_gym.config.ScenarioConfig` objects) and how to build
+their workloads.
+
+* ``tiny`` — 2 + 2 servers, one day, ~60 jobs: unit tests and quick checks.
+* ``small`` — 8 + 8 servers (64 + 64 GPUs, the Aryl testbed's size), 3 days: RL and examples.
+* ``aryl-15d`` — the paper's scale (MODEL.md section 7): 15 days, >= 50,000 jobs, a
+  training pool sized so that the reference-point scheduler queues jobs as in the
+  paper's production trace, an inference pool at least as large with a diurnal demand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig
+from aryl_gym.workload.generator import ITP_DURATION_BY_GPUS, WorkloadConfig, generate_jobs
+from aryl_gym.workload.inference import InferenceConfig, build_demand
+from aryl_gym.workload.schema import JobTable
+
+DAY = 86400.0
+
+# tiny and small cap jobs at 16 GPUs (their pools have 16 and 64 GPUs) and shift weight
+# to multi-GPU jobs so that small clusters still see contention between job sizes.
+_SMALL_GPUS = dict(
+    gpu_values=(1, 2, 4, 8, 16),
+    gpu_probs=(0.55, 0.12, 0.13, 0.15, 0.05),
+    duration_by_gpus=ITP_DURATION_BY_GPUS[:5],
+)
+
+
+def _scenarios() -> dict[str, ScenarioConfig]:
+    return {
+        s.name: s
+        for s in (
+            ScenarioConfig(
+                name="tiny",
+                description="2 training + 2 inference servers of 8 GPUs, 1 day, ~60 jobs",
+                cluster=ClusterConfig(training_servers=2, inference_servers=2),
+                workload=WorkloadConfig(
+                    days=1.0, jobs_per_day=60.0, duration_max_s=2 * 3600.0, **_SMALL_GPUS
+                ),
+                inference=InferenceConfig(curve="diurnal", peak_utilisation=1.0),
+            ),
+            ScenarioConfig(
+                name="small",
+                description="8 + 8 servers (64 + 64 GPUs, the Aryl testbed's size), 3 days, ~480 jobs",
+                cluster=ClusterConfig(training_servers=8, inference_servers=8),
+                workload=WorkloadConfig(
+                    days=3.0, jobs_per_day=160.0, duration_max_s=4 * 3600.0, **_SMALL_GPUS
+                ),
+                inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
+            ),
+            ScenarioConfig(
+                name="aryl-15d",
+                description="the paper's scale: 15 days, >= 50,000 jobs, diurnal inference pool",
+                cluster=ClusterConfig(training_servers=ARYL_15D_TRAINING_SERVERS, inference_servers=ARYL_15D_INFERENCE_SERVERS),
+                workload=WorkloadConfig(days=15.0, jobs_per_day=3400.0),
+                inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
+            ),
+        )
+    }
+
+
+#: Training pool of aryl-15d, chosen with scripts/size_aryl15d.py so that the reference
+#: point (``baseline``/``sjf-noloan``) queues jobs about as in the paper (docs/results.md).
+ARYL_15D_TRAINING_SERVERS = 870
+ARYL_15D_INFERENCE_SERVERS = 870
+
+SCENARIOS: dict[str, ScenarioConfig] = _scenarios()
+
+
+def get_scenario(name: str, **overrides) -> ScenarioConfig:
+    """The scenario called ``name``, with top-level fields replaced by ``overrides``."""
+    try:
+        sc = SCENARIOS[name]
+    except KeyError:
+        raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+    return replace(sc, **overrides) if overrides else sc
+
+
+def build_workload(scenario: ScenarioConfig, seed: int) -> tuple[JobTable, tuple[np.ndarray, np.ndarray]]:
+    """The job table and inference demand series ``(times, servers_needed)`` of a run.
+
+    The seed is split into independent streams for the training workload and the
+    inference demand, so changing one source never shifts the other's random numbers.
+    """
+    w_seed, d_seed = (int(x) for x in np.random.SeedSequence(seed).generate_state(2))
+    if scenario.trace is not None:
+        from aryl_gym.workload.profiles import PROFILES
+        from aryl_gym.workload.trace_io import load_trace
+
+        jobs = load_trace(scenario.trace, known_profiles=PROFILES)
+    else:
+        jobs = generate_jobs(scenario.workload, seed=w_seed)
+    last = float(jobs.submit_time[-1]) if len(jobs) else 0.0
+    # Demand is generated past the last arrival so the drain phase still sees the diurnal
+    # curve; after its end the last value holds.
+    horizon = max(last, scenario.workload.days * DAY) + 30 * DAY
+    demand = build_demand(scenario.inference, scenario.cluster.inference_servers, horizon, seed=d_seed)
+    return jobs, demand
+
+
+__all__ = ["SCENARIOS", "DynamicsConfig", "build_workload", "get_scenario"]

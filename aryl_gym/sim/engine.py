@@ -1,0 +1,518 @@
+"""The event-driven simulator: a stepper that stops at decision points.
+
+::
+
+    engine = Engine(scenario, jobs, demand, seed=0, uses_loaning=True)
+    point = engine.advance()            # run events until a decision is due; None at the end
+    while point is not None:
+        if point.kind == "reclaim":
+            engine.decide_reclaim(policy.reclaim(point.view, point.k))
+        else:
+            engine.decide_allocation(policy.allocate(point.view))
+        point = engine.advance()
+
+Events: job arrivals, completions, inference-demand changes (which lend or reclaim
+servers), delayed lends and, for policies that ask for them, periodic rounds. All
+events at one instant are processed together and make at most one round; an instant
+that changed nothing makes none. Work per event is O(servers touched + jobs touched);
+nothing scans all jobs or all servers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from aryl_gym.config import ScenarioConfig
+from aryl_gym.policy import Allocation, PlacementRules
+from aryl_gym.sim.cluster import LENT, TRAINING, Cluster
+from aryl_gym.sim.job import DONE, QUEUED, RUNNING, Job
+from aryl_gym.sim.metrics import MetricsRecorder
+from aryl_gym.sim.view import ClusterView
+from aryl_gym.workload.profiles import get_profile
+from aryl_gym.workload.schema import JobTable
+
+RECLAIM, ALLOCATE = "reclaim", "allocate"
+
+
+class InvalidDecision(ValueError):
+    """A policy's decision breaks the rules (unknown job, bad GPU count, no room, ...)."""
+
+
+@dataclass(frozen=True)
+class DecisionPoint:
+    """Where the engine waits for the policy: ``kind`` is "reclaim" (give back ``k`` lent
+    servers) or "allocate" (a scheduling round)."""
+
+    kind: str
+    view: ClusterView
+    k: int = 0
+
+
+class Engine:
+    """Simulates one episode of a scenario. See the module docstring for the loop."""
+
+    def __init__(
+        self,
+        scenario: ScenarioConfig,
+        jobs: JobTable,
+        demand: tuple[np.ndarray, np.ndarray],
+        *,
+        seed: int = 0,
+        uses_loaning: bool = True,
+        periodic_rounds: bool = False,
+        rules: PlacementRules | None = None,
+        check_invariants: bool = False,
+        sample_interval_s: float = 600.0,
+    ) -> None:
+        self.scenario = scenario
+        self.dyn = scenario.dynamics
+        self.cluster = Cluster(scenario.cluster)
+        self.table = jobs
+        self.uses_loaning = uses_loaning
+        self.periodic_rounds = periodic_rounds
+        self.rules = rules or PlacementRules()
+        self.check = check_invariants
+        self.view = ClusterView(self)
+        self.t = 0.0
+
+        n = len(jobs)
+        self._validate_capacity(jobs)
+        rng = np.random.default_rng(seed)
+        sigma = self.dyn.duration_noise_sigma
+        self._est = np.exp(rng.normal(0.0, sigma, n)) if sigma > 0 else np.ones(n)
+        max_g = int(max(jobs.max_gpus.max(initial=1), jobs.gpus.max(initial=1)))
+        tables = {}
+        for name in set(jobs.profile.tolist()):
+            prof = get_profile(name)
+            tables[name] = (prof, prof.speedup_table(max_g))
+        self._profiles = tables
+        self._submit = jobs.submit_time.tolist()
+        self.jobs: list[Job | None] = [None] * n
+        self.queue: dict[int, Job] = {}
+        self.running: dict[int, Job] = {}
+        self.n_done = 0
+        self._next_arrival = 0
+
+        d_times, d_needed = demand
+        self._d_times = np.asarray(d_times, dtype=float).tolist()
+        self._d_needed = np.asarray(d_needed, dtype=np.int64).tolist()
+        self._d_next = 0
+        self.needed = 0
+        self.reserve = scenario.inference.reserve_servers
+        self._pending_lends: deque[float] = deque()  # times of scheduled (delayed) lends
+        self._pending_reclaim = 0
+
+        self._heap: list[tuple[float, int, int, int]] = []  # (time, seq, job idx, version)
+        self._seq = 0
+        self._round_due = False
+        self._next_timer = self.dyn.round_interval_s if periodic_rounds else math.inf
+        self._waiting: DecisionPoint | None = None
+        self._stalled = False
+        self.finished = False
+        self.rounds = 0
+        self.events = 0
+        self.reclaim_events = 0
+        self.reclaimed_servers = 0
+        self.metrics = MetricsRecorder(self, sample_interval_s)
+        if self._d_times and self._d_times[0] <= 0.0:
+            self._apply_demand(0.0)
+
+    # ------------------------------------------------------------------ construction
+    def _validate_capacity(self, jobs: JobTable) -> None:
+        cfg = self.scenario.cluster
+        cap = cfg.training_gpus + (cfg.inference_gpus if self.uses_loaning else 0)
+        base = np.where(jobs.elastic, jobs.min_gpus, jobs.gpus)
+        bad = np.flatnonzero(base > cap)
+        if bad.size:
+            i = int(bad[0])
+            where = "training pool" + (" + inference pool" if self.uses_loaning else "")
+            raise ValueError(
+                f"{jobs.source}: job {jobs.job_id[i]!r} (row {i + 1}) needs {int(base[i])} GPUs "
+                f"but the {where} of scenario {self.scenario.name!r} has only {cap}; "
+                f"{bad.size} job(s) can never run"
+            )
+
+    # ------------------------------------------------------------------ stepping
+    def advance(self) -> DecisionPoint | None:
+        """Run events until a decision is due and return it, or ``None`` when the episode ends."""
+        if self._waiting is not None:
+            raise RuntimeError(f"decide on the pending {self._waiting.kind} point before advancing")
+        while True:
+            if self._pending_reclaim > 0:
+                self._waiting = DecisionPoint(RECLAIM, self.view, self._pending_reclaim)
+                return self._waiting
+            if self._round_due:
+                self._round_due = False
+                self.rounds += 1
+                self._waiting = DecisionPoint(ALLOCATE, self.view)
+                return self._waiting
+            if self.finished:
+                return None
+            t = self._next_event_time()
+            limit = self.scenario.max_time_s
+            if t is None or (limit is not None and t > limit):
+                self._end(limit if (t is not None and limit is not None) else self.t)
+                return None
+            self._process(t)
+
+    def _next_event_time(self) -> float | None:
+        if self._next_arrival >= len(self._submit) and not self.queue and not self.running:
+            return None  # every job arrived and finished
+        if self._stalled:
+            return None
+        t = math.inf
+        if self._heap:
+            t = self._heap[0][0]
+        if self._next_arrival < len(self._submit):
+            t = min(t, self._submit[self._next_arrival])
+        if self._d_next < len(self._d_times):
+            t = min(t, self._d_times[self._d_next])
+        if self._pending_lends:
+            t = min(t, self._pending_lends[0])
+        if self._next_timer < t and (self.queue or self.running):
+            t = self._next_timer
+        return None if t == math.inf else t
+
+    def _process(self, t: float) -> None:
+        """Every event at instant ``t``; sets ``_round_due`` when anything changed."""
+        self.metrics.advance_to(t)
+        self.t = t
+        changed = False
+        heap = self._heap
+        while heap and heap[0][0] <= t:
+            _, _, idx, version = heapq.heappop(heap)
+            job = self.jobs[idx]
+            if job.version == version and job.state == RUNNING:
+                self._complete(job, t)
+                changed = True
+                self.events += 1
+        n = len(self._submit)
+        while self._next_arrival < n and self._submit[self._next_arrival] <= t:
+            self._arrive(self._next_arrival, t)
+            self._next_arrival += 1
+            changed = True
+            self.events += 1
+        while self._pending_lends and self._pending_lends[0] <= t:
+            self._pending_lends.popleft()
+            self.cluster.lend(t)
+            changed = True
+            self.events += 1
+        while self._d_next < len(self._d_times) and self._d_times[self._d_next] <= t:
+            changed |= self._apply_demand(t)
+            self.events += 1
+        if self._next_timer <= t:
+            while self._next_timer <= t:
+                self._next_timer += self.dyn.round_interval_s
+            if self.queue or self.running:
+                changed = True
+                self.events += 1
+        if self._pending_reclaim == 0 and changed and (self.queue or self.running):
+            self._round_due = True
+        if self.check:
+            self.check_invariants()
+
+    # ------------------------------------------------------------------ inference side
+    def _apply_demand(self, t: float) -> bool:
+        self.needed = self._d_needed[self._d_next]
+        self._d_next += 1
+        if not self.uses_loaning:
+            return False
+        loanable = max(0, self.scenario.cluster.inference_servers - self.needed - self.reserve)
+        committed = self.cluster.n_lent + len(self._pending_lends)
+        if loanable > committed:
+            when = t + self.dyn.loan_delay_s
+            for _ in range(loanable - committed):
+                if when <= t:
+                    self.cluster.lend(t)
+                else:
+                    self._pending_lends.append(when)
+            return when <= t
+        while committed > loanable and self._pending_lends:
+            self._pending_lends.pop()  # cancel the latest scheduled lends first
+            committed -= 1
+        if loanable < self.cluster.n_lent:
+            self._pending_reclaim = self.cluster.n_lent - loanable
+        return False
+
+    def decide_reclaim(self, servers) -> None:
+        """Give back the chosen lent servers (in order), scaling in or preempting their jobs."""
+        point = self._take_point(RECLAIM)
+        servers = [int(s) for s in servers]
+        if len(servers) != point.k or len(set(servers)) != point.k:
+            raise InvalidDecision(f"reclaim needs {point.k} distinct lent servers, got {servers}")
+        for s in servers:
+            if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
+                raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
+        t = self.t
+        for s in servers:
+            for idx, k in list(self.cluster.jobs_on[s].items()):
+                job = self.jobs[idx]
+                if job.elastic and job.n_gpus - k >= job.min_gpus:
+                    new = dict(job.placement)
+                    del new[s]
+                    self._reallocate(job, new, t)
+                else:
+                    self._preempt(job, t)
+            self.cluster.give_back(s)
+        self._pending_reclaim = 0
+        self.reclaim_events += 1
+        self.reclaimed_servers += len(servers)
+        self._round_due = True
+        if self.check:
+            self.check_invariants()
+
+    # ------------------------------------------------------------------ allocation
+    def decide_allocation(self, alloc: Allocation) -> None:
+        """Apply a policy's :class:`Allocation`: shrinks and stops first, then grows in order."""
+        self._take_point(ALLOCATE)
+        if not alloc.gpus and not alloc.placement:
+            self.note_no_change()
+            return
+        rules = alloc.rules or self.rules
+        t = self.t
+        grows: list[tuple[Job, int]] = []
+        for idx, n in alloc.gpus.items():
+            job = self._active_job(idx)
+            n = int(n)
+            if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
+                span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
+                raise InvalidDecision(f"job {job.job_id!r}: {n} GPUs is outside its allowed {span}")
+            if idx in alloc.placement:
+                continue  # handled below
+            if n < job.n_gpus:
+                if n == 0:
+                    self._preempt(job, t)
+                else:
+                    self._reallocate(job, self._shrunk_placement(job, job.n_gpus - n), t)
+            elif n > job.n_gpus:
+                grows.append((job, n))
+        for idx, place in alloc.placement.items():
+            self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=True)
+        for job, n in grows:
+            self._reallocate(job, self._grown_placement(job, n, rules), t)
+        for idx, place in alloc.placement.items():
+            self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
+        if self.check:
+            self.check_invariants()
+
+    def _apply_explicit(self, job: Job, place: dict[int, int], n: int | None, t: float, first: bool) -> None:
+        # Explicit placements release in the first pass and take in the second, so that
+        # they may reuse GPUs other jobs give up in the same round.
+        place = {int(s): int(k) for s, k in place.items() if int(k) > 0}
+        total = sum(place.values())
+        if n is not None and total != n:
+            raise InvalidDecision(f"job {job.job_id!r}: placement sums to {total} GPUs, gpus says {n}")
+        if first:
+            if total and not (job.min_gpus <= total <= job.max_gpus):
+                raise InvalidDecision(f"job {job.job_id!r}: placement of {total} GPUs is outside its bounds")
+            if total == 0 and job.state == RUNNING:
+                self._preempt(job, t)
+            return
+        if total == 0:
+            return
+        for s, k in place.items():
+            cls = self.cluster.server_class(s) if 0 <= s < self.cluster.n_servers else None
+            if cls is None:
+                raise InvalidDecision(f"job {job.job_id!r}: server {s} is neither a training server nor lent")
+            have = job.placement.get(s, 0)
+            if k - have > self.cluster.free[s]:
+                raise InvalidDecision(
+                    f"job {job.job_id!r}: server {s} has {self.cluster.free[s]} free GPUs, placement adds {k - have}"
+                )
+        if place != job.placement:
+            self._reallocate(job, place, t)
+
+    def _active_job(self, idx: int) -> Job:
+        job = self.jobs[idx] if 0 <= idx < len(self.jobs) else None
+        if job is None or job.state == DONE:
+            state = "not arrived" if job is None else "finished"
+            raise InvalidDecision(f"job index {idx} is {state}; only queued or running jobs can be allocated")
+        return job
+
+    def _shrunk_placement(self, job: Job, remove: int) -> dict[int, int]:
+        """Take workers off lent servers first, then off the servers holding fewest of them."""
+        new = dict(job.placement)
+        order = sorted(new, key=lambda s: (self.cluster.server_class(s) != LENT, new[s], -s))
+        for s in order:
+            if remove == 0:
+                break
+            k = min(new[s], remove)
+            new[s] -= k
+            remove -= k
+            if new[s] == 0:
+                del new[s]
+        return new
+
+    def _grown_placement(self, job: Job, n: int, rules: PlacementRules) -> dict[int, int]:
+        """The default placer: base workers on training servers, extra workers per ``rules``."""
+        add = n - job.n_gpus
+        base = min(add, max(0, job.base_gpus - job.n_gpus))
+        may_lend = job.elastic or rules.inelastic_on_lent
+        base_classes = (TRAINING, LENT) if (may_lend and rules.base_on_lent) else (TRAINING,)
+        if not may_lend:
+            extra_classes: tuple[int, ...] = (TRAINING,)
+        elif rules.extra_on_lent_first:
+            extra_classes = (LENT, TRAINING)
+        else:
+            extra_classes = (TRAINING, LENT)
+        new = dict(job.placement)
+        for need, classes in ((base, base_classes), (add - base, extra_classes)):
+            for cls in classes:
+                if need == 0:
+                    break
+                reserved = {s: k - job.placement.get(s, 0) for s, k in new.items()}
+                for s, k in self.cluster.find_fit(cls, need, prefer=new, reserved=reserved):
+                    new[s] = new.get(s, 0) + k
+                    need -= k
+            if need > 0:
+                raise InvalidDecision(
+                    f"job {job.job_id!r}: no room for {n} GPUs (free: {self.cluster.free_total[TRAINING]} "
+                    f"training, {self.cluster.free_total[LENT]} lent; may use lent: {may_lend})"
+                )
+        return new
+
+    # ------------------------------------------------------------------ job transitions
+    def _settle(self, job: Job, t: float) -> None:
+        """Bring progress and GPU-seconds of a running job up to ``t``."""
+        job.progress = job.progress_at(t)
+        paused = min(t, job.pause_until) - job.t_update
+        if paused > 0:
+            job.overhead_gpu_seconds += paused * job.n_gpus
+        job.t_update = t
+        job.gpu_seconds += job.n_gpus * (t - job.t_alloc)
+        job.t_alloc = t
+
+    def _move_workers(self, job: Job, new: dict[int, int]) -> None:
+        cl = self.cluster
+        old = job.placement
+        for s, k in old.items():
+            d = k - new.get(s, 0)
+            if d > 0:
+                cl.release(s, job.idx, d)
+        for s, k in new.items():
+            d = k - old.get(s, 0)
+            if d > 0:
+                cl.take(s, job.idx, d)
+        job.placement = new
+        job.n_gpus = sum(new.values())
+        job.lent_gpus = sum(k for s, k in new.items() if s >= cl.n_training)
+
+    def _reallocate(self, job: Job, new: dict[int, int], t: float) -> None:
+        """Start, resize or move a job to placement ``new`` (non-empty)."""
+        if job.state == RUNNING:
+            self._settle(job, t)
+            job.resizes += 1
+            pause = self.dyn.scale_overhead_s
+        else:  # starting from the queue
+            del self.queue[job.idx]
+            self.running[job.idx] = job
+            job.state = RUNNING
+            job.queue_time += t - job.queued_since
+            if job.first_start != job.first_start:  # NaN: first start
+                job.first_start = t
+            job.t_update = t
+            job.t_alloc = t
+            pause = self.dyn.restart_overhead_s if job.preemptions else 0.0
+        self._move_workers(job, new)
+        cl = self.cluster
+        g = cl.gpus_per_server
+        speed = min(cl.speed[s] for s in new)
+        n = job.n_gpus
+        min_servers = (n + g - 1) // g
+        extra_servers = len(new) - min_servers
+        factor = job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
+        job.speed = speed
+        job.rate = float(job.speedup[n]) * factor * speed
+        job.pause_until = t + pause
+        job.seg_progress = job.progress
+        job.seg_run_start = job.pause_until
+        self._schedule_completion(job)
+
+    def _schedule_completion(self, job: Job) -> None:
+        job.version += 1
+        finish = job.pause_until + max(job.work - job.progress, 0.0) / job.rate
+        self._seq += 1
+        heapq.heappush(self._heap, (finish, self._seq, job.idx, job.version))
+
+    def _preempt(self, job: Job, t: float) -> None:
+        self._settle(job, t)
+        lost = job.work_since_checkpoint(t, self.dyn.checkpoint_interval_s)
+        if lost > 0:
+            job.progress -= lost
+            job.lost_work += lost
+            job.lost_gpu_seconds += lost / job.rate * job.n_gpus
+        self._move_workers(job, {})
+        job.state = QUEUED
+        job.rate = 0.0
+        job.version += 1
+        job.preemptions += 1
+        job.queued_since = t
+        del self.running[job.idx]
+        self.queue[job.idx] = job
+
+    def _complete(self, job: Job, t: float) -> None:
+        self._settle(job, t)
+        job.progress = job.work
+        self._move_workers(job, {})
+        job.state = DONE
+        job.finish = t
+        job.rate = 0.0
+        del self.running[job.idx]
+        self.n_done += 1
+        self.metrics.job_finished(job)
+
+    def _arrive(self, i: int, t: float) -> None:
+        tb = self.table
+        prof, speedup = self._profiles[tb.profile[i]]
+        elastic = bool(tb.elastic[i])
+        job = Job(
+            i, tb.job_id[i], self._submit[i], int(tb.gpus[i]),
+            int(tb.min_gpus[i]) if elastic else int(tb.gpus[i]),
+            int(tb.max_gpus[i]) if elastic else int(tb.gpus[i]),
+            elastic, prof, speedup, float(tb.duration[i]), float(self._est[i]),
+        )  # fmt: skip
+        self.jobs[i] = job
+        self.queue[i] = job
+
+    # ------------------------------------------------------------------ end of episode
+    def _take_point(self, kind: str) -> DecisionPoint:
+        point = self._waiting
+        if point is None or point.kind != kind:
+            have = "none" if point is None else point.kind
+            raise RuntimeError(f"no pending {kind} decision (pending: {have})")
+        self._waiting = None
+        return point
+
+    def note_no_change(self) -> None:
+        """Called by drivers after a round that changed nothing. When nothing runs and no
+        future event can change the state, the episode has stalled: it ends, and the
+        waiting jobs are reported as unfinished."""
+        if (
+            not self.running
+            and self.queue
+            and self._next_arrival >= len(self._submit)
+            and self._d_next >= len(self._d_times)
+            and not self._pending_lends
+        ):
+            self._stalled = True
+
+    def _end(self, t: float) -> None:
+        self.metrics.advance_to(max(t, self.t))
+        self.t = max(t, self.t)
+        for job in self.running.values():
+            self._settle(job, self.t)
+        self.finished = True
+
+    @property
+    def stalled(self) -> bool:
+        return self._stalled
+
+    def check_invariants(self) -> None:
+        from aryl_gym.sim.invariants import check_invariants
+
+        check_invariants(self)

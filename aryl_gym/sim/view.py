@@ -1,0 +1,99 @@
+"""The read-only window through which policies see the engine's state."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from aryl_gym.sim.cluster import LENT, TRAINING
+from aryl_gym.sim.job import Job
+
+if TYPE_CHECKING:
+    from aryl_gym.sim.engine import Engine
+
+
+class ClusterView:
+    """What a policy may read at a decision point. Treat every returned object as read-only.
+
+    Jobs are the engine's live :class:`~aryl_gym.sim.job.Job` objects (copying them each
+    round would dominate the run time); the engine's invariant checker verifies in tests
+    that policies leave them untouched.
+    """
+
+    __slots__ = ("_e",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._e = engine
+
+    # -- time and configuration -----------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self._e.t
+
+    @property
+    def scenario(self):
+        return self._e.scenario
+
+    @property
+    def gpus_per_server(self) -> int:
+        return self._e.cluster.gpus_per_server
+
+    # -- jobs ---------------------------------------------------------------------------
+    @property
+    def queued(self) -> Mapping[int, Job]:
+        """Waiting jobs by index, in the order they (re)entered the queue."""
+        return self._e.queue
+
+    @property
+    def running(self) -> Mapping[int, Job]:
+        """Running jobs by index (a job paused by a resize or restart counts as running)."""
+        return self._e.running
+
+    def job(self, idx: int) -> Job:
+        return self._e.jobs[idx]
+
+    def est_remaining_time(self, job: Job, n_gpus: int | None = None) -> float:
+        """Estimated seconds to finish on ``n_gpus`` (default: requested) training GPUs,
+        compact placement, ignoring overheads."""
+        n = job.gpus if n_gpus is None else n_gpus
+        return job.est_remaining_work(self._e.t) / float(job.speedup[n])
+
+    def lost_work_if_preempted(self, job: Job) -> float:
+        """Work since the job's last checkpoint (what a preemption now would lose)."""
+        return job.work_since_checkpoint(self._e.t, self._e.dyn.checkpoint_interval_s)
+
+    # -- servers ------------------------------------------------------------------------
+    @property
+    def free_training_gpus(self) -> int:
+        return self._e.cluster.free_total[TRAINING]
+
+    @property
+    def free_lent_gpus(self) -> int:
+        return self._e.cluster.free_total[LENT]
+
+    @property
+    def lent_servers(self) -> list[int]:
+        """Lent servers, in the order they were lent."""
+        return list(self._e.cluster.lent_order)
+
+    def lent_time(self, server: int) -> float:
+        return self._e.cluster.lent_at[server]
+
+    def jobs_on(self, server: int) -> Mapping[int, int]:
+        """job index -> GPUs of that job on ``server``."""
+        return self._e.cluster.jobs_on[server]
+
+    def free_gpus(self, server: int) -> int:
+        return self._e.cluster.free[server]
+
+    def server_speed(self, server: int) -> float:
+        return self._e.cluster.speed[server]
+
+    @property
+    def training_servers(self) -> range:
+        return range(self._e.cluster.n_training)
+
+    @property
+    def inference_needed(self) -> int:
+        """Inference servers the inference side needs right now."""
+        return self._e.needed

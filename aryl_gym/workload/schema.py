@@ -1,0 +1,111 @@
+"""The project's training-job table: the one in-memory form every workload source produces.
+
+A workload is a :class:`JobTable`: one numpy array per column, all of the same length,
+sorted by ``submit_time``. Trace files, the synthetic generator and the real-trace
+loaders all produce one; the engine consumes one. See ``traces/README.md`` for the
+on-disk CSV form of the same columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Columns of the trace format, in file order, with their meaning.
+COLUMNS: dict[str, str] = {
+    "job_id": "unique job identifier (string)",
+    "submit_time": "submission time in seconds from the start of the trace (float, >= 0, non-decreasing)",
+    "gpus": "requested GPUs (int >= 1)",
+    "duration": "run time in seconds at the requested GPUs on training GPUs, compact placement (float > 0)",
+    "elastic": "whether the job can run on any GPU count in [min_gpus, max_gpus] (bool)",
+    "min_gpus": "smallest GPU count of an elastic job (int, 1 <= min_gpus <= gpus)",
+    "max_gpus": "largest GPU count of an elastic job (int, >= gpus)",
+    "profile": "name of the scaling profile (see aryl_gym.workload.profiles)",
+    "user": "submitting user (string, optional; empty when unknown)",
+}
+REQUIRED_COLUMNS = ("job_id", "submit_time", "gpus", "duration")
+
+
+@dataclass
+class JobTable:
+    """Column arrays of a training workload, sorted by ``submit_time``.
+
+    Build one with :meth:`from_columns` (which fills defaults and checks shapes) rather
+    than by hand. ``source`` names where it came from, for error messages and reports.
+    """
+
+    job_id: np.ndarray  # str (object)
+    submit_time: np.ndarray  # float64
+    gpus: np.ndarray  # int64
+    duration: np.ndarray  # float64
+    elastic: np.ndarray  # bool
+    min_gpus: np.ndarray  # int64
+    max_gpus: np.ndarray  # int64
+    profile: np.ndarray  # str (object)
+    user: np.ndarray  # str (object)
+    source: str = field(default="<memory>")
+
+    def __len__(self) -> int:
+        return int(self.submit_time.shape[0])
+
+    @classmethod
+    def from_columns(
+        cls,
+        *,
+        submit_time,
+        gpus,
+        duration,
+        job_id=None,
+        elastic=None,
+        min_gpus=None,
+        max_gpus=None,
+        profile=None,
+        user=None,
+        source: str = "<memory>",
+    ) -> JobTable:
+        """Assemble a table; missing optional columns get their defaults.
+
+        Defaults: ``job_id`` = row index, ``elastic`` = False, ``min_gpus`` =
+        ``max_gpus`` = ``gpus`` for inelastic jobs, ``max(1, gpus // 2)`` and
+        ``2 * gpus`` for elastic ones (MODEL.md section 3), ``profile`` = "linear",
+        ``user`` = "".
+        """
+        submit_time = np.asarray(submit_time, dtype=np.float64)
+        n = submit_time.shape[0]
+        gpus = np.asarray(gpus, dtype=np.int64)
+        duration = np.asarray(duration, dtype=np.float64)
+        elastic = np.zeros(n, bool) if elastic is None else np.asarray(elastic, dtype=bool)
+        if min_gpus is None:
+            min_gpus = np.where(elastic, np.maximum(1, gpus // 2), gpus)
+        if max_gpus is None:
+            max_gpus = np.where(elastic, 2 * gpus, gpus)
+        table = cls(
+            job_id=np.asarray(
+                [str(i) for i in range(n)] if job_id is None else [str(j) for j in job_id],
+                dtype=object,
+            ),
+            submit_time=submit_time,
+            gpus=gpus,
+            duration=duration,
+            elastic=elastic,
+            min_gpus=np.asarray(min_gpus, dtype=np.int64),
+            max_gpus=np.asarray(max_gpus, dtype=np.int64),
+            profile=np.asarray(["linear"] * n if profile is None else list(profile), dtype=object),
+            user=np.asarray([""] * n if user is None else [str(u) for u in user], dtype=object),
+            source=source,
+        )
+        for name in COLUMNS:
+            if getattr(table, name).shape != (n,):
+                raise ValueError(f"{source}: column {name!r} has {getattr(table, name).shape[0]} rows, expected {n}")
+        return table
+
+    def to_frame(self):
+        """The table as a pandas DataFrame with the trace-format columns."""
+        import pandas as pd
+
+        return pd.DataFrame({name: getattr(self, name) for name in COLUMNS})
+
+    def select(self, mask: np.ndarray) -> JobTable:
+        """Rows where ``mask`` is true (or the given indices), same source."""
+        return JobTable(**{name: getattr(self, name)[mask] for name in COLUMNS}, source=self.source)

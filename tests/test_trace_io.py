@@ -1,0 +1,264 @@
+"""Tests of the CSV trace format: round trips, the bundled example, and every rejection."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aryl_gym.workload.schema import COLUMNS, JobTable
+from aryl_gym.workload.trace_io import TraceFormatError, load_trace, save_trace
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = ("linear", "bert", "cifar10", "deepspeech2", "imagenet", "ncf", "yolov3")
+
+HEADER = list(COLUMNS)
+# Three valid jobs; in the file they are rows 2, 3 and 4 (the header is row 1).
+BASE_ROWS = [
+    ["a", "0.0", "1", "100.0", "false", "1", "1", "linear", "u1"],
+    ["b", "10.0", "2", "200.0", "true", "1", "4", "bert", "u2"],
+    ["c", "20.0", "4", "300.0", "false", "", "", "cifar10", ""],
+]
+
+
+def csv_text(header: list[str] = HEADER, rows: list[list[str]] = BASE_ROWS) -> str:
+    return "".join(",".join(cells) + "\n" for cells in [header, *rows])
+
+
+def with_cell(row: int, field: str, value: str) -> str:
+    """The base file with one cell replaced; ``row`` is the file row (2, 3 or 4)."""
+    rows = [list(r) for r in BASE_ROWS]
+    rows[row - 2][HEADER.index(field)] = value
+    return csv_text(rows=rows)
+
+
+def without_column(field: str) -> str:
+    keep = [j for j, name in enumerate(HEADER) if name != field]
+    return csv_text([HEADER[j] for j in keep], [[r[j] for j in keep] for r in BASE_ROWS])
+
+
+def with_extra_column(name: str) -> str:
+    return csv_text([*HEADER, name], [[*r, "x"] for r in BASE_ROWS])
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def assert_tables_equal(a: JobTable, b: JobTable) -> None:
+    assert len(a) == len(b)
+    for name in COLUMNS:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype, name
+        np.testing.assert_array_equal(x, y, err_msg=name)
+
+
+# --------------------------------------------------------------------------- valid files
+
+
+def test_base_file_loads_with_defaults(tmp_path: Path) -> None:
+    table = load_trace(write(tmp_path, csv_text(), "ok.csv"), max_gpus=8, known_profiles=PROFILES)
+    assert list(table.job_id) == ["a", "b", "c"]
+    assert table.gpus.tolist() == [1, 2, 4]
+    assert table.elastic.tolist() == [False, True, False]
+    assert table.min_gpus.tolist() == [1, 1, 4]  # empty cells on an inelastic job -> gpus
+    assert table.max_gpus.tolist() == [1, 4, 4]
+    assert table.user.tolist() == ["u1", "u2", ""]
+    assert table.source == str(tmp_path / "ok.csv")
+
+
+def test_optional_columns_may_be_absent(tmp_path: Path) -> None:
+    text = "job_id,submit_time,gpus,duration\nx,0,4,60\ny,1.5,1,30\n"
+    table = load_trace(write(tmp_path, text))
+    expected = JobTable.from_columns(
+        job_id=["x", "y"], submit_time=[0.0, 1.5], gpus=[4, 1], duration=[60.0, 30.0]
+    )
+    assert_tables_equal(table, expected)
+
+
+def test_elastic_defaults_per_row(tmp_path: Path) -> None:
+    text = "job_id,submit_time,gpus,duration,elastic,min_gpus,max_gpus\nx,0,8,60,yes,,\ny,0,1,60,TRUE,,3\n"
+    table = load_trace(write(tmp_path, text))
+    assert table.min_gpus.tolist() == [4, 1]  # max(1, gpus // 2)
+    assert table.max_gpus.tolist() == [16, 3]  # 2 * gpus unless given
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("true", True),
+        ("False", False),
+        ("YES", True),
+        ("no", False),
+        ("1", True),
+        ("0", False),
+        (" True ", True),
+        ("", False),
+    ],
+)
+def test_elastic_spellings(tmp_path: Path, cell: str, expected: bool) -> None:
+    text = f"job_id,submit_time,gpus,duration,elastic\nx,0,2,60,{cell}\n"
+    assert load_trace(write(tmp_path, text)).elastic.tolist() == [expected]
+
+
+def test_integral_float_gpus_accepted(tmp_path: Path) -> None:
+    text = "job_id,submit_time,gpus,duration\nx,0,4.0,60\n"
+    assert load_trace(write(tmp_path, text)).gpus.tolist() == [4]
+
+
+def test_blank_lines_skipped_but_counted(tmp_path: Path) -> None:
+    text = "job_id,submit_time,gpus,duration\n\nx,0,1,60\n\n\ny,1,0,60\n"
+    with pytest.raises(TraceFormatError) as err:
+        load_trace(write(tmp_path, text))
+    assert (err.value.row, err.value.field) == (6, "gpus")
+
+
+def test_example_trace_loads() -> None:
+    table = load_trace(REPO / "traces" / "example.csv", max_gpus=64, known_profiles=PROFILES)
+    assert 15 <= len(table) <= 30
+    assert table.submit_time[-1] <= 2.5 * 3600
+    assert table.elastic.any() and not table.elastic.all()
+    assert {1, 2, 4, 8, 16} <= set(table.gpus.tolist())
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_example_round_trips(tmp_path: Path) -> None:
+    table = load_trace(REPO / "traces" / "example.csv")
+    save_trace(table, tmp_path / "copy.csv")
+    assert_tables_equal(load_trace(tmp_path / "copy.csv"), table)
+
+
+_text = st.text(
+    st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=12
+)
+
+
+@st.composite
+def job_tables(draw: st.DrawFn) -> JobTable:
+    n = draw(st.integers(1, 25))
+    submit = sorted(draw(st.lists(st.floats(0, 1e9, allow_nan=False), min_size=n, max_size=n)))
+    duration = draw(
+        st.lists(st.floats(0, 1e9, exclude_min=True, allow_nan=False), min_size=n, max_size=n)
+    )
+    gpus = draw(st.lists(st.integers(1, 64), min_size=n, max_size=n))
+    elastic = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    lo = [draw(st.integers(1, g)) if e else g for g, e in zip(gpus, elastic, strict=True)]
+    hi = [draw(st.integers(g, 4 * g)) if e else g for g, e in zip(gpus, elastic, strict=True)]
+    ids = draw(st.lists(_text.filter(bool), min_size=n, max_size=n, unique=True))
+    return JobTable.from_columns(
+        job_id=ids,
+        submit_time=submit,
+        gpus=gpus,
+        duration=duration,
+        elastic=elastic,
+        min_gpus=lo,
+        max_gpus=hi,
+        profile=draw(st.lists(st.sampled_from(PROFILES), min_size=n, max_size=n)),
+        user=draw(st.lists(_text, min_size=n, max_size=n)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(table=job_tables())
+def test_round_trip(tmp_path_factory: pytest.TempPathFactory, table: JobTable) -> None:
+    path = tmp_path_factory.mktemp("rt") / "t.csv"
+    save_trace(table, path)
+    assert_tables_equal(load_trace(path, known_profiles=PROFILES), table)
+
+
+def test_save_refuses_line_breaks(tmp_path: Path) -> None:
+    table = JobTable.from_columns(job_id=["a\nb"], submit_time=[0], gpus=[1], duration=[1])
+    with pytest.raises(ValueError, match="line break"):
+        save_trace(table, tmp_path / "t.csv")
+
+
+def test_fifty_thousand_rows_fast(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 50_000
+    gpus = rng.choice([1, 2, 4, 8, 16], n)
+    table = JobTable.from_columns(
+        submit_time=np.sort(rng.uniform(0, 1e6, n)),
+        gpus=gpus,
+        duration=rng.uniform(1, 1e5, n),
+        elastic=rng.random(n) < 0.5,
+        profile=rng.choice(PROFILES, n),
+    )
+    save_trace(table, tmp_path / "big.csv")
+    start = time.perf_counter()
+    loaded = load_trace(tmp_path / "big.csv", max_gpus=16, known_profiles=PROFILES)
+    elapsed = time.perf_counter() - start
+    assert_tables_equal(loaded, table)
+    assert elapsed < 1.0, f"load_trace took {elapsed:.2f}s for {n} rows"
+
+
+# --------------------------------------------------------------------------- rejections
+
+# (id, file text, load_trace keyword arguments, row, field, fragment of the message)
+# fmt: off
+BAD: list[tuple[str, str, dict, int | None, str | None, str]] = [
+    ("empty-file", "", {}, None, None, "file is empty"),
+    ("header-only", csv_text(rows=[]), {}, None, None, "no job rows"),
+    ("missing-required-column", without_column("duration"), {}, None, "duration", "missing required column"),
+    ("unknown-column", with_extra_column("priority"), {}, 1, "priority", "allowed columns: job_id, submit_time"),
+    ("duplicate-column", with_extra_column("gpus"), {}, 1, "gpus", "appears twice"),
+    ("ragged-row", csv_text(rows=[BASE_ROWS[0], [*BASE_ROWS[1], "extra"]]), {}, 3, None, "has 10 cells"),
+    ("required-value-empty", with_cell(3, "gpus", ""), {}, 3, "gpus", "missing value"),
+    ("non-numeric-duration", with_cell(3, "duration", "abc"), {}, 3, "duration", "must be a number, got 'abc'"),
+    ("non-numeric-submit", with_cell(4, "submit_time", "soon"), {}, 4, "submit_time", "must be a number"),
+    ("nan-submit", with_cell(3, "submit_time", "nan"), {}, 3, "submit_time", "must be finite"),
+    ("inf-duration", with_cell(2, "duration", "inf"), {}, 2, "duration", "must be finite"),
+    ("negative-submit", with_cell(2, "submit_time", "-1.0"), {}, 2, "submit_time", "must be >= 0, got -1.0"),
+    ("unsorted-submit", with_cell(4, "submit_time", "5.0"), {}, 4, "submit_time", "non-decreasing"),
+    ("zero-duration", with_cell(3, "duration", "0"), {}, 3, "duration", "must be > 0, got 0.0"),
+    ("negative-duration", with_cell(4, "duration", "-3"), {}, 4, "duration", "must be > 0, got -3.0"),
+    ("zero-gpus", with_cell(2, "gpus", "0"), {}, 2, "gpus", "must be >= 1"),
+    ("fractional-gpus", with_cell(3, "gpus", "2.5"), {}, 3, "gpus", "must be an integer, got '2.5'"),
+    ("huge-gpus", with_cell(3, "gpus", "1e300"), {}, 3, "gpus", "out of range"),
+    ("gpus-over-cluster", csv_text(), {"max_gpus": 2}, 4, "gpus", "must be <= 2"),
+    ("duplicate-job-id", with_cell(4, "job_id", "a"), {}, 4, "job_id", "duplicate job_id 'a' (first used on row 2)"),
+    ("empty-job-id", with_cell(3, "job_id", ""), {}, 3, "job_id", "missing value"),
+    ("bad-elastic", with_cell(3, "elastic", "maybe"), {}, 3, "elastic", "must be a boolean"),
+    ("min-over-gpus", with_cell(3, "min_gpus", "3"), {}, 3, "min_gpus", "must be <= gpus (2), got 3"),
+    ("min-below-one", with_cell(3, "min_gpus", "0"), {}, 3, "min_gpus", "must be >= 1"),
+    ("max-below-gpus", with_cell(3, "max_gpus", "1"), {}, 3, "max_gpus", "must be >= gpus (2), got 1"),
+    ("inelastic-min", with_cell(4, "min_gpus", "2"), {}, 4, "min_gpus", "inelastic"),
+    ("inelastic-max", with_cell(4, "max_gpus", "8"), {}, 4, "max_gpus", "inelastic"),
+    ("unknown-profile", with_cell(3, "profile", "resnet"), {"known_profiles": PROFILES}, 3, "profile", "unknown profile 'resnet'"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "row", "field", "fragment"),
+    [pytest.param(*case[1:], id=case[0]) for case in BAD],
+)
+def test_rejects(
+    tmp_path: Path, text: str, kwargs: dict, row: int | None, field: str | None, fragment: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TraceFormatError) as err:
+        load_trace(path, **kwargs)
+    e = err.value
+    assert (e.row, e.field) == (row, field)
+    assert e.path == str(path)
+    assert fragment in str(e)
+    assert "bad.csv" in str(e)
+
+
+def test_unknown_profile_accepted_without_registry(tmp_path: Path) -> None:
+    assert load_trace(write(tmp_path, with_cell(3, "profile", "resnet"))).profile[1] == "resnet"
+
+
+def test_message_format() -> None:
+    e = TraceFormatError("traces/x.csv", "must be > 0, got -3.0", row=17, field="duration")
+    assert str(e) == "traces/x.csv, row 17, field 'duration': must be > 0, got -3.0"
+    assert isinstance(e, ValueError)
+    assert str(TraceFormatError("t.csv", "file is empty")) == "t.csv: file is empty"
