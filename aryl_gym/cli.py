@@ -36,7 +36,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     overrides = {}
     if args.trace:
-        overrides["trace"] = str(args.trace)
+        from aryl_gym.workload.real_traces import load_any, offered_gpu_demand, size_cluster_for
+
+        base = get_scenario(args.scenario)
+        jobs, report = load_any(args.trace, args.format, options=base.trace_options)
+        print(report)
+        overrides.update(trace=str(args.trace), trace_format=report.format)
+        cluster = base.cluster
+        load = offered_gpu_demand(jobs) / cluster.training_gpus
+        too_small = int(jobs.gpus.max()) > cluster.training_gpus or load > 1.0
+        if args.target_load is not None or too_small:
+            target = 0.9 if args.target_load is None else args.target_load
+            if args.target_load is None:
+                print(
+                    f"the trace does not fit scenario {base.name!r} ({cluster.training_servers} training "
+                    f"servers, offered load {load:.2f}, largest job {int(jobs.gpus.max())} GPUs)"
+                )
+            cluster = size_cluster_for(jobs, cluster, target)
+            overrides["cluster"] = cluster
+            print(
+                f"sized training pool to {cluster.training_servers} servers for load {target:g}; "
+                f"inference pool {cluster.inference_servers} servers"
+            )
+    elif args.format is not None or args.target_load is not None:
+        raise ValueError("--format and --target-load need --trace")
     scenario = get_scenario(args.scenario, **overrides)
     policy = make_policy(args.policy)
     result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
@@ -78,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
     s.add_argument("--scenario", default="small", help="scenario name (see `aryl-gym scenarios`)")
     s.add_argument("--policy", default="sjf-noloan", help="policy name (see `aryl-gym policies`)")
-    s.add_argument("--trace", type=Path, help="a trace file in the project's format (replaces the generated workload)")
+    s.add_argument("--trace", type=Path, help="a trace file, project or public format (replaces the generated workload)")
+    s.add_argument("--format", help="format of --trace (default: detected; see `aryl-gym traces convert -h`)")
+    s.add_argument(
+        "--target-load",
+        type=float,
+        help="size the training pool so the trace's offered GPU load is this (default: keep the "
+        "scenario's cluster unless the trace does not fit it, then 0.9)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, help="write the summary as JSON here")
     s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
@@ -87,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("scenarios", help="list the named scenarios").set_defaults(func=cmd_scenarios)
     sub.add_parser("policies", help="list the policies with their rule").set_defaults(func=cmd_policies)
+
+    from aryl_gym.traces_cli import register as register_traces
+
+    register_traces(sub)
+
+    from aryl_gym.benchmark import register as register_benchmark
+
+    register_benchmark(sub)
     return p
 
 

@@ -72,7 +72,8 @@ class DynamicsConfig:
 class ScenarioConfig:
     """A named, reproducible experiment: cluster + training workload + inference demand.
 
-    The training workload comes from ``trace`` (a file in the project's trace format)
+    The training workload comes from ``trace`` (a file in the project's trace format or a
+    public format of ``workload.real_traces``, read as ``trace_format`` with ``trace_options``)
     when set, else from the synthetic generator with ``workload``. ``window`` is the
     steady-state window ``(start_s, end_s)``: job metrics count jobs submitted inside it
     and usage integrals are clipped to it. ``max_time_s`` stops the simulation early;
@@ -86,6 +87,9 @@ class ScenarioConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     dynamics: DynamicsConfig = field(default_factory=DynamicsConfig)
     trace: str | None = None
+    trace_format: str | None = None  # a real_traces.FORMATS name; None: detect from the header
+    # real_traces.MappingOptions (typed object to avoid a circular import); None: defaults
+    trace_options: object | None = None
     window: tuple[float, float] | None = None
     max_time_s: float | None = None
 

@@ -69,6 +69,8 @@ class Policy(ABC):
     * ``periodic_rounds`` — whether it wants an allocate round every
       ``DynamicsConfig.round_interval_s`` even when no event happened (elastic
       re-optimisation), in addition to the rounds after events.
+    * ``elastic_scaling`` — whether jobs may run at other sizes than requested. Without
+      it every job is treated as inelastic (a reclaim preempts instead of scaling in).
     * ``rules`` — the default placer's rules for its allocations.
     """
 
@@ -76,6 +78,7 @@ class Policy(ABC):
     description: str = ""
     uses_loaning: bool = False
     periodic_rounds: bool = False
+    elastic_scaling: bool = True
     rules: PlacementRules = PlacementRules()
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:  # noqa: B027 - optional hook

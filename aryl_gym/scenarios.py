@@ -65,8 +65,8 @@ def _scenarios() -> dict[str, ScenarioConfig]:
 
 #: Training pool of aryl-15d, chosen with scripts/size_aryl15d.py so that the reference
 #: point (``baseline``/``sjf-noloan``) queues jobs about as in the paper (docs/results.md).
-ARYL_15D_TRAINING_SERVERS = 870
-ARYL_15D_INFERENCE_SERVERS = 870
+ARYL_15D_TRAINING_SERVERS = 730
+ARYL_15D_INFERENCE_SERVERS = 730
 
 SCENARIOS: dict[str, ScenarioConfig] = _scenarios()
 
@@ -88,10 +88,9 @@ def build_workload(scenario: ScenarioConfig, seed: int) -> tuple[JobTable, tuple
     """
     w_seed, d_seed = (int(x) for x in np.random.SeedSequence(seed).generate_state(2))
     if scenario.trace is not None:
-        from aryl_gym.workload.profiles import PROFILES
-        from aryl_gym.workload.trace_io import load_trace
+        from aryl_gym.workload.real_traces import load_any
 
-        jobs = load_trace(scenario.trace, known_profiles=PROFILES)
+        jobs, _ = load_any(scenario.trace, scenario.trace_format, options=scenario.trace_options)
     else:
         jobs = generate_jobs(scenario.workload, seed=w_seed)
     last = float(jobs.submit_time[-1]) if len(jobs) else 0.0

@@ -53,6 +53,7 @@ def make_engine(
         seed=seed,
         uses_loaning=policy.uses_loaning,
         periodic_rounds=policy.periodic_rounds,
+        elastic_scaling=policy.elastic_scaling,
         rules=policy.rules,
         check_invariants=check_invariants,
     )

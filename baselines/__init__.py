@@ -18,10 +18,35 @@ class PolicySpec:
     description: str
 
 
+def _aryl(name: str, description: str, **cfg) -> PolicySpec:
+    from baselines.aryl import ArylConfig, ArylPolicy
+
+    def factory(**kwargs) -> Policy:
+        return ArylPolicy(ArylConfig(**{**cfg, **kwargs}), name=name, description=description)
+
+    return PolicySpec(name, factory, description)
+
+
 def _registry() -> dict[str, PolicySpec]:
     from baselines.queue import FifoNoLoan, SjfNoLoan
 
-    specs = [PolicySpec(cls.name, cls, cls.description) for cls in (FifoNoLoan, SjfNoLoan)]
+    specs = [
+        _aryl("aryl", "Aryl: loaning + elastic; SJF base demand, MCKP extra workers, greedy reclaim by preemption count"),
+        _aryl("baseline", "the paper's reference point: Aryl's step 1 alone (SJF + backfill), no loaning, no elasticity",
+              loaning=False, elastic=False),
+        _aryl("aryl-loan-only", "ablation: loaning without elastic scaling (jobs at requested GPUs may run on lent servers)",
+              elastic=False),
+        _aryl("aryl-elastic-only", "ablation: elastic scaling (MCKP extras) on the training pool, no loaning", loaning=False),
+        _aryl("aryl-reclaim-lost", "Aryl with reclaim cost = lost GPU-seconds instead of preemption count",
+              reclaim="aryl-lost"),
+        _aryl("aryl-reclaim-random", "Aryl's allocator with random reclaim", reclaim="random"),
+        _aryl("aryl-reclaim-least-busy", "Aryl's allocator, reclaim fewest-busy-GPUs servers first (DeepBoot)",
+              reclaim="least-busy"),
+        _aryl("aryl-reclaim-last-lent", "Aryl's allocator, reclaim the most recently lent servers first",
+              reclaim="last-lent"),
+        _aryl("aryl-fifo", "Aryl with FIFO instead of SJF order for base demand", order="fifo"),
+    ]  # fmt: skip
+    specs += [PolicySpec(cls.name, cls, cls.description) for cls in (FifoNoLoan, SjfNoLoan)]
     return {s.name: s for s in specs}
 
 

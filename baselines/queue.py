@@ -12,6 +12,7 @@ class FifoNoLoan(Policy):
     queue blocks the rest (no backfilling)."""
 
     name = "fifo-noloan"
+    elastic_scaling = False
     description = "FIFO by submit time, requested GPUs, training pool only, no backfilling"
 
     def allocate(self, view: ClusterView) -> Allocation:
@@ -32,6 +33,7 @@ class SjfNoLoan(Policy):
     backfilling: a job that does not fit is skipped, smaller ones behind it may start."""
 
     name = "sjf-noloan"
+    elastic_scaling = False
     description = "shortest estimated job first with backfilling, requested GPUs, training pool only"
 
     def allocate(self, view: ClusterView) -> Allocation:

@@ -73,7 +73,7 @@ def run_engine(scenario, jobs, policy, demand=None, **kw) -> Engine:
     if demand is None:
         demand = (np.array([0.0]), np.array([scenario.cluster.inference_servers]))
     e = Engine(scenario, jobs, demand, uses_loaning=policy.uses_loaning,
-               periodic_rounds=policy.periodic_rounds, rules=policy.rules, check_invariants=True, **kw)  # fmt: skip
+               periodic_rounds=policy.periodic_rounds, elastic_scaling=policy.elastic_scaling, rules=policy.rules, check_invariants=True, **kw)  # fmt: skip
     point = e.advance()
     while point is not None:
         if point.kind == "reclaim":

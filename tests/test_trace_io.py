@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +179,8 @@ def test_save_refuses_line_breaks(tmp_path: Path) -> None:
         save_trace(table, tmp_path / "t.csv")
 
 
-def test_fifty_thousand_rows_fast(tmp_path: Path) -> None:
+def test_fifty_thousand_rows_round_trip(tmp_path: Path) -> None:
+    # load speed is measured in scripts/benchmark.py, not asserted here
     rng = np.random.default_rng(0)
     n = 50_000
     gpus = rng.choice([1, 2, 4, 8, 16], n)
@@ -192,11 +192,8 @@ def test_fifty_thousand_rows_fast(tmp_path: Path) -> None:
         profile=rng.choice(PROFILES, n),
     )
     save_trace(table, tmp_path / "big.csv")
-    start = time.perf_counter()
     loaded = load_trace(tmp_path / "big.csv", max_gpus=16, known_profiles=PROFILES)
-    elapsed = time.perf_counter() - start
     assert_tables_equal(loaded, table)
-    assert elapsed < 1.0, f"load_trace took {elapsed:.2f}s for {n} rows"
 
 
 # --------------------------------------------------------------------------- rejections

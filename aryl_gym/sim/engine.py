@@ -65,6 +65,7 @@ class Engine:
         seed: int = 0,
         uses_loaning: bool = True,
         periodic_rounds: bool = False,
+        elastic_scaling: bool = True,
         rules: PlacementRules | None = None,
         check_invariants: bool = False,
         sample_interval_s: float = 600.0,
@@ -75,6 +76,7 @@ class Engine:
         self.table = jobs
         self.uses_loaning = uses_loaning
         self.periodic_rounds = periodic_rounds
+        self.elastic_scaling = elastic_scaling
         self.rules = rules or PlacementRules()
         self.check = check_invariants
         self.view = ClusterView(self)
@@ -115,6 +117,8 @@ class Engine:
         self._stalled = False
         self.finished = False
         self.rounds = 0
+        self.allocation_epoch = 0  # bumps whenever any job's placement changes
+        self.scaled_in_log: list[int] = []  # jobs scaled in by reclaims, in order
         self.events = 0
         self.reclaim_events = 0
         self.reclaimed_servers = 0
@@ -126,7 +130,7 @@ class Engine:
     def _validate_capacity(self, jobs: JobTable) -> None:
         cfg = self.scenario.cluster
         cap = cfg.training_gpus + (cfg.inference_gpus if self.uses_loaning else 0)
-        base = np.where(jobs.elastic, jobs.min_gpus, jobs.gpus)
+        base = np.where(jobs.elastic, jobs.min_gpus, jobs.gpus) if self.elastic_scaling else jobs.gpus
         bad = np.flatnonzero(base > cap)
         if bad.size:
             i = int(bad[0])
@@ -256,6 +260,7 @@ class Engine:
                     new = dict(job.placement)
                     del new[s]
                     self._reallocate(job, new, t)
+                    self.scaled_in_log.append(idx)
                 else:
                     self._preempt(job, t)
             self.cluster.give_back(s)
@@ -398,6 +403,7 @@ class Engine:
             d = k - old.get(s, 0)
             if d > 0:
                 cl.take(s, job.idx, d)
+        self.allocation_epoch += 1
         job.placement = new
         job.n_gpus = sum(new.values())
         job.lent_gpus = sum(k for s, k in new.items() if s >= cl.n_training)
@@ -469,7 +475,7 @@ class Engine:
     def _arrive(self, i: int, t: float) -> None:
         tb = self.table
         prof, speedup = self._profiles[tb.profile[i]]
-        elastic = bool(tb.elastic[i])
+        elastic = bool(tb.elastic[i]) and self.elastic_scaling
         job = Job(
             i, tb.job_id[i], self._submit[i], int(tb.gpus[i]),
             int(tb.min_gpus[i]) if elastic else int(tb.gpus[i]),

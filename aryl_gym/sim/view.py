@@ -38,6 +38,18 @@ class ClusterView:
     def gpus_per_server(self) -> int:
         return self._e.cluster.gpus_per_server
 
+    @property
+    def allocation_epoch(self) -> int:
+        """A counter that changes whenever any job starts, stops, finishes or is resized:
+        policies may cache work keyed on it."""
+        return self._e.allocation_epoch
+
+    @property
+    def scaled_in_log(self) -> list[int]:
+        """Indices of the jobs that reclaims scaled in, oldest first (append-only): the only
+        allocation changes a policy does not make itself."""
+        return self._e.scaled_in_log
+
     # -- jobs ---------------------------------------------------------------------------
     @property
     def queued(self) -> Mapping[int, Job]:

@@ -21,8 +21,8 @@ import csv
 import io
 import os
 import re
-from collections.abc import Collection
-from typing import Any, NoReturn
+from collections.abc import Callable, Collection
+from typing import NoReturn
 
 import numpy as np
 import pandas as pd
@@ -87,7 +87,7 @@ class _Checker:
         row = None if index is None else int(self.lines[index])
         raise TraceFormatError(self.path, reason, row=row, field=field)
 
-    def fail_first(self, bad: np.ndarray, field: str, reason: Any) -> None:
+    def fail_first(self, bad: np.ndarray, field: str, reason: Callable[[int], str]) -> None:
         """Raise for the first true entry of ``bad``, if any; ``reason(i)`` builds the text."""
         if bad.any():
             i = int(np.argmax(bad))
