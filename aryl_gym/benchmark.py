@@ -2,10 +2,13 @@
 
 Every ``(policy, seed)`` run simulates the same workload for a given seed (the workload
 is a deterministic function of the scenario and the seed), so policies are compared on
-identical jobs and inference demand. Runs go to worker processes; results do not depend
-on the number of workers.
+identical jobs and inference demand. Runs go to a *backend*: ``local`` (worker processes
+on this machine, the default) or ``ray`` (one Ray task per run, on a local Ray instance or
+a cluster; ``pip install -e '.[ray]'``, see ``docs/scale-out.md``). Results depend neither on
+the backend nor on the number of workers.
 
     aryl-gym benchmark --scenario small --policies fifo-noloan,sjf-noloan --seeds 3 --out runs/b
+    aryl-gym benchmark --scenario small --policies aryl,baseline --backend ray --address auto ...
 
 writes to ``--out``:
 
@@ -122,6 +125,26 @@ class RunOutput:
     traceback: str | None = None
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to execute: ``policy`` on ``scenario`` with workload seed ``seed``.
+
+    ``factory`` builds the policy (``None``: the registry, ``baselines.make_policy``);
+    ``keep_series`` / ``keep_jobs`` say whether the time series / per-job columns come back.
+    """
+
+    policy: str
+    scenario: ScenarioConfig
+    seed: int
+    factory: PolicyFactory | None = None
+    keep_series: bool = False
+    keep_jobs: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy} / {self.scenario.name} / seed {self.seed}"
+
+
 @lru_cache(maxsize=4)
 def _workload(scenario: ScenarioConfig, seed: int):
     from aryl_gym.scenarios import build_workload
@@ -135,6 +158,7 @@ def _run_one(
     seed: int,
     factory: PolicyFactory | None,
     keep_series: bool,
+    keep_jobs: bool = True,
 ) -> RunOutput:
     """One run, in a worker process or in-process; never raises."""
     from aryl_gym.simulate import run_policy
@@ -154,16 +178,144 @@ def _run_one(
             policy_name,
             seed,
             summary=dict(result.summary),
-            jobs=records[list(JOB_COLUMNS)].reset_index(drop=True),
+            jobs=records[list(JOB_COLUMNS)].reset_index(drop=True) if keep_jobs else None,
             series=series,
         )
     except Exception as exc:  # a failing run must not stop the others
         return RunOutput(policy_name, seed, error=_describe(exc), traceback=traceback.format_exc())
 
 
+def _run_spec(spec: RunSpec) -> RunOutput:
+    return _run_one(
+        spec.scenario, spec.policy, spec.seed, spec.factory, spec.keep_series, spec.keep_jobs
+    )
+
+
 def _describe(exc: BaseException) -> str:
     msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
     return f"{type(exc).__name__}: {msg}"
+
+
+def _failed(spec: RunSpec, exc: BaseException) -> RunOutput:
+    return RunOutput(spec.policy, spec.seed, error=_describe(exc), traceback=traceback.format_exc())
+
+
+# --------------------------------------------------------------------------- backends
+
+#: Where the runs execute: ``local`` (process pool) or ``ray`` (Ray tasks).
+BACKENDS = ("local", "ray")
+RAY_INSTALL_HINT = "pip install -e '.[ray]'"
+
+
+class BackendUnavailable(ImportError, ValueError):
+    """A backend whose package is not installed (a ``ValueError`` too, so the CLI reports
+    it as a usage error)."""
+
+
+def check_backend(backend: str) -> None:
+    """Raise ``ValueError`` for an unknown backend, ``BackendUnavailable`` when the
+    backend's package is missing."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "ray":
+        _import_ray()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the ray backend needs Ray, which is not installed ({exc}); "
+            f"install it with `{RAY_INSTALL_HINT}`"
+        ) from None
+    return ray
+
+
+def execute_runs(
+    specs: Sequence[RunSpec],
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    desc: str = "runs",
+) -> list[RunOutput]:
+    """Execute ``specs`` on ``backend``; one :class:`RunOutput` per spec, in order.
+
+    A run that raises (or whose worker dies) comes back with ``error`` and ``traceback``
+    set; the other runs are kept. ``local``: ``workers`` processes (default
+    ``min(os.cpu_count(), runs)``; 1 runs in-process). ``ray``: one task per run on the
+    cluster at ``address`` (``ray.init(address=...)``; ``None``: ``$RAY_ADDRESS`` or a new
+    local instance with ``workers`` CPUs, default all). A Ray session that is already
+    initialised is used as it is and left running.
+    """
+    check_backend(backend)
+    specs = list(specs)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress)
+    try:
+        if backend == "ray":
+            return _execute_ray(specs, workers, address, bar)
+        return _execute_local(specs, workers, bar)
+    finally:
+        bar.close()
+
+
+def _execute_local(specs: list[RunSpec], workers: int | None, bar) -> list[RunOutput]:
+    n_workers = min(os.cpu_count() or 1, len(specs)) if workers is None else max(1, int(workers))
+    outputs: list[RunOutput | None] = [None] * len(specs)
+    if n_workers == 1:
+        for i, spec in enumerate(specs):
+            bar.set_postfix_str(spec.label)
+            outputs[i] = _run_spec(spec)
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            futures = {pool.submit(_run_spec, spec): i for i, spec in enumerate(specs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    outputs[i] = fut.result()
+                except Exception as exc:  # pickling errors, a worker that died
+                    outputs[i] = _failed(specs[i], exc)
+                bar.update(1)
+    return outputs  # type: ignore[return-value]
+
+
+def _execute_ray(
+    specs: list[RunSpec], workers: int | None, address: str | None, bar
+) -> list[RunOutput]:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        kwargs: dict[str, Any] = {}
+        if address in (None, "local"):  # a new local instance: these options apply
+            kwargs = {"include_dashboard": False}
+            if workers is not None:
+                kwargs["num_cpus"] = max(1, int(workers))
+        ray.init(address=address, **kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_run_spec)
+        refs = {remote.remote(spec): i for i, spec in enumerate(specs)}
+        outputs: list[RunOutput | None] = [None] * len(specs)
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = refs[ref]
+                try:
+                    outputs[i] = ray.get(ref)
+                except Exception as exc:  # a worker or node that died, a pickling error
+                    outputs[i] = _failed(specs[i], exc)
+                bar.update(1)
+        return outputs  # type: ignore[return-value]
+    finally:
+        if started:
+            ray.shutdown()
 
 
 def resolve_scenario(scenario: str | ScenarioConfig) -> ScenarioConfig:
@@ -207,6 +359,8 @@ def run_benchmark(
     progress: bool = True,
     reference: str = "baseline",
     policy_factories: dict[str, PolicyFactory] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> pd.DataFrame:
     """Run every policy on every seed of ``scenario`` and write the reports to ``out_dir``.
 
@@ -217,10 +371,13 @@ def run_benchmark(
         seeds: workload seeds; each seed's workload is shared by all policies.
         out_dir: created if needed.
         workers: worker processes (default ``min(os.cpu_count(), runs)``); 1 runs in-process.
+            With ``backend="ray"`` and no cluster address: the CPUs of the local Ray instance.
         progress: a progress bar over runs.
         reference: the policy the ratios compare to (skipped when it is not run).
         policy_factories: extra ``name -> zero-argument callable returning a Policy``
-            (used before the registry; must be picklable when ``workers > 1``).
+            (used before the registry; must be picklable when ``workers > 1`` or on Ray).
+        backend: ``"local"`` or ``"ray"`` (see :func:`execute_runs`).
+        address: the Ray cluster address (``backend="ray"`` only).
 
     Returns:
         One row per successful run (policy, seed, scenario, summary keys), ordered as
@@ -234,43 +391,26 @@ def run_benchmark(
         raise ValueError("no seeds given")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds given more than once: {seeds}")
+    check_backend(backend)
     factories = dict(policy_factories or {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # seed-major order: consecutive tasks share a workload (cached per process)
-    tasks = [(p, s) for s in seeds for p in policies]
-    n_workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else max(1, int(workers))
-    first_seed = seeds[0]
-    outputs: dict[tuple[str, int], RunOutput] = {}
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(tasks), desc=f"benchmark {sc.name}", unit="run", disable=not progress)
-    try:
-        if n_workers == 1:
-            for p, s in tasks:
-                bar.set_postfix_str(f"{p} seed {s}")
-                outputs[p, s] = _run_one(sc, p, s, factories.get(p), s == first_seed)
-                bar.update(1)
-        else:
-            with ProcessPoolExecutor(max_workers=n_workers) as pool:
-                futures = {
-                    pool.submit(_run_one, sc, p, s, factories.get(p), s == first_seed): (p, s)
-                    for p, s in tasks
-                }
-                for fut in as_completed(futures):
-                    p, s = futures[fut]
-                    try:
-                        outputs[p, s] = fut.result()
-                    except Exception as exc:  # pickling errors, a worker that died
-                        outputs[p, s] = RunOutput(
-                            p, s, error=_describe(exc), traceback=traceback.format_exc()
-                        )
-                    bar.update(1)
-    finally:
-        bar.close()
-
+    tasks = [
+        RunSpec(p, sc, s, factories.get(p), keep_series=s == seeds[0])
+        for s in seeds
+        for p in policies
+    ]
+    results = execute_runs(
+        tasks,
+        backend=backend,
+        workers=workers,
+        address=address,
+        progress=progress,
+        desc=f"benchmark {sc.name}",
+    )
+    outputs = {(t.policy, t.seed): o for t, o in zip(tasks, results, strict=True)}
     ordered = [outputs[p, s] for p in policies for s in seeds]
     ok = [o for o in ordered if o.error is None]
     failures = [
@@ -612,6 +752,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     # validate everything before any run starts
     scenario = resolve_scenario(args.scenario)
     validate_policies(policies)
+    check_backend(args.backend)
     df = run_benchmark(
         scenario,
         policies,
@@ -620,11 +761,35 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         reference=args.reference,
+        backend=args.backend,
+        address=args.address,
     )
     print(format_table(df, args.reference))
     for p in df.attrs.get("paths", []):
         print(f"wrote {p}")
     return 1 if df.attrs.get("failures") else 0
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--address`` and ``--workers`` (shared with ``aryl-gym sweep``)."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where runs execute: local worker processes (default) or Ray tasks "
+        f"(needs `{RAY_INSTALL_HINT}`)",
+    )
+    parser.add_argument(
+        "--address",
+        help="Ray cluster address for --backend ray, e.g. auto or ray://head:10001 "
+        "(default: $RAY_ADDRESS, else a new local Ray instance)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local: worker processes (default: min(CPUs, runs); 1 = in-process); "
+        "ray without --address: CPUs of the local Ray instance (default: all)",
+    )
 
 
 def register(subparsers) -> None:
@@ -641,9 +806,7 @@ def register(subparsers) -> None:
     seeds.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
     seeds.add_argument("--seed-list", help="comma-separated seeds, e.g. 0,5,9 (instead of --seeds)")
     b.add_argument("--out", required=True, type=Path, help="output directory")
-    b.add_argument(
-        "--workers", type=int, help="worker processes (default: min(CPUs, runs); 1 = in-process)"
-    )
+    add_backend_arguments(b)
     b.add_argument(
         "--reference", default="baseline", help="policy the ratios compare to (default baseline)"
     )
@@ -652,7 +815,10 @@ def register(subparsers) -> None:
 
 
 __all__ = [
+    "BACKENDS",
+    "RunSpec",
     "aggregate",
+    "execute_runs",
     "format_table",
     "mean_ci",
     "register",

@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     from aryl_gym.benchmark import register as register_benchmark
 
     register_benchmark(sub)
+
+    from aryl_gym.sweep import register as register_sweep
+
+    register_sweep(sub)
     return p
 
 

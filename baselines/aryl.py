@@ -98,6 +98,7 @@ class ArylPolicy(Policy):
             return Allocation(out)
 
         donors: list[list] | None = None  # built on first need: running jobs' extra workers
+        spare_t = spare_l = 0
         shrink: dict[int, int] = {}
 
         # ---- step 1: base demand, shortest first, backfilling
@@ -115,13 +116,15 @@ class ArylPolicy(Policy):
                     continue
                 if donors is None:
                     donors = self._donors(view)
-                spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
-                spare_l = sum(min(d[3], d[4]) for d in donors)
+                    spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
+                    spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
                 if b > free_t + spare_t + ((free_l + spare_l) if may_lend else 0):
                     continue
                 gained_t, gained_l = self._release(donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend)
                 free_t += gained_t
                 free_l += gained_l
+                spare_t -= gained_t
+                spare_l -= gained_l
             use_t = min(b, free_t)
             free_t -= use_t
             free_l -= b - use_t
@@ -227,17 +230,19 @@ class ArylPolicy(Policy):
             job, n, _, s_now, s_new, r = c
             return r / (job.speedup[n] * s_now) - r / (job.speedup[n + k] * s_new) if k else 0.0
 
+        def marginal(i: int, k: int) -> float:
+            job, n, _, s_now, s_new, r = cands[i]
+            sp = job.speedup
+            before = r / (sp[n] * s_now) if k == 1 else r / (sp[n + k - 1] * s_new)
+            return before - r / (sp[n + k] * s_new)
+
         failed: set[int] = set()
         for attempt in range(3):  # later passes drop grows that fail the resize guard
             if use_dp or self.cfg.solver == "greedy":
                 values = [np.array([total(c, k) for k in range(c[0].max_gpus - c[1] + 1)]) for c in cands]
                 picks = (mckp.solve_dp if use_dp else mckp.solve_greedy)(values, capacity)
             else:
-                picks = mckp.solve_greedy_lazy(
-                    lambda i, k, cs=cands: total(cs[i], k) - total(cs[i], k - 1),
-                    [c[0].max_gpus - c[1] for c in cands],
-                    capacity,
-                )
+                picks = mckp.solve_greedy_lazy(marginal, [c[0].max_gpus - c[1] for c in cands], capacity)
             failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=False)) if c[2] and k > 0 and total(c, k) <= guard}
             if not failed or attempt == 2:
                 break

@@ -100,7 +100,14 @@ class Job:
 
     def est_remaining_work(self, t: float) -> float:
         """Remaining work as a policy would estimate it (noisy unless the scenario is oracle)."""
-        return self.remaining_work(t) * self.est_factor
+        # progress_at and remaining_work inlined: this is the policies' hottest call
+        done = self.progress
+        if self.state == RUNNING:
+            start = self.t_update if self.t_update > self.pause_until else self.pause_until
+            if t > start:
+                done += self.rate * (t - start)
+        left = self.work - done
+        return left * self.est_factor if left > 0.0 else 0.0
 
     def work_since_checkpoint(self, t: float, checkpoint_interval: float) -> float:
         """Work that a preemption at ``t`` would lose.
