@@ -6,6 +6,10 @@ their workloads.
 * ``aryl-15d`` — the paper's scale (MODEL.md section 7): 15 days, >= 50,000 jobs, a
   training pool sized so that the reference-point scheduler queues jobs as in the
   paper's production trace, an inference pool at least as large with a diurnal demand.
+
+Each scenario stops at ``max_time_s`` (far beyond the drain of any sane policy: 14, 30
+and 90 days) so that a policy that livelocks (e.g. ``deepboot-knapsack``) still ends,
+with its waiting jobs reported as unfinished.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                     days=1.0, jobs_per_day=60.0, duration_max_s=2 * 3600.0, **_SMALL_GPUS
                 ),
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=1.0),
+                max_time_s=14 * DAY,
             ),
             ScenarioConfig(
                 name="small",
@@ -58,6 +63,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                     days=3.0, jobs_per_day=160.0, duration_max_s=4 * 3600.0, **_SMALL_GPUS
                 ),
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
+                max_time_s=30 * DAY,
             ),
             ScenarioConfig(
                 name="aryl-15d",
@@ -69,6 +75,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
                 # usage over the 15 days of arrivals, not the multi-day drain of the longest jobs
                 window=(0.0, 15 * DAY),
+                max_time_s=90 * DAY,
             ),
         )
     }

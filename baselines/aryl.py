@@ -43,6 +43,7 @@ class ArylConfig:
     reclaim: str = "aryl"  # a name in baselines.reclaim.RECLAIM_RULES
     inelastic_on_lent: bool = True  # inelastic jobs (and, without elasticity, all jobs) may run on lent servers
     resize_guard: float = 1.0  # grow a running job only if it saves > guard x scale_overhead_s seconds
+    elastic_base: str = "min"  # base demand of an elastic job: "min" (MODEL.md) or "requested" (its gpus)
     solver: str = "auto"  # "auto" (greedy when exact), "greedy" or "dp"
 
 
@@ -55,6 +56,8 @@ class ArylPolicy(Policy):
             raise ValueError(f"ArylConfig.order must be 'sjf' or 'fifo', got {cfg.order!r}")
         if cfg.reclaim not in RECLAIM_RULES:
             raise ValueError(f"ArylConfig.reclaim {cfg.reclaim!r} unknown; known: {', '.join(RECLAIM_RULES)}")
+        if cfg.elastic_base not in ("min", "requested"):
+            raise ValueError(f"ArylConfig.elastic_base must be 'min' or 'requested', got {cfg.elastic_base!r}")
         if cfg.solver not in ("auto", "greedy", "dp"):
             raise ValueError(f"ArylConfig.solver must be auto, greedy or dp, got {cfg.solver!r}")
         self.name = name
@@ -77,8 +80,9 @@ class ArylPolicy(Policy):
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
-        self._watch = {}
-        self._log_pos = 0
+        # jobs already running when the policy takes over (e.g. started by another policy)
+        self._watch = {idx: j for idx, j in view.running.items() if j.elastic and j.n_gpus < j.max_gpus}
+        self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
 
     # ------------------------------------------------------------------ reclaim
@@ -87,7 +91,9 @@ class ArylPolicy(Policy):
 
     # ------------------------------------------------------------------ allocation
     def _base(self, job: Job) -> int:
-        return job.base_gpus if self.cfg.elastic else job.gpus
+        if not self.cfg.elastic or not job.elastic or self.cfg.elastic_base == "requested":
+            return job.gpus
+        return job.min_gpus
 
     def allocate(self, view: ClusterView) -> Allocation:
         cfg = self.cfg
@@ -115,7 +121,7 @@ class ArylPolicy(Policy):
                 if not cfg.elastic:
                     continue
                 if donors is None:
-                    donors = self._donors(view)
+                    donors = self._donors(view, self._base)
                     spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
                     spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
                 if b > free_t + spare_t + ((free_l + spare_l) if may_lend else 0):
@@ -153,16 +159,16 @@ class ArylPolicy(Policy):
         return Allocation(out)
 
     @staticmethod
-    def _donors(view: ClusterView) -> list[list]:
+    def _donors(view: ClusterView, base) -> list[list]:
         """Running elastic jobs with extra workers, least time saved per extra GPU first:
         ``[per-GPU value, idx, job, extras left, lent GPUs left]``."""
         t = view.now
         donors = []
         for job in view.running.values():
-            extra = job.n_gpus - job.min_gpus if job.elastic else 0
+            extra = job.n_gpus - base(job) if job.elastic else 0
             if extra > 0:
                 r = job.est_remaining_work(t)
-                per_gpu = (r / job.speedup[job.min_gpus] - r / job.speedup[job.n_gpus]) / extra
+                per_gpu = (r / job.speedup[job.n_gpus - extra] - r / job.speedup[job.n_gpus]) / extra
                 donors.append([per_gpu, job.idx, job, extra, job.lent_gpus])
         donors.sort(key=lambda d: (d[0], d[1]))
         return donors
@@ -202,9 +208,10 @@ class ArylPolicy(Policy):
         # candidates: (job, GPUs now, running?, speed now, speed after growing, remaining work)
         cands: list[tuple[Job, int, bool, float, float, float]] = []
         for job in started:
-            if job.elastic and job.max_gpus > job.min_gpus:
+            base = self._base(job)
+            if job.elastic and job.max_gpus > base:
                 s_new = 1.0 if lent_speed is None else min(1.0, lent_speed)
-                cands.append((job, job.min_gpus, False, 1.0, s_new, job.est_remaining_work(t)))
+                cands.append((job, base, False, 1.0, s_new, job.est_remaining_work(t)))
         watch = self._watch
         for idx, job in list(watch.items()):
             if job.state != RUNNING or job.n_gpus >= job.max_gpus:

@@ -1,0 +1,119 @@
+"""A DeepBoot-style one-knapsack re-implementation of Aryl's allocator (MODEL.md section 5).
+
+The public re-implementation that MODEL.md describes differs from Aryl's design in three
+ways, and this policy reproduces exactly those:
+
+* **one knapsack for everything**: every queued job and every running elastic job,
+  base demand included, is an item of a single multiple-choice knapsack over all GPUs
+  not held by running inelastic jobs; a job's options are ``0`` (do not run / stop) or any
+  allowed GPU count ``w`` (``[min_gpus, max_gpus]`` if elastic, ``gpus`` otherwise);
+* **valued by remaining time x w / (w + 1)**: long jobs are worth more than short ones;
+* **re-planned every 60 s with no resize guard**: whatever the new plan says is applied,
+  so running jobs are resized, or stopped and requeued, whenever the plan moves.
+
+Under this simulator's dynamics the thrashing becomes a livelock: a preemption loses the
+work since the job's last allocation change, a restart pauses it 60 s (one round), so a
+restarted job has made no progress at the next re-plan while the job it displaced has its
+remaining time back up, and the plan flips again. On ``tiny`` and ``small`` many jobs never
+finish: run it with the scenario's ``max_time_s`` set (otherwise the run does not end).
+
+Loaning and reclaims are as in Aryl (lent servers are used; reclaims by
+:func:`baselines.reclaim.aryl_reclaim`). It exists to show what Aryl's base-demand-first
+order, extras-only knapsack and resize guard avoid (tests/test_aryl.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.sim.view import ClusterView
+from baselines.reclaim import RECLAIM_RULES
+
+
+def solve_options(values: list[np.ndarray], capacity: int) -> list[int]:
+    """Exact multiple-choice knapsack (weights = option index, ``-inf`` = not allowed).
+
+    The same DP as :func:`baselines.mckp.solve_dp` (ties towards fewer GPUs), but each item
+    is one vectorised max over its options instead of one pass per option: the one-knapsack
+    formulation has an item per job in the queue, and the queue grows long under it.
+    """
+    n = len(values)
+    if n == 0 or capacity <= 0:
+        return [0] * n
+    best = np.full(capacity + 1, -np.inf)
+    best[0] = 0.0  # best[c]: max value using exactly c GPUs
+    choice = np.zeros((n, capacity + 1), dtype=np.int64)
+    padded = np.full(2 * capacity + 1, -np.inf)
+    cols = np.arange(capacity + 1)
+    for i, v in enumerate(values):
+        kmax = min(len(v) - 1, capacity)
+        ks = np.flatnonzero(np.isfinite(v[1 : kmax + 1])) + 1
+        if ks.size == 0:
+            continue
+        padded[capacity:] = best
+        # cand[r, c] = best[c - ks[r]] + v[ks[r]]
+        cand = padded[capacity + cols[None, :] - ks[:, None]] + v[ks][:, None]
+        r = np.argmax(cand, axis=0)  # first maximum = fewest GPUs among equal options
+        top = cand[r, cols]
+        better = top > best + 1e-12
+        choice[i] = np.where(better, ks[r], 0)
+        best = np.where(better, top, best)
+    c = int(np.argmax(best))
+    out = [0] * n
+    for i in range(n - 1, -1, -1):
+        k = int(choice[i, c])
+        out[i] = k
+        c -= k
+    return out
+
+
+class DeepBootKnapsackPolicy(Policy):
+    """DeepBoot-style: every job (queued and running elastic, base demand included) in one
+    knapsack valued by remaining time x w/(w+1), re-planned every 60 s, no resize guard."""
+
+    name = "deepboot-knapsack"
+    description = (
+        "DeepBoot-style one knapsack over all jobs (base included), value remaining time x w/(w+1), "
+        "re-planned every 60 s, no resize guard; Aryl reclaim"
+    )
+    uses_loaning = True
+    periodic_rounds = True
+    elastic_scaling = True
+    rules = PlacementRules(extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=True)
+
+    def __init__(self, reclaim: str = "aryl") -> None:
+        if reclaim not in RECLAIM_RULES:
+            raise ValueError(f"reclaim {reclaim!r} unknown; known: {', '.join(RECLAIM_RULES)}")
+        self._reclaim_rule = RECLAIM_RULES[reclaim][0]
+        self.rng = np.random.default_rng(0)
+
+    def reset(self, view: ClusterView, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def reclaim(self, view: ClusterView, k: int) -> list[int]:
+        return self._reclaim_rule(view, k, self.rng)
+
+    def allocate(self, view: ClusterView) -> Allocation:
+        capacity = view.free_training_gpus + view.free_lent_gpus
+        items = []
+        for job in view.running.values():
+            if job.elastic:
+                items.append(job)
+                capacity += job.n_gpus
+        items.extend(view.queued.values())
+        if not items or capacity <= 0:
+            return Allocation({})
+        values = []
+        for job in items:
+            w = np.arange(job.max_gpus + 1, dtype=float)
+            v = view.est_remaining_time(job) * w / (w + 1.0)
+            v[1 : job.min_gpus] = -np.inf  # options: 0 or an allowed count
+            values.append(v)
+        picks = solve_options(values, capacity)
+        shrinks: dict[int, int] = {}
+        grows: dict[int, int] = {}
+        for job, w in zip(items, picks, strict=True):
+            if w != job.n_gpus:
+                (shrinks if w < job.n_gpus else grows)[job.idx] = w
+        return Allocation({**shrinks, **grows})

@@ -1,0 +1,208 @@
+"""The multiple-choice knapsack solvers of Aryl's step 2 (baselines/mckp.py, MODEL.md section 5).
+
+With unit weights and concave values the marginal-gain greedy is exact: it must reach the
+DP's total on random concave instances (choices may differ on ties, so totals are compared).
+On non-concave instances the DP is the exact one: it matches a brute-force enumeration on
+tiny instances and is never worse than the greedy.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baselines import mckp
+
+TOL = 1e-7
+
+
+def total(values, picks) -> float:
+    return float(sum(np.asarray(v, dtype=float)[k] for v, k in zip(values, picks, strict=True)))
+
+
+def check_feasible(values, picks, capacity: int) -> None:
+    assert len(picks) == len(values)
+    assert all(0 <= k < len(v) for v, k in zip(values, picks, strict=True))
+    assert sum(picks) <= max(capacity, 0)
+
+
+def lazy(values, capacity: int) -> list[int]:
+    vals = [np.asarray(v, dtype=float) for v in values]
+    return mckp.solve_greedy_lazy(
+        lambda i, k: vals[i][k] - vals[i][k - 1], [len(v) - 1 for v in vals], capacity
+    )
+
+
+def brute_force(values, capacity: int) -> float:
+    best = 0.0
+    for picks in itertools.product(*(range(len(v)) for v in values)):
+        if sum(picks) <= capacity:
+            best = max(best, total(values, picks))
+    return best
+
+
+# ---------------------------------------------------------------- instance strategies
+@st.composite
+def throughput_instance(draw):
+    """v_i(k) = R_i / thr_i(b_i) - R_i / thr_i(b_i + k) with concave increasing thr_i."""
+    n = draw(st.integers(0, 8))
+    values = []
+    for _ in range(n):
+        size = draw(st.integers(1, 12))  # thr(1..size); thr(0) = 0 is not used
+        incs = sorted(
+            draw(st.lists(st.floats(0.0, 2.0), min_size=size, max_size=size)), reverse=True
+        )
+        incs[0] = max(incs[0], 0.1)  # thr(1) > 0
+        thr = np.cumsum(incs)
+        b = draw(st.integers(1, size))
+        r = draw(st.floats(1.0, 1e5))
+        values.append(r / thr[b - 1] - r / thr[b - 1 :])
+    cap = draw(st.integers(0, 40))
+    return values, cap
+
+
+@st.composite
+def concave_instance(draw):
+    """Random concave sequences (non-increasing marginal gains, possibly negative)."""
+    n = draw(st.integers(0, 8))
+    values = []
+    for _ in range(n):
+        k = draw(st.integers(0, 10))
+        gains = sorted(draw(st.lists(st.integers(-50, 100), min_size=k, max_size=k)), reverse=True)
+        values.append(np.concatenate([[0.0], np.cumsum(gains, dtype=float)]))
+    cap = draw(st.integers(0, 40))
+    return values, cap
+
+
+@st.composite
+def any_instance(draw, max_items=8, max_size=10, max_cap=40):
+    """Arbitrary (usually non-concave) values with v(0) = 0."""
+    n = draw(st.integers(0, max_items))
+    values = []
+    for _ in range(n):
+        k = draw(st.integers(0, max_size))
+        rest = draw(st.lists(st.integers(-20, 100), min_size=k, max_size=k))
+        values.append(np.array([0.0, *rest], dtype=float))
+    cap = draw(st.integers(0, max_cap))
+    return values, cap
+
+
+# ---------------------------------------------------------------- concave: greedy is exact
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(throughput_instance(), concave_instance()))
+def test_greedy_lazy_and_dp_agree_on_concave_values(inst):
+    values, cap = inst
+    assert mckp.is_concave(values)
+    g, gl, d = mckp.solve_greedy(values, cap), lazy(values, cap), mckp.solve_dp(values, cap)
+    for picks in (g, gl, d):
+        check_feasible(values, picks, cap)
+    scale = max([1.0] + [float(np.abs(v).max()) for v in values])
+    assert total(values, g) == pytest.approx(
+        total(values, d), abs=TOL * scale * max(1, len(values))
+    )
+    assert total(values, gl) == pytest.approx(
+        total(values, g), abs=TOL * scale * max(1, len(values))
+    )
+    assert mckp.solve(values, cap) == g  # solve() takes the greedy path on concave values
+
+
+@settings(max_examples=200, deadline=None)
+@given(concave_instance())
+def test_greedy_and_lazy_pick_identically(inst):
+    # the lazy form documents the same tie order (larger gain, then lower item index)
+    values, cap = inst
+    assert lazy(values, cap) == mckp.solve_greedy(values, cap)
+
+
+# ---------------------------------------------------------------- non-concave: the DP is exact
+@settings(max_examples=300, deadline=None)
+@given(any_instance(max_items=4, max_size=4, max_cap=12))
+def test_dp_equals_brute_force_on_tiny_instances(inst):
+    values, cap = inst
+    d = mckp.solve_dp(values, cap)
+    check_feasible(values, d, cap)
+    assert total(values, d) == pytest.approx(brute_force(values, cap), abs=1e-9)
+    assert total(values, mckp.solve(values, cap)) == pytest.approx(
+        brute_force(values, cap), abs=1e-9
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_instance())
+def test_dp_never_worse_than_greedy(inst):
+    values, cap = inst
+    g, d = mckp.solve_greedy(values, cap), mckp.solve_dp(values, cap)
+    check_feasible(values, g, cap)
+    check_feasible(values, d, cap)
+    assert total(values, d) >= total(values, g) - 1e-9
+
+
+def test_greedy_is_not_exact_without_concavity():
+    # one job gains nothing from 1 GPU but 10 from 2; another gains 1 per GPU. Greedy takes
+    # the 1s; the optimum is the pair.
+    values = [np.array([0.0, 0.0, 10.0]), np.array([0.0, 1.0, 2.0])]
+    assert not mckp.is_concave(values)
+    assert total(values, mckp.solve_greedy(values, 2)) < 10.0
+    assert mckp.solve_dp(values, 2) == [2, 0]
+    assert mckp.solve(values, 2) == [2, 0]
+
+
+# ---------------------------------------------------------------- is_concave
+def test_is_concave_detects_both():
+    assert mckp.is_concave([])
+    assert mckp.is_concave(
+        [np.array([0.0]), np.array([0.0, 5.0]), np.array([0.0, -1.0])]
+    )  # <= 2 options
+    assert mckp.is_concave([np.array([0.0, 5.0, 9.0, 12.0, 12.0])])
+    assert mckp.is_concave([np.array([0.0, 5.0, 9.0, 12.0, 10.0, 7.0])])  # falls after the peak
+    assert mckp.is_concave([np.array([0.0, 3.0, 6.0, 9.0])])  # linear
+    assert not mckp.is_concave([np.array([0.0, 1.0, 3.0])])
+    assert not mckp.is_concave([np.array([0.0, 5.0, 9.0]), np.array([0.0, 5.0, 9.0, 14.0])])
+    # round-off of a linear sequence is still concave; a real bump is not
+    big = np.arange(6) * 1e6
+    assert mckp.is_concave([big + np.array([0, 0, 1e-6, 0, 0, 0])])
+    assert not mckp.is_concave([big + np.array([0, 0, 10.0, 0, 0, 0]) * -1])
+
+
+@settings(max_examples=100, deadline=None)
+@given(concave_instance(), st.integers(0, 7), st.integers(1, 50))
+def test_is_concave_rejects_any_bump(inst, where, bump):
+    values, _ = inst
+    long = [v for v in values if len(v) >= 3]
+    if not long:
+        return
+    v = long[0].copy()
+    i = 1 + where % (len(v) - 2)
+    gap = (v[i] - v[i - 1]) - (v[i + 1] - v[i])  # >= 0: how much the gain falls at i
+    v[i] -= gap / 2 + bump  # a dip larger than that makes the next marginal gain rise
+    assert not mckp.is_concave([*values, v])
+
+
+# ---------------------------------------------------------------- edge cases
+SOLVERS = [mckp.solve_greedy, mckp.solve_dp, mckp.solve, lazy]
+
+
+@pytest.mark.parametrize("solver", SOLVERS, ids=["greedy", "dp", "solve", "lazy"])
+def test_edge_cases(solver):
+    assert solver([], 5) == []
+    assert solver([], 0) == []
+    values = [np.array([0.0, 4.0, 7.0]), np.array([0.0, 3.0])]
+    assert solver(values, 0) == [0, 0]  # capacity 0
+    assert solver([np.array([0.0]), np.array([0.0])], 3) == [0, 0]  # no options but k = 0
+    assert solver([np.array([0.0, -1.0, -3.0]), np.array([0.0, -0.5])], 10) == [
+        0,
+        0,
+    ]  # all gains negative
+    assert solver([np.array([0.0, 0.0, 0.0])], 10) == [0]  # zero gains: take nothing
+    assert solver(values, 100) == [2, 1]  # capacity to spare: everything positive
+    assert solver(values, 1) == [1, 0]
+
+
+def test_negative_capacity_is_nothing():
+    values = [np.array([0.0, 4.0])]
+    assert mckp.solve_greedy(values, -3) == [0]
+    assert mckp.solve_dp(values, -3) == [0]
