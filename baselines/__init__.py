@@ -28,6 +28,7 @@ def _aryl(name: str, description: str, **cfg) -> PolicySpec:
 
 
 def _registry() -> dict[str, PolicySpec]:
+    from baselines.deepboot import DeepBootKnapsackPolicy
     from baselines.queue import FifoNoLoan, SjfNoLoan
 
     specs = [
@@ -45,8 +46,18 @@ def _registry() -> dict[str, PolicySpec]:
         _aryl("aryl-reclaim-last-lent", "Aryl's allocator, reclaim the most recently lent servers first",
               reclaim="last-lent"),
         _aryl("aryl-fifo", "Aryl with FIFO instead of SJF order for base demand", order="fifo"),
+        _aryl("aryl-requested-base", "Aryl with elastic jobs' base demand at their requested GPUs (min only on reclaim)",
+              elastic_base="requested"),
+        _aryl("aryl-elastic-only-requested-base", "elastic-only ablation with base demand at requested GPUs",
+              loaning=False, elastic_base="requested"),
+        PolicySpec("deepboot-knapsack", DeepBootKnapsackPolicy,
+                   "DeepBoot-style: all jobs (base included) in one knapsack valued by remaining time x w/(w+1), "
+                   "re-planned every 60 s, no resize guard; Aryl reclaim"),
     ]  # fmt: skip
     specs += [PolicySpec(cls.name, cls, cls.description) for cls in (FifoNoLoan, SjfNoLoan)]
+    from baselines.classic import Afs, Tiresias
+
+    specs += [PolicySpec(cls.name, cls, cls.description) for cls in (Tiresias, Afs)]
     return {s.name: s for s in specs}
 
 
