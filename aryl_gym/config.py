@@ -77,7 +77,8 @@ class ScenarioConfig:
     when set, else from the synthetic generator with ``workload``. ``window`` is the
     steady-state window ``(start_s, end_s)``: job metrics count jobs submitted inside it
     and usage integrals are clipped to it. ``max_time_s`` stops the simulation early;
-    jobs not finished then are reported as unfinished.
+    jobs not finished then are reported as unfinished. ``max_drain_s`` stops it that long
+    after the last arrival (the earlier of the two limits applies).
     """
 
     name: str
@@ -92,6 +93,7 @@ class ScenarioConfig:
     trace_options: object | None = None
     window: tuple[float, float] | None = None
     max_time_s: float | None = None
+    max_drain_s: float | None = None
 
     def with_(self, **changes) -> ScenarioConfig:
         """A copy with some top-level fields replaced (dataclasses.replace)."""

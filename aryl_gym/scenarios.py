@@ -7,9 +7,9 @@ their workloads.
   training pool sized so that the reference-point scheduler queues jobs as in the
   paper's production trace, an inference pool at least as large with a diurnal demand.
 
-Each scenario stops at ``max_time_s`` (far beyond the drain of any sane policy: 14, 30
-and 90 days) so that a policy that livelocks (e.g. ``deepboot-knapsack``) still ends,
-with its waiting jobs reported as unfinished.
+Each scenario stops 30 days after its last arrival (``max_drain_s``, far beyond the drain
+of any sane policy) so that a policy that livelocks (e.g. ``deepboot-knapsack``) still
+ends, with its waiting jobs reported as unfinished.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                     days=1.0, jobs_per_day=60.0, duration_max_s=2 * 3600.0, **_SMALL_GPUS
                 ),
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=1.0),
-                max_time_s=14 * DAY,
+                max_drain_s=30 * DAY,
             ),
             ScenarioConfig(
                 name="small",
@@ -63,7 +63,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                     days=3.0, jobs_per_day=160.0, duration_max_s=4 * 3600.0, **_SMALL_GPUS
                 ),
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
-                max_time_s=30 * DAY,
+                max_drain_s=30 * DAY,
             ),
             ScenarioConfig(
                 name="aryl-15d",
@@ -75,7 +75,7 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
                 # usage over the 15 days of arrivals, not the multi-day drain of the longest jobs
                 window=(0.0, 15 * DAY),
-                max_time_s=90 * DAY,
+                max_drain_s=30 * DAY,
             ),
         )
     }

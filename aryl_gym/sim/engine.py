@@ -94,6 +94,10 @@ class Engine:
             tables[name] = (prof, prof.speedup_table(max_g))
         self._profiles = tables
         self._submit = jobs.submit_time.tolist()
+        limits = [x for x in (scenario.max_time_s,) if x is not None]
+        if scenario.max_drain_s is not None:
+            limits.append((self._submit[-1] if self._submit else 0.0) + scenario.max_drain_s)
+        self._time_limit = min(limits) if limits else None
         self.jobs: list[Job | None] = [None] * n
         self.queue: dict[int, Job] = {}
         self.running: dict[int, Job] = {}
@@ -158,7 +162,7 @@ class Engine:
             if self.finished:
                 return None
             t = self._next_event_time()
-            limit = self.scenario.max_time_s
+            limit = self._time_limit
             if t is None or (limit is not None and t > limit):
                 self._end(limit if (t is not None and limit is not None) else self.t)
                 return None
@@ -278,6 +282,14 @@ class Engine:
         if not alloc.gpus and not alloc.placement:
             self.note_no_change()
             return
+        epoch = self.allocation_epoch
+        self._apply_allocation(alloc)
+        if self.allocation_epoch == epoch:
+            self.note_no_change()
+        if self.check:
+            self.check_invariants()
+
+    def _apply_allocation(self, alloc: Allocation) -> None:
         rules = alloc.rules or self.rules
         t = self.t
         grows: list[tuple[Job, int]] = []
@@ -302,8 +314,6 @@ class Engine:
             self._reallocate(job, self._grown_placement(job, n, rules), t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
-        if self.check:
-            self.check_invariants()
 
     def _apply_explicit(self, job: Job, place: dict[int, int], n: int | None, t: float, first: bool) -> None:
         # Explicit placements release in the first pass and take in the second, so that

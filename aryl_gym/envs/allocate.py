@@ -1,0 +1,252 @@
+"""``ArylGym/Allocate-v0``: the agent makes the allocation decisions of each scheduling round.
+
+One step = one action on the round's pending allocation (see
+:class:`~aryl_gym.envs.observation.AllocationRound`); the commit action hands it to the
+engine, which runs until the next allocate point. Reclaims in between are decided by
+``reclaim_policy`` (Aryl's greedy by default). Rewards, episodes and every feature are
+documented in ``docs/envs.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from aryl_gym.config import ScenarioConfig
+from aryl_gym.envs.episodes import EpisodeSampler, EpisodeSpec, sample_from_options
+from aryl_gym.envs.observation import (
+    COMMIT,
+    GLOBAL_FEATURES,
+    N_SLOT_F,
+    SLOT_FEATURES,
+    AllocationRound,
+)
+from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.sim.engine import RECLAIM, Engine
+
+_EMPTY = Allocation()
+
+
+def resolve_policy(policy: str | Policy) -> Policy:
+    """A Policy instance from a registry name (``baselines.make_policy``) or an instance."""
+    if isinstance(policy, Policy):
+        return policy
+    from baselines import make_policy  # baselines sit above the library: import lazily
+
+    return make_policy(policy)
+
+
+def default_gpu_scale(scenario: ScenarioConfig) -> float:
+    """Normaliser of GPU counts: the largest ``max_gpus`` the scenario's generator makes
+    (2 x the largest request), at most the two pools' GPUs."""
+    c = scenario.cluster
+    top = 2 * max(scenario.workload.gpu_values)
+    return float(min(top, c.training_gpus + c.inference_gpus))
+
+
+def episode_summary(engine: Engine, spec: EpisodeSpec) -> dict[str, Any]:
+    """The engine's summary plus the episode's identity (no wall-clock fields, so that
+    infos are deterministic)."""
+    s = engine.metrics.summary()
+    s.pop("wall_s", None)
+    s.update(split=spec.split, start_s=spec.start_s, end_s=spec.end_s, engine_seed=spec.engine_seed)
+    return s
+
+
+class AllocateEnv(gym.Env):
+    """Gymnasium env of Aryl's allocation decisions. Keyword arguments:
+
+    Episodes (see :mod:`aryl_gym.envs.episodes`): ``scenario``, ``split`` (default split of
+    ``reset``), ``workload_seed``, ``episode_hours``, ``drain_hours``, ``split_fractions``,
+    ``trace``.
+
+    Actions and observations (see :class:`AllocationRound`): ``queue_slots``,
+    ``running_slots``, ``deltas``, ``max_actions_per_round``, ``gpu_scale``.
+
+    Rewards: ``reward_scale`` (seconds per reward unit; the return is ``-(sum of the
+    jobs' time in system) / reward_scale``, i.e. minus total JCT in hours by default);
+    ``preemption_penalty`` (job-seconds charged per preemption, by the agent's stops and
+    by reclaims alike; default 0).
+
+    Simulator: ``reclaim_policy`` (registry name or Policy; decides every reclaim),
+    ``periodic_rounds`` (a round every ``round_interval_s`` as Aryl asks, default True),
+    ``inelastic_on_lent`` (placement rule, default True as in Aryl), ``skip_trivial_rounds``
+    (rounds where only commit is valid are committed without a step, except the first of
+    an episode), ``check_invariants``.
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        scenario: str | ScenarioConfig = "small",
+        *,
+        split: str = "train",
+        workload_seed: int = 0,
+        episode_hours: float = 6.0,
+        drain_hours: float = 24.0,
+        split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+        trace: str | None = None,
+        queue_slots: int = 16,
+        running_slots: int = 16,
+        deltas: tuple[int, ...] = (1, 2, 4, 8, 16),
+        max_actions_per_round: int | None = None,
+        gpu_scale: float | None = None,
+        reward_scale: float = 3600.0,
+        preemption_penalty: float = 0.0,
+        reclaim_policy: str | Policy = "aryl",
+        periodic_rounds: bool = True,
+        inelastic_on_lent: bool = True,
+        skip_trivial_rounds: bool = True,
+        check_invariants: bool = False,
+    ) -> None:
+        super().__init__()
+        self.sampler = EpisodeSampler(
+            scenario,
+            workload_seed=workload_seed,
+            episode_hours=episode_hours,
+            drain_hours=drain_hours,
+            split_fractions=split_fractions,
+            trace=trace,
+        )
+        self.scenario = self.sampler.scenario
+        self.split = split
+        self.sampler.split_bounds(split)  # validates the split name early
+        self.rules = PlacementRules(
+            extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=inelastic_on_lent
+        )
+        self.round = AllocationRound(
+            queue_slots=queue_slots,
+            running_slots=running_slots,
+            deltas=deltas,
+            rules=self.rules,
+            max_actions_per_round=max_actions_per_round,
+            gpu_scale=gpu_scale or default_gpu_scale(self.scenario),
+        )
+        if not reward_scale > 0:
+            raise ValueError(f"reward_scale must be > 0, got {reward_scale}")
+        self.reward_scale = float(reward_scale)
+        self.preemption_penalty = float(preemption_penalty)
+        self.reclaim_policy = resolve_policy(reclaim_policy)
+        self.periodic_rounds = bool(periodic_rounds)
+        self.skip_trivial = bool(skip_trivial_rounds)
+        self.check_invariants = bool(check_invariants)
+        self.action_space = spaces.Discrete(self.round.n_actions)
+        self.observation_space = spaces.Box(
+            -1.0, 1.0, shape=(self.round.obs_size,), dtype=np.float32
+        )
+        self.slot_feature_names = tuple(n for n, _ in SLOT_FEATURES)
+        self.global_feature_names = tuple(n for n, _ in GLOBAL_FEATURES)
+        self.engine: Engine | None = None
+        self.spec_: EpisodeSpec | None = None
+        self._done = True
+
+    # ------------------------------------------------------------------ gym API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        spec = sample_from_options(self.sampler, self.np_random, self.split, options)
+        if spec.n_jobs == 0:
+            raise ValueError(
+                f"the window [{spec.start_s}, {spec.end_s}) of split {spec.split!r} holds no job"
+            )
+        self.spec_ = spec
+        self.engine = e = Engine(
+            spec.scenario,
+            spec.jobs,
+            spec.demand,
+            seed=spec.engine_seed,
+            uses_loaning=True,
+            periodic_rounds=self.periodic_rounds,
+            elastic_scaling=True,
+            rules=self.rules,
+            check_invariants=self.check_invariants,
+        )
+        self.reclaim_policy.reset(e.view, spec.engine_seed)
+        self.round.clock.start_episode(spec.time_offset_s, spec.demand)
+        self.round.rounds = 0
+        self._jis = 0.0  # jobs-in-system integral already paid out as reward
+        self._preempt_unpaid = 0
+        self.invalid_actions = 0
+        self.preemptions = 0
+        self.steps = 0
+        self._done = False
+        if self._advance(first=True):  # cannot happen: a job's arrival makes a round
+            raise RuntimeError(f"episode {spec.split}@{spec.start_s} ended before its first round")
+        return self.round.obs.copy(), self._info(False)
+
+    def step(self, action):
+        if self._done:
+            raise RuntimeError("the episode is over: call reset()")
+        rnd = self.round
+        self.steps += 1
+        status = rnd.step(int(action))
+        if rnd.last_invalid:
+            self.invalid_actions += 1
+        invalid = rnd.last_invalid
+        if status != COMMIT:
+            return rnd.obs.copy(), 0.0, False, False, self._info(invalid)
+        # commit: hand the pending allocation to the engine, run to the next round
+        e = self.engine
+        self._preempt_unpaid += rnd.stops_of_running()
+        e.decide_allocation(rnd.allocation())
+        ended = self._advance(first=False)
+        jis = e.metrics.jobs_in_system_s
+        reward = (
+            -(jis - self._jis + self.preemption_penalty * self._preempt_unpaid) / self.reward_scale
+        )
+        self.preemptions += self._preempt_unpaid
+        self._jis = jis
+        self._preempt_unpaid = 0
+        terminated = truncated = False
+        if ended:
+            self._done = True
+            truncated = bool(e.queue or e.running) and not e.stalled
+            terminated = not truncated
+        info = self._info(invalid)
+        if ended:
+            info["summary"] = episode_summary(e, self.spec_)
+        return rnd.obs.copy(), float(reward), terminated, truncated, info
+
+    def action_masks(self) -> np.ndarray:
+        """Valid actions now (sb3-contrib MaskablePPO protocol)."""
+        return self.round.mask.copy()
+
+    # ------------------------------------------------------------------ internals
+    def _advance(self, first: bool) -> bool:
+        """Run the engine to the next round the agent must decide; True at the episode end."""
+        e = self.engine
+        rnd = self.round
+        policy = self.reclaim_policy
+        while True:
+            point = e.advance()
+            if point is None:
+                rnd.end_episode()
+                return True
+            if point.kind == RECLAIM:
+                q0 = len(e.queue)
+                e.decide_reclaim(policy.reclaim(point.view, point.k))
+                self._preempt_unpaid += len(e.queue) - q0
+                continue
+            rnd.begin_round(point.view)
+            if self.skip_trivial and rnd.trivial and not first:
+                e.decide_allocation(_EMPTY)
+                continue
+            return False
+
+    def _info(self, invalid: bool) -> dict[str, Any]:
+        e = self.engine
+        return {
+            "action_mask": self.round.mask.copy(),
+            "invalid": invalid,
+            "invalid_actions": self.invalid_actions,
+            "rounds": self.round.rounds,
+            "sim_time_s": e.t,
+            "preemptions": self.preemptions,
+        }
+
+    def slot_features(self, obs: np.ndarray) -> np.ndarray:
+        """The slot block of an observation as an ``(n_slots, n_features)`` view."""
+        return obs[: self.round.n_slots * N_SLOT_F].reshape(self.round.n_slots, N_SLOT_F)

@@ -1,0 +1,285 @@
+"""One evaluation path for every policy, heuristic or learned.
+
+::
+
+    from aryl_gym.evaluate import evaluate, AgentPolicy
+    evaluate("aryl", "small", "test", seeds=range(5))          # a registry name
+    evaluate(ArylPolicy(), "small", "test")                     # a Policy instance
+    agent = AgentPolicy(lambda obs, mask: model.predict(obs, action_masks=mask, deterministic=True)[0])
+    evaluate(agent, "small", "test")                            # a learned Allocate-v0 agent
+
+For ``env="allocate"`` (default) each seed gives exactly the episode that
+``Allocate-v0.reset(seed=seed, options={"split": split})`` gives (same window, same
+engine seed), and the policy runs on the engine directly with its own capabilities
+(a no-loaning baseline runs without loaning on the same jobs). An :class:`AgentPolicy`
+drives its ``act(obs, mask)`` through the env's own encoder, so a learned agent sees the
+observations it was trained on. For ``env="reclaim"`` the episodes are
+``Reclaim-v0``'s and the policy's ``reclaim`` decides every reclaim that reaches the
+agent there (allocation by the env's allocation policy).
+
+``aryl_gym.evaluate(...)`` also works: this module is callable.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from aryl_gym.envs.allocate import AllocateEnv, episode_summary, resolve_policy
+from aryl_gym.envs.episodes import EpisodeSampler
+from aryl_gym.envs.observation import COMMIT, AllocationRound, ReclaimRound, reclaim_is_choice
+from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.simulate import run_policy
+
+_EPISODE_KEYS = ("workload_seed", "episode_hours", "drain_hours", "split_fractions", "trace")
+
+Act = Callable[[np.ndarray, np.ndarray], Any]
+
+
+class AgentPolicy(Policy):
+    """A :class:`Policy` around any ``act(obs, mask) -> action`` callable (an SB3 model's
+    ``predict`` with ``action_masks``, a scripted rule, ...).
+
+    ``decision="allocate"`` encodes each allocate round exactly as ``Allocate-v0`` does
+    (same slots, mask, action cap and trivial-round skipping) and asks ``act`` for actions
+    until it commits; reclaims go to ``other`` (default ``"aryl"``). ``decision="reclaim"``
+    asks ``act`` for the picks of every reclaim that is a real choice (as ``Reclaim-v0``)
+    and leaves allocation and the other reclaims to ``other``. Keyword arguments are
+    those of the env (or build it with :meth:`from_env`).
+    """
+
+    name = "agent"
+    uses_loaning = True
+    elastic_scaling = True
+
+    def __init__(
+        self,
+        act: Act,
+        *,
+        decision: str = "allocate",
+        other: str | Policy = "aryl",
+        name: str = "agent",
+        queue_slots: int = 16,
+        running_slots: int = 16,
+        deltas: tuple[int, ...] = (1, 2, 4, 8, 16),
+        max_actions_per_round: int | None = None,
+        gpu_scale: float = 32.0,
+        periodic_rounds: bool = True,
+        inelastic_on_lent: bool = True,
+        skip_trivial_rounds: bool = True,
+        n_server_slots: int = 8,
+        max_invalid_per_reclaim: int | None = None,
+    ) -> None:
+        if decision not in ("allocate", "reclaim"):
+            raise ValueError(f"decision must be 'allocate' or 'reclaim', got {decision!r}")
+        self.act = act
+        self.decision = decision
+        self.name = name
+        self.other = resolve_policy(other)
+        if decision == "allocate":
+            self.periodic_rounds = bool(periodic_rounds)
+            self.rules = PlacementRules(True, True, inelastic_on_lent)
+        else:
+            self.periodic_rounds = self.other.periodic_rounds
+            self.rules = self.other.rules
+            self.elastic_scaling = self.other.elastic_scaling
+        self.round = AllocationRound(
+            queue_slots=queue_slots,
+            running_slots=running_slots,
+            deltas=deltas,
+            rules=self.rules,
+            max_actions_per_round=max_actions_per_round,
+            gpu_scale=gpu_scale,
+        )
+        self.skip_trivial = bool(skip_trivial_rounds)
+        self.rround = ReclaimRound(n_server_slots)
+        self.max_invalid = int(max_invalid_per_reclaim or 2 * n_server_slots)
+        self.invalid_actions = 0
+        self.steps = 0
+        self._first = True
+
+    @classmethod
+    def from_env(cls, env, act: Act, **kwargs) -> AgentPolicy:
+        """An AgentPolicy with the encoder configuration of ``env`` (Allocate-v0 or Reclaim-v0)."""
+        env = env.unwrapped
+        if isinstance(env, AllocateEnv):
+            r = env.round
+            cfg = dict(
+                decision="allocate",
+                other=env.reclaim_policy,
+                queue_slots=r.qs,
+                running_slots=r.rs,
+                deltas=tuple(int(d) for d in r.deltas),
+                max_actions_per_round=r.max_actions,
+                gpu_scale=r.gpu_scale,
+                periodic_rounds=env.periodic_rounds,
+                inelastic_on_lent=env.rules.inelastic_on_lent,
+                skip_trivial_rounds=env.skip_trivial,
+            )
+        else:
+            cfg = dict(
+                decision="reclaim",
+                other=env.allocation_policy,
+                n_server_slots=env.round.n_slots,
+                max_invalid_per_reclaim=env.max_invalid,
+            )
+        cfg.update(kwargs)
+        return cls(act, **cfg)
+
+    # ------------------------------------------------------------------ Policy
+    def set_episode(self, spec) -> None:
+        """Time of day and demand trend need the episode's window (evaluate calls this)."""
+        self.round.clock.start_episode(spec.time_offset_s, spec.demand)
+        self.rround.clock.start_episode(spec.time_offset_s, spec.demand)
+
+    def reset(self, view, seed: int | None = None) -> None:
+        self.other.reset(view, seed)
+        self._first = True
+        self.invalid_actions = 0
+        self.steps = 0
+
+    def allocate(self, view) -> Allocation:
+        if self.decision != "allocate":
+            return self.other.allocate(view)
+        rnd = self.round
+        rnd.begin_round(view)
+        first, self._first = self._first, False
+        if self.skip_trivial and rnd.trivial and not first:
+            return Allocation()
+        while True:
+            status = rnd.step(int(self.act(rnd.obs.copy(), rnd.mask.copy())))
+            self.steps += 1
+            self.invalid_actions += rnd.last_invalid
+            if status == COMMIT:
+                return rnd.allocation()
+
+    def reclaim(self, view, k: int):
+        if self.decision != "reclaim" or not reclaim_is_choice(view, k):
+            return self.other.reclaim(view, k)
+        rr = self.rround
+        rr.begin(view, k)
+        bad = 0
+        while rr.picks_left > 0:
+            a = int(self.act(rr.obs.copy(), rr.mask.copy()))
+            self.steps += 1
+            if 0 <= a < rr.n_slots and rr.mask[a]:
+                rr.pick(a)
+                continue
+            self.invalid_actions += 1
+            bad += 1
+            if bad >= self.max_invalid:
+                while rr.picks_left > 0:
+                    rr.pick(rr.cheapest_slot())
+        return list(rr.picked)
+
+
+# ---------------------------------------------------------------------- evaluation
+def _policy_for_seed(policy) -> Policy:
+    if isinstance(policy, str):
+        return resolve_policy(policy)
+    if isinstance(policy, Policy):
+        return policy
+    if callable(policy):
+        p = policy()
+        if not isinstance(p, Policy):
+            raise TypeError(f"policy factory returned {type(p).__name__}, not a Policy")
+        return p
+    raise TypeError(
+        f"policy must be a registry name, a Policy or a factory, got {type(policy).__name__}"
+    )
+
+
+def evaluate(
+    policy: str | Policy | Callable[[], Policy],
+    scenario: str = "small",
+    split: str = "test",
+    seeds: Iterable[int] = (0, 1, 2, 3, 4),
+    *,
+    env: str = "allocate",
+    as_frame: bool = False,
+    **env_kwargs,
+):
+    """Summary metrics of ``policy`` on the episodes that the env ``env`` ("allocate" or
+    "reclaim") draws for ``seeds`` in ``split``; one dict per seed (with ``seed``,
+    ``policy``, ``split`` and ``start_s``), or a pandas DataFrame with ``as_frame``.
+
+    ``policy`` is a registry name (a fresh policy per seed), a Policy instance (reset per
+    seed) or a zero-argument factory. ``env_kwargs`` are the env's keyword arguments
+    (episode length, workload seed, ...), so the episodes match the env built with them.
+    """
+    if env not in ("allocate", "reclaim"):
+        raise ValueError(f"env must be 'allocate' or 'reclaim', got {env!r}")
+    rows: list[dict[str, Any]] = []
+    if env == "allocate":
+        ep = {k: env_kwargs.pop(k) for k in list(env_kwargs) if k in _EPISODE_KEYS}
+        if env_kwargs:
+            raise TypeError(f"unknown keyword(s) for env='allocate': {sorted(env_kwargs)}")
+        sampler = EpisodeSampler(scenario, **ep)
+        for seed in seeds:
+            spec = sampler.sample(seeding.np_random(int(seed))[0], split)
+            p = _policy_for_seed(policy)
+            if hasattr(p, "set_episode"):
+                p.set_episode(spec)
+            res = run_policy(spec.scenario, p, spec.engine_seed, jobs=spec.jobs, demand=spec.demand)
+            s = episode_summary(res.engine, spec)
+            rows.append({"policy": p.name, "seed": int(seed), **s})
+    else:
+        from aryl_gym.envs.reclaim import ReclaimEnv
+
+        renv = ReclaimEnv(scenario, split=split, **env_kwargs)
+        for seed in seeds:
+            p = _policy_for_seed(policy)
+            s = _run_reclaim_episode(renv, p, int(seed), split)
+            rows.append({"policy": p.name, "seed": int(seed), **s})
+    if as_frame:
+        import pandas as pd
+
+        return pd.DataFrame(rows)
+    return rows
+
+
+def _run_reclaim_episode(renv, policy: Policy, seed: int, split: str) -> dict[str, Any]:
+    obs, info = renv.reset(seed=seed, options={"split": split})
+    agent = isinstance(policy, AgentPolicy) and policy.decision == "reclaim"
+    if not agent:
+        policy.reset(renv.engine.view, renv.spec_.engine_seed)
+    plan: list[int] = []
+    seen = -1
+    untranslatable = 0
+    while True:
+        rr = renv.round
+        if agent:
+            a = int(policy.act(obs, renv.action_masks()))
+        else:
+            if renv.reclaims != seen or not plan:
+                seen = renv.reclaims
+                plan = list(policy.reclaim(renv.engine.view, rr.k))[len(rr.picked) :]
+            slot = rr.slot_of(plan.pop(0))
+            if slot is None:
+                untranslatable += 1
+                slot = rr.cheapest_slot(renv.cost)
+            a = slot
+        obs, r, term, trunc, info = renv.step(a)
+        if term or trunc:
+            s = dict(info["summary"])
+            s["reward_preemptions"] = renv.preemptions
+            s["untranslatable_picks"] = untranslatable
+            return s
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``aryl_gym.evaluate(...)`` call :func:`evaluate` even after this submodule was
+    imported (Python then binds the package attribute to the module, not the function)."""
+
+    def __call__(self, *args, **kwargs):
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = ["AgentPolicy", "evaluate"]

@@ -1,0 +1,447 @@
+"""The Gymnasium environments: API checkers, masks, determinism, episodes, vector envs,
+rewards and the one evaluation path."""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import aryl_gym
+from aryl_gym.envs import make_env
+from aryl_gym.envs.allocate import AllocateEnv
+from aryl_gym.envs.episodes import SPLITS, EpisodeSampler
+from aryl_gym.envs.observation import GLOBAL_FEATURES, N_SLOT_F, SLOT_FEATURES
+from aryl_gym.envs.reclaim import ReclaimEnv
+from aryl_gym.evaluate import AgentPolicy, evaluate
+from aryl_gym.sim.metrics import SUMMARY_KEYS
+
+ALLOC, RECL = "ArylGym/Allocate-v0", "ArylGym/Reclaim-v0"
+
+
+def _random_episode(env, rng, max_steps=None):
+    """Play random valid actions; returns (steps, total reward, last info)."""
+    env.reset(seed=int(rng.integers(1 << 30)))
+    total, steps = 0.0, 0
+    while True:
+        valid = np.flatnonzero(env.action_masks())
+        _, r, term, trunc, info = env.step(int(rng.choice(valid)))
+        total += r
+        steps += 1
+        if term or trunc or (max_steps and steps >= max_steps):
+            return steps, total, info
+
+
+# ---------------------------------------------------------------------- API
+def test_make_after_import():
+    for env_id in (ALLOC, RECL):
+        env = gym.make(env_id)
+        obs, info = env.reset(seed=0)
+        assert env.observation_space.contains(obs)
+        assert info["action_mask"].shape == (env.action_space.n,)
+        assert info["action_mask"].dtype == bool and info["action_mask"].any()
+        env.close()
+
+
+def test_feature_docs_match_the_observation():
+    env = AllocateEnv("small")
+    assert env.observation_space.shape == (env.round.n_slots * N_SLOT_F + len(GLOBAL_FEATURES),)
+    assert len(SLOT_FEATURES) == N_SLOT_F
+    assert env.action_space.n == env.round.n_ops * env.round.n_slots + 1
+
+
+@pytest.mark.parametrize("env_id", [ALLOC, RECL])
+def test_gymnasium_check_env(env_id):
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(gym.make(env_id).unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", [ALLOC, RECL])
+def test_sb3_check_env(env_id):
+    pytest.importorskip("stable_baselines3", reason="the RL stack is the optional extra .[rl]")
+    from stable_baselines3.common.env_checker import check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # SB3 reports problems as warnings
+        check_env(gym.make(env_id).unwrapped, warn=True)
+
+
+@pytest.mark.parametrize("env_id", [ALLOC, RECL])
+def test_same_seed_same_actions_same_trajectory(env_id):
+    runs = []
+    for _ in range(2):
+        env = gym.make(env_id)
+        rng = np.random.default_rng(7)
+        obs, _ = env.reset(seed=3)
+        traj = [obs]
+        for _ in range(300):
+            a = int(rng.choice(np.flatnonzero(env.unwrapped.action_masks())))
+            obs, r, term, trunc, _ = env.step(a)
+            traj += [obs, r]
+            if term or trunc:
+                break
+        runs.append(traj)
+    assert len(runs[0]) == len(runs[1])
+    for x, y in zip(*runs, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+# ---------------------------------------------------------------------- masks
+def _reference_mask(rnd) -> np.ndarray:
+    """Brute force: every op whose target respects the bounds and keeps the pooled free
+    GPUs non-negative (the default placement rules)."""
+    m = np.zeros(rnd.n_actions, bool)
+    m[-1] = True
+    for slot, job in enumerate(rnd.slot_jobs):
+        if job is None:
+            continue
+        t = rnd.pending.get(job.idx, job.n_gpus)
+        for op in range(rnd.n_ops):
+            kind, d = rnd.op_kind[op], rnd.op_delta[op]
+            if kind == 0:
+                new = job.base_gpus if t == 0 else None
+            elif kind == 3:
+                new = 0 if t > 0 else None
+            elif t > 0 and job.elastic:
+                new = t + d if kind == 1 else t - d
+                if not job.min_gpus <= new <= job.max_gpus:
+                    new = None
+            else:
+                new = None
+            if new is not None and rnd.pf - (new - t) >= 0:
+                m[op * rnd.n_slots + slot] = True
+    return m
+
+
+def test_mask_matches_brute_force_and_engine_never_rejects():
+    env = AllocateEnv("small", check_invariants=True)
+    rng = np.random.default_rng(0)
+    env.reset(seed=1)
+    for _ in range(3000):
+        mask = env.action_masks()
+        np.testing.assert_array_equal(mask, _reference_mask(env.round))
+        _, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(mask))))
+        assert not info["invalid"]
+        if term or trunc:
+            env.reset(seed=int(rng.integers(100)))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"inelastic_on_lent": False}, {"queue_slots": 4, "running_slots": 2}]
+)
+def test_random_masked_policy_never_triggers_invalid_decision(kwargs):
+    # InvalidDecision from the engine would propagate out of step()
+    env = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, check_invariants=True, **kwargs)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        steps, _, info = _random_episode(env, rng, max_steps=20_000)
+        assert info["invalid_actions"] == 0
+    env = ReclaimEnv("small", check_invariants=True)
+    for _ in range(3):
+        _, _, info = _random_episode(env, rng)
+        assert info["invalid_actions"] == 0 and env.sim_mismatches == 0
+
+
+def test_invalid_action_is_a_counted_noop():
+    env = AllocateEnv("small")
+    obs0, info0 = env.reset(seed=2)
+    bad = np.flatnonzero(~info0["action_mask"])
+    assert bad.size
+    pending = dict(env.round.pending)
+    obs1, r, term, trunc, info = env.step(int(bad[0]))
+    assert info["invalid"] and info["invalid_actions"] == 1 and r == 0.0 and not (term or trunc)
+    assert env.round.pending == pending
+    changed = np.flatnonzero(obs0 != obs1)
+    round_actions = env.round.n_slots * N_SLOT_F + 11
+    assert set(changed) <= {round_actions}
+    np.testing.assert_array_equal(info["action_mask"], info0["action_mask"])
+
+    renv = ReclaimEnv("small")
+    _, rinfo = renv.reset(seed=0)
+    rbad = np.flatnonzero(~rinfo["action_mask"])
+    if rbad.size:
+        _, r, *_, info = renv.step(int(rbad[0]))
+        assert info["invalid"] and info["invalid_actions"] == 1 and r == 0.0
+
+
+def test_unmasked_random_actions_are_safe():
+    """check_env-style play without masks: invalid actions never crash, and the per-round
+    cap ends every round."""
+    env = AllocateEnv("tiny", episode_hours=3.0, drain_hours=3.0, max_actions_per_round=20)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(3000):
+        *_, term, trunc, info = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+    assert info["invalid_actions"] >= 0
+    renv = ReclaimEnv("small")
+    renv.reset(seed=0)
+    renv.action_space.seed(0)
+    for _ in range(200):
+        *_, term, trunc, _ = renv.step(renv.action_space.sample())
+        if term or trunc:
+            renv.reset()
+
+
+# ---------------------------------------------------------------------- episodes
+def test_splits_are_disjoint_and_windows_stay_inside():
+    s = EpisodeSampler("small", episode_hours=6.0)
+    bounds = [s.split_bounds(x) for x in SPLITS]
+    assert bounds[0][1] == bounds[1][0] and bounds[1][1] == bounds[2][0]
+    seen: dict[str, set[str]] = {x: set() for x in SPLITS}
+    for split, (lo, hi) in zip(SPLITS, bounds, strict=True):
+        for seed in range(30):
+            spec = s.sample(np.random.default_rng(seed), split)
+            assert spec.split == split and lo <= spec.start_s < spec.end_s <= hi
+            sub = spec.jobs.submit_time + spec.start_s
+            assert len(sub) and (sub >= spec.start_s).all() and (sub < spec.end_s).all()
+            assert spec.jobs.submit_time.min() >= 0.0
+            seen[split] |= set(spec.jobs.job_id.tolist())
+    assert (
+        not seen["train"] & seen["val"]
+        and not seen["train"] & seen["test"]
+        and not seen["val"] & seen["test"]
+    )
+
+
+def test_reset_options_pin_split_start_and_trace(tmp_path):
+    from aryl_gym.workload.trace_io import save_trace
+
+    env = AllocateEnv("small")
+    lo, hi = env.sampler.split_bounds("val")
+    env.reset(seed=0, options={"split": "val", "start": lo + 3600.0})
+    assert env.spec_.split == "val" and env.spec_.start_s == lo + 3600.0
+    env.reset(options={"start": lo + 10.0})  # the split follows from the start
+    assert env.spec_.split == "val"
+    with pytest.raises(ValueError):
+        env.reset(options={"split": "train", "start": lo + 10.0})
+    with pytest.raises(ValueError):
+        env.reset(options={"bogus": 1})
+    # a trace file replaces the workload
+    jobs, _ = env.sampler.workload()
+    path = tmp_path / "t.csv"
+    save_trace(jobs.select(np.arange(200)), path)
+    env.reset(seed=0, options={"trace": str(path), "split": "test"})
+    assert set(env.spec_.jobs.job_id.tolist()) <= set(jobs.job_id[:200].tolist())
+    # the same seed gives the same window
+    a = env.reset(seed=5)[0]
+    s5 = env.spec_.start_s
+    b = env.reset(seed=5)[0]
+    assert env.spec_.start_s == s5 and np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------- rewards
+def _aryl_driver_episode(env, seed: int, split: str = "test"):
+    """Aryl acting through Allocate-v0's actions; returns (summary, return, untranslatable)."""
+    from baselines.aryl import ArylPolicy
+
+    env.reset(seed=seed, options={"split": split})
+    aryl = ArylPolicy()
+    aryl.reset(env.engine.view, env.spec_.engine_seed)
+    total, missing = 0.0, 0
+    while True:
+        rnd, view = env.round, env.engine.view
+        alloc = aryl.allocate(view)
+        # shrinks first: the engine applies them before any grow whatever the order,
+        # and the mask then sees the GPUs they free
+        items = sorted(alloc.gpus.items(), key=lambda kv: kv[1] >= view.job(kv[0]).n_gpus)
+        acts = []
+        for idx, n in items:
+            ops = rnd.ops_to_target(idx, n)
+            if ops is None:
+                missing += 1
+            else:
+                acts += ops
+        for a in acts + [rnd.commit_action]:
+            if not env.action_masks()[a]:  # only when a job of the plan had no slot
+                assert missing
+                continue
+            _, r, term, trunc, info = env.step(a)
+            total += r
+            if term or trunc:
+                return info["summary"], total, missing
+
+
+def test_allocate_return_is_minus_total_jct_and_final_info_has_summary():
+    env = AllocateEnv("small", reclaim_policy="aryl")
+    summary, ret, _ = _aryl_driver_episode(env, seed=4)
+    assert set(SUMMARY_KEYS) - {"wall_s"} <= set(summary)
+    assert summary["jobs_finished"] == summary["jobs_total"] > 0
+    total_jct = summary["avg_jct_s"] * summary["jobs_finished"]
+    assert math.isclose(-ret * env.reward_scale, total_jct, rel_tol=1e-9)
+
+
+def test_preemption_penalty_charges_every_preemption():
+    env = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, preemption_penalty=600.0)
+    rng = np.random.default_rng(3)
+    _, ret, info = _random_episode(env, rng)
+    jis = env.engine.metrics.jobs_in_system_s
+    assert info["preemptions"] == info["summary"]["preemptions"] > 0
+    assert math.isclose(-ret * 3600.0, jis + 600.0 * info["preemptions"], rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("cost", ["count", "lost_gpu_seconds"])
+def test_reclaim_return_is_minus_reclaim_cost(cost):
+    env = ReclaimEnv("small", cost=cost)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        _, ret, info = _random_episode(env, rng)
+        s = info["summary"]
+        assert env.sim_mismatches == 0
+        # Aryl's allocation never preempts, so every preemption comes from a reclaim
+        if cost == "count":
+            assert -ret == s["preemptions"]
+        else:
+            assert math.isclose(-ret, s["lost_gpu_hours"], rel_tol=1e-9, abs_tol=1e-9)
+
+
+# ---------------------------------------------------------------------- consistency
+@pytest.mark.parametrize(
+    "scenario,split,seed",
+    [
+        ("tiny", "test", 0),
+        ("small", "test", 0),
+        ("small", "test", 1),
+        ("small", "train", 2),
+        ("small", "val", 3),
+    ],
+)
+def test_aryl_through_allocate_actions_equals_aryl_on_the_simulator(scenario, split, seed):
+    # 64 + 64 slots: every job Aryl touches gets one (with the default 16 + 16 a busy
+    # round of the train split can touch a running job without a slot; docs/envs.md)
+    env = AllocateEnv(scenario, split=split, queue_slots=64, running_slots=64)
+    via_env, _, missing = _aryl_driver_episode(env, seed, split)
+    direct = evaluate("aryl", scenario, split, seeds=(seed,))[0]
+    assert missing == 0  # every job Aryl touched had a slot
+    for k, v in direct.items():
+        if k in ("policy", "seed"):
+            continue
+        w = via_env[k]
+        assert (v == w) or (v != v and w != w), (k, v, w)
+
+
+def test_aryl_through_reclaim_actions_equals_aryl_on_the_simulator():
+    from aryl_gym.simulate import run_policy
+    from baselines.aryl import ArylPolicy
+
+    env = ReclaimEnv("small", split="test")
+    for seed in range(3):
+        via_env = evaluate("aryl", "small", "test", seeds=(seed,), env="reclaim")[0]
+        env.reset(seed=seed, options={"split": "test"})
+        spec = env.spec_
+        res = run_policy(
+            spec.scenario, ArylPolicy(), spec.engine_seed, jobs=spec.jobs, demand=spec.demand
+        )
+        direct = res.summary
+        assert via_env["untranslatable_picks"] == 0
+        for k in (
+            "jobs_finished",
+            "avg_jct_s",
+            "p95_jct_s",
+            "preemptions",
+            "resizes",
+            "lost_gpu_hours",
+            "rounds",
+        ):
+            assert via_env[k] == direct[k], k
+        assert via_env["reward_preemptions"] == direct["preemptions"]
+
+
+# ---------------------------------------------------------------------- evaluate
+def test_evaluate_heuristics_on_small_test_split():
+    rows = aryl_gym.evaluate("aryl", "small", "test", seeds=(0, 1))
+    base = evaluate("baseline", "small", "test", seeds=(0, 1))
+    assert [r["seed"] for r in rows] == [0, 1]
+    for a, b in zip(rows, base, strict=True):
+        assert a["start_s"] == b["start_s"] and a["jobs_total"] == b["jobs_total"]
+        assert a["policy"] == "aryl" and b["policy"] == "baseline"
+        assert a["avg_lent_servers"] > 0 and b["avg_lent_servers"] == 0
+    df = evaluate("baseline", "small", "test", seeds=(0,), as_frame=True)
+    assert list(df["avg_jct_s"]) == [base[0]["avg_jct_s"]]
+    # the windows are the env's: reset(seed) on the same split gives the same start
+    env = AllocateEnv("small")
+    env.reset(seed=1, options={"split": "test"})
+    assert env.spec_.start_s == rows[1]["start_s"]
+
+
+def _greedy_start(n_slots: int):
+    """A scripted agent: start the first startable slot, else commit."""
+
+    def act(obs, mask):
+        starts = np.flatnonzero(mask[:n_slots])
+        return int(starts[0]) if starts.size else len(mask) - 1
+
+    return act
+
+
+def test_agent_policy_matches_the_env():
+    env = AllocateEnv("small")
+    act = _greedy_start(env.round.n_slots)
+    agent = AgentPolicy.from_env(env, act, name="greedy-start")
+    via_eval = evaluate(agent, "small", "test", seeds=(2,))[0]
+    obs, info = env.reset(seed=2, options={"split": "test"})
+    while True:
+        obs, _, term, trunc, info = env.step(act(obs, info["action_mask"]))
+        if term or trunc:
+            break
+    s = info["summary"]
+    for k in ("jobs_finished", "avg_jct_s", "preemptions", "resizes", "rounds", "sim_time_s"):
+        assert via_eval[k] == s[k], k
+    assert via_eval["policy"] == "greedy-start"
+
+
+def test_reclaim_agent_policy_through_evaluate():
+    env = ReclaimEnv("small")
+    agent = AgentPolicy.from_env(env, lambda obs, mask: int(np.flatnonzero(mask)[-1]))
+    rows = evaluate(agent, "small", "test", seeds=(0, 1), env="reclaim")
+    assert all(r["jobs_finished"] == r["jobs_total"] for r in rows)
+
+
+# ---------------------------------------------------------------------- vector envs
+def test_gymnasium_vector_envs():
+    for cls in (gym.vector.SyncVectorEnv, gym.vector.AsyncVectorEnv):
+        for env_id in (ALLOC, RECL):
+            venv = cls([functools.partial(make_env, env_id) for _ in range(2)])
+            venv.reset(seed=0)
+            for _ in range(5):
+                obs, r, term, trunc, info = venv.step(np.full(2, venv.single_action_space.n - 1))
+            assert obs.shape == (2, *venv.single_observation_space.shape)
+            venv.close()
+
+
+def test_sb3_subproc_vec_env():
+    pytest.importorskip("stable_baselines3", reason="the RL stack is the optional extra .[rl]")
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    for env_id in (ALLOC, RECL):
+        venv = SubprocVecEnv([functools.partial(make_env, env_id) for _ in range(2)])
+        venv.seed(0)
+        venv.reset()
+        for _ in range(5):
+            masks = np.stack(venv.env_method("action_masks"))
+            acts = np.array([np.flatnonzero(m)[0] for m in masks])
+            venv.step(acts)
+        venv.close()
+
+
+def test_maskable_ppo_trains_and_evaluates():
+    pytest.importorskip("sb3_contrib", reason="the RL stack is the optional extra .[rl]")
+    from sb3_contrib import MaskablePPO
+
+    short = dict(episode_hours=1.0, drain_hours=1.0)  # an untrained agent's episodes are long
+    env = gym.make(ALLOC, scenario="tiny", max_actions_per_round=4, **short)
+    model = MaskablePPO(
+        "MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu"
+    )
+    model.learn(128)
+    agent = AgentPolicy.from_env(
+        env, lambda obs, mask: int(model.predict(obs, action_masks=mask, deterministic=True)[0])
+    )
+    rows = evaluate(agent, "tiny", "test", seeds=(0,), **short)
+    assert rows[0]["jobs_total"] > 0 and agent.invalid_actions == 0
