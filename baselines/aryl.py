@@ -220,22 +220,31 @@ class ArylPolicy(Policy):
             if idx in shrink:
                 continue
             s_now = job.speed
-            s_new = s_now if lent_speed is None else min(s_now, lent_speed)
             r = job.est_remaining_work(t)
             # the largest gain any grow can bring; remaining work only shrinks, so a job that
-            # cannot beat the guard now never will at this allocation: stop watching it
-            if r / (job.speedup[job.n_gpus] * s_now) - r / (job.speedup[job.max_gpus] * s_new) <= guard:
+            # cannot beat the guard even on GPUs as fast as its own never will at this
+            # allocation: stop watching it
+            top = r / job.speedup[job.n_gpus] - r / job.speedup[job.max_gpus]
+            if top / s_now <= guard:
                 del watch[idx]
                 continue
-            cands.append((job, job.n_gpus, True, s_now, s_new, r))
+            cands.append((job, job.n_gpus, True, s_now, s_now if lent_speed is None else min(s_now, lent_speed), r))
         if not cands:
             return
-        concave = all(c[3] == c[4] for c in cands)  # -1/thr is concave when thr is
-        use_dp = self.cfg.solver == "dp" or (self.cfg.solver == "auto" and not concave)
 
-        def total(c, k: int) -> float:
+        def values_of(c) -> np.ndarray:
             job, n, _, s_now, s_new, r = c
-            return r / (job.speedup[n] * s_now) - r / (job.speedup[n + k] * s_new) if k else 0.0
+            v = r / (job.speedup[n] * s_now) - r / (job.speedup[n : job.max_gpus + 1] * s_new)
+            v[0] = 0.0
+            return v
+
+        # -1/thr is concave when thr is, so values are concave unless the first extra GPU
+        # slows the job (s_new < s_now): such items join the exact DP only when some
+        # option is worth having at all
+        concave = [c for c in cands if c[3] == c[4]]
+        other = [(c, v) for c in cands if c[3] != c[4] for v in (values_of(c),) if v.max() > (guard if c[2] else 0.0)]
+        cands = concave + [c for c, _ in other]
+        solver = self.cfg.solver
 
         def marginal(i: int, k: int) -> float:
             job, n, _, s_now, s_new, r = cands[i]
@@ -245,15 +254,21 @@ class ArylPolicy(Policy):
 
         failed: set[int] = set()
         for attempt in range(3):  # later passes drop grows that fail the resize guard
-            if use_dp or self.cfg.solver == "greedy":
-                values = [np.array([total(c, k) for k in range(c[0].max_gpus - c[1] + 1)]) for c in cands]
-                picks = (mckp.solve_dp if use_dp else mckp.solve_greedy)(values, capacity)
+            if solver == "dp":
+                picks = mckp.solve_dp([values_of(c) for c in cands], capacity)
+            elif solver == "greedy":
+                picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
+            elif len(cands) > len(concave):
+                n_conc = len(concave)
+                a, b = mckp.solve_split([values_of(c) for c in cands[:n_conc]], [values_of(c) for c in cands[n_conc:]], capacity)
+                picks = a + b
             else:
                 picks = mckp.solve_greedy_lazy(marginal, [c[0].max_gpus - c[1] for c in cands], capacity)
-            failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=False)) if c[2] and k > 0 and total(c, k) <= guard}
+            failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=True)) if c[2] and k > 0 and values_of(c)[k] <= guard}
             if not failed or attempt == 2:
                 break
             cands = [c for i, c in enumerate(cands) if i not in failed]
-        for i, (c, k) in enumerate(zip(cands, picks, strict=False)):
+            concave = [c for c in cands if c[3] == c[4]]
+        for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
             if k > 0 and i not in failed:
                 out[c[0].idx] = c[1] + k

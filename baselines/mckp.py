@@ -99,6 +99,49 @@ def solve_dp(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     return out
 
 
+def solve_split(
+    concave: Sequence[np.ndarray], other: Sequence[np.ndarray], capacity: int
+) -> tuple[list[int], list[int]]:
+    """Exact MCKP when most items are concave: the greedy's value curve of the concave
+    items, ``G(c)`` for every capacity ``c`` (exact for each ``c``), combined by DP with
+    the few ``other`` items: ``max over c of DP_other(c) + G(capacity - c)``. Costs
+    O(len(other) x capacity x options) instead of a DP over every item."""
+    gains = [np.diff(np.asarray(v, dtype=float)) for v in concave]
+    flat = np.concatenate(gains) if gains else np.zeros(0)
+    owner = np.repeat(np.arange(len(concave)), [g.size for g in gains]) if gains else np.zeros(0, int)
+    keep = flat > 0
+    flat, owner = flat[keep], owner[keep]
+    order = np.lexsort((owner, -flat))
+    flat, owner = flat[order], owner[order]
+    curve = np.zeros(capacity + 1)
+    m = min(capacity, flat.size)
+    curve[1 : m + 1] = np.cumsum(flat[:m])
+    curve[m + 1 :] = curve[m]
+    neg = -np.inf
+    best = np.full(capacity + 1, neg)
+    best[0] = 0.0
+    choice = np.zeros((len(other), capacity + 1), dtype=np.int64)
+    for i, v in enumerate(other):
+        v = np.asarray(v, dtype=float)
+        new, pick = best.copy(), np.zeros(capacity + 1, dtype=np.int64)
+        for k in range(1, min(len(v) - 1, capacity) + 1):
+            cand = np.full(capacity + 1, neg)
+            cand[k:] = best[:-k] + v[k]
+            better = cand > new + 1e-12
+            new = np.where(better, cand, new)
+            pick = np.where(better, k, pick)
+        best, choice[i] = new, pick
+    total = best + curve[::-1]  # other items use c GPUs, concave ones the remaining capacity - c
+    c = int(np.argmax(total))
+    other_picks = [0] * len(other)
+    rest = c
+    for i in range(len(other) - 1, -1, -1):
+        other_picks[i] = int(choice[i, rest])
+        rest -= other_picks[i]
+    concave_picks = np.bincount(owner[: min(capacity - c, flat.size)], minlength=len(concave)).tolist()
+    return concave_picks, other_picks
+
+
 def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     """Greedy where it is exact (concave values), the DP otherwise."""
     return solve_greedy(values, capacity) if is_concave(values) else solve_dp(values, capacity)

@@ -206,3 +206,29 @@ def test_negative_capacity_is_nothing():
     values = [np.array([0.0, 4.0])]
     assert mckp.solve_greedy(values, -3) == [0]
     assert mckp.solve_dp(values, -3) == [0]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data())
+def test_split_solver_matches_dp_when_some_items_are_not_concave(data):
+    from baselines.mckp import solve_dp, solve_split
+
+    def concave_item():
+        n = data.draw(st.integers(1, 6))
+        gains = sorted((data.draw(st.floats(0.0, 10.0)) for _ in range(n)), reverse=True)
+        return np.concatenate([[0.0], np.cumsum(gains)])
+
+    def jump_item():  # concave after a (possibly negative) first step, as with a slower lent GPU
+        v = concave_item()
+        v[1:] -= data.draw(st.floats(0.0, 15.0))
+        return v
+
+    conc = [concave_item() for _ in range(data.draw(st.integers(0, 4)))]
+    other = [jump_item() for _ in range(data.draw(st.integers(1, 3)))]
+    cap = data.draw(st.integers(0, 12))
+    a, b = solve_split(conc, other, cap)
+    assert sum(a) + sum(b) <= cap
+    got = sum(v[k] for v, k in zip(conc + other, a + b, strict=True))
+    ref = solve_dp(conc + other, cap)
+    want = sum(v[k] for v, k in zip(conc + other, ref, strict=True))
+    assert got == pytest.approx(want, abs=1e-6)
