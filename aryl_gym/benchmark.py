@@ -800,7 +800,10 @@ def register(subparsers) -> None:
     )
     b.add_argument("--scenario", required=True, help="scenario name (see `aryl-gym scenarios`)")
     b.add_argument(
-        "--policies", required=True, help="comma-separated policy names (see `aryl-gym policies`)"
+        "--policies",
+        default="aryl,baseline,aryl-loan-only,aryl-elastic-only",
+        help="comma-separated policy names (see `aryl-gym policies`; default: Aryl, the "
+        "reference point and both ablations)",
     )
     seeds = b.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
