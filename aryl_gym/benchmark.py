@@ -592,6 +592,11 @@ def write_reports(
     p = out_dir / "results.json"
     doc = {
         "scenario": scenario.name,
+        "trace": scenario.trace,
+        "trace_format": scenario.trace_format,
+        "training_servers": scenario.cluster.training_servers,
+        "inference_servers": scenario.cluster.inference_servers,
+        "inference_curve": scenario.inference.curve,
         "policies": policies,
         "seeds": seeds,
         "reference": reference,
@@ -607,11 +612,27 @@ def write_reports(
     paths.append(p)
 
     p = out_dir / "table.md"
-    p.write_text(f"# Benchmark: {scenario.name}\n\n" + format_table(df, reference))
+    p.write_text(
+        f"# Benchmark: {scenario.name}\n\n{_setup_line(scenario)}\n\n" + format_table(df, reference)
+    )
     paths.append(p)
 
     paths += plot_all(out_dir, scenario, agg, outputs, policies, seeds[0])
     return paths
+
+
+def _setup_line(scenario: ScenarioConfig) -> str:
+    """One line naming the workload source, the pools and the inference curve of a run."""
+    cl = scenario.cluster
+    if scenario.trace is not None:
+        work = f"trace `{scenario.trace}` (format {scenario.trace_format or 'detected'})"
+    else:
+        work = "synthetic workload"
+    return (
+        f"Workload: {work}; {cl.training_servers} training + {cl.inference_servers} inference "
+        f"servers of {cl.gpus_per_server} GPUs; inference curve `{scenario.inference.curve}` "
+        f"(peak utilisation {scenario.inference.peak_utilisation:g})."
+    )
 
 
 def plot_all(
@@ -749,10 +770,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         if args.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
         seeds = list(range(args.seeds))
-    # validate everything before any run starts
-    scenario = resolve_scenario(args.scenario)
+    # validate everything before any run starts (the scenario last: it may load a trace)
     validate_policies(policies)
     check_backend(args.backend)
+    from aryl_gym.cli import scenario_from_args
+
+    scenario = scenario_from_args(args)
     df = run_benchmark(
         scenario,
         policies,
@@ -799,6 +822,9 @@ def register(subparsers) -> None:
         help="run several policies over several seeds and write the paper-style table and plots",
     )
     b.add_argument("--scenario", required=True, help="scenario name (see `aryl-gym scenarios`)")
+    from aryl_gym.cli import add_scenario_arguments
+
+    add_scenario_arguments(b)
     b.add_argument(
         "--policies",
         default="aryl,baseline,aryl-loan-only,aryl-elastic-only",

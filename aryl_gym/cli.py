@@ -29,16 +29,65 @@ def print_summary(summary: dict, title: str = "") -> None:
         print(f"  {k:<{width}}  {_fmt(v)}")
 
 
-def cmd_simulate(args: argparse.Namespace) -> int:
-    from aryl_gym.scenarios import get_scenario
-    from aryl_gym.simulate import run_policy
-    from baselines import make_policy
+def add_scenario_arguments(p: argparse.ArgumentParser) -> None:
+    """``--trace``, ``--format``, ``--target-load`` and ``--inference-curve``: the options that
+    change the ``--scenario`` a command runs (shared by ``simulate`` and ``benchmark``; see
+    :func:`scenario_from_args`)."""
+    p.add_argument(
+        "--trace",
+        type=Path,
+        help="a trace file, project or public format (replaces the generated workload)",
+    )
+    p.add_argument(
+        "--format", help="format of --trace (default: detected; see `aryl-gym traces convert -h`)"
+    )
+    p.add_argument(
+        "--target-load",
+        type=float,
+        help="size the training pool so the trace's offered GPU load is this (default: keep the "
+        "scenario's cluster unless the trace does not fit it, then 0.9)",
+    )
+    p.add_argument(
+        "--inference-curve",
+        metavar="NAME",
+        help="inference demand curve instead of the scenario's (see `aryl-gym traces curves`)",
+    )
 
-    overrides = {}
+
+def inference_curve_line(cfg) -> str:
+    """``inference curve: NAME (average-day peak/trough X.XX, peak utilisation Y)``."""
+    from aryl_gym.workload.inference import peak_to_trough
+
+    ratio = peak_to_trough(cfg)
+    text = "inf" if math.isinf(ratio) else f"{ratio:.2f}"
+    return (
+        f"inference curve: {cfg.curve} (average-day peak/trough {text}, "
+        f"peak utilisation {cfg.peak_utilisation:g})"
+    )
+
+
+def scenario_from_args(args: argparse.Namespace):
+    """The scenario ``args.scenario`` with the :func:`add_scenario_arguments` options applied.
+
+    ``--inference-curve`` replaces the scenario's inference curve (an unknown name raises
+    ``KeyError`` listing the known ones). ``--trace`` replaces the generated workload: the
+    mapping report is printed, and the training pool is sized with ``size_cluster_for``
+    for ``--target-load``, or for a load of 0.9 when the trace does not fit the scenario's
+    cluster (largest job or offered load), saying so. Prints the inference-curve line last.
+    """
+    from dataclasses import replace
+
+    from aryl_gym.scenarios import get_scenario
+
+    base = get_scenario(args.scenario)
+    overrides: dict = {}
+    if args.inference_curve is not None:
+        overrides["inference"] = replace(base.inference, curve=args.inference_curve)
     if args.trace:
         from aryl_gym.workload.real_traces import load_any, offered_gpu_demand, size_cluster_for
 
-        base = get_scenario(args.scenario)
+        if args.target_load is not None and not args.target_load > 0:
+            raise ValueError(f"--target-load must be > 0, got {args.target_load}")
         jobs, report = load_any(args.trace, args.format, options=base.trace_options)
         print(report)
         overrides.update(trace=str(args.trace), trace_format=report.format)
@@ -60,7 +109,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             )
     elif args.format is not None or args.target_load is not None:
         raise ValueError("--format and --target-load need --trace")
-    scenario = get_scenario(args.scenario, **overrides)
+    scenario = base.with_(**overrides) if overrides else base
+    print(inference_curve_line(scenario.inference))
+    return scenario
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aryl_gym.simulate import run_policy
+    from baselines import make_policy
+
+    scenario = scenario_from_args(args)
     policy = make_policy(args.policy)
     result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
     summary = {"scenario": scenario.name, "policy": policy.name, "seed": args.seed, **result.summary}
@@ -101,14 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
     s.add_argument("--scenario", default="small", help="scenario name (see `aryl-gym scenarios`)")
     s.add_argument("--policy", default="sjf-noloan", help="policy name (see `aryl-gym policies`)")
-    s.add_argument("--trace", type=Path, help="a trace file, project or public format (replaces the generated workload)")
-    s.add_argument("--format", help="format of --trace (default: detected; see `aryl-gym traces convert -h`)")
-    s.add_argument(
-        "--target-load",
-        type=float,
-        help="size the training pool so the trace's offered GPU load is this (default: keep the "
-        "scenario's cluster unless the trace does not fit it, then 0.9)",
-    )
+    add_scenario_arguments(s)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, help="write the summary as JSON here")
     s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
@@ -129,6 +180,20 @@ def build_parser() -> argparse.ArgumentParser:
     from aryl_gym.sweep import register as register_sweep
 
     register_sweep(sub)
+
+    # RL agents (optional extra .[rl]): `train` and `evaluate`, or stubs explaining the install
+    try:
+        import sb3_contrib  # noqa: F401
+        import stable_baselines3  # noqa: F401
+        import torch  # noqa: F401
+
+        from agents.cli import register as register_agents
+    except ImportError as exc:
+        from agents.cli import register_stubs
+
+        register_stubs(sub, str(exc))
+    else:
+        register_agents(sub)
     return p
 
 

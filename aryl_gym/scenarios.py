@@ -99,12 +99,18 @@ def build_workload(scenario: ScenarioConfig, seed: int) -> tuple[JobTable, tuple
 
     The seed is split into independent streams for the training workload and the
     inference demand, so changing one source never shifts the other's random numbers.
+    With a ``trace``, the jobs are the trace's and the seed shifts the seed of the elastic
+    flags and profiles the loader draws: ``trace_options.seed + seed`` (seed 0 gives the
+    jobs of ``aryl-gym traces convert`` with the same options).
     """
     w_seed, d_seed = (int(x) for x in np.random.SeedSequence(seed).generate_state(2))
     if scenario.trace is not None:
-        from aryl_gym.workload.real_traces import load_any
+        from aryl_gym.workload.real_traces import MappingOptions, load_any
 
-        jobs, _ = load_any(scenario.trace, scenario.trace_format, options=scenario.trace_options)
+        options = scenario.trace_options or MappingOptions()
+        if seed:
+            options = replace(options, seed=options.seed + int(seed))
+        jobs, _ = load_any(scenario.trace, scenario.trace_format, options=options)
     else:
         jobs = generate_jobs(scenario.workload, seed=w_seed)
     last = float(jobs.submit_time[-1]) if len(jobs) else 0.0

@@ -5,9 +5,12 @@
   prints the :class:`~aryl_gym.workload.real_traces.MappingReport`.
 * ``aryl-gym traces stats FILE [--format F] [--png OUT]`` prints a table of the loaded
   jobs (arrivals, GPU demand, durations, statuses) and optionally plots them.
+* ``aryl-gym traces curves`` lists the inference demand curves (``--inference-curve`` of
+  ``simulate`` and ``benchmark``) with the peak-to-trough ratio of their average day.
 
-Both take the mapping options (``--elastic-share``, ``--seed``, ``--min-duration``,
-``--drop-failed``, ``--fractional-gpu``, ``--exclude-censored``, ``--qos``, ``--max-gpus``).
+``convert`` and ``stats`` take the mapping options (``--elastic-share``, ``--seed``,
+``--min-duration``, ``--drop-failed``, ``--fractional-gpu``, ``--exclude-censored``, ``--qos``,
+``--max-gpus``).
 """
 
 from __future__ import annotations
@@ -92,10 +95,33 @@ def _clock(jobs, report) -> np.ndarray:
     return np.asarray(jobs.submit_time, float) - report.time_shift_s
 
 
-def trace_stats(jobs, report) -> dict[str, str]:
-    """The ``traces stats`` table: label -> formatted value."""
+#: GPU-demand classes of the statistics: (label, test on the GPU count).
+GPU_CLASSES = (
+    ("1", lambda g: g == 1),
+    ("2", lambda g: g == 2),
+    ("4", lambda g: g == 4),
+    ("8", lambda g: g == 8),
+    (">8", lambda g: g > 8),
+    ("other <8", lambda g: (g > 2) & (g < 8) & (g != 4)),
+)
+
+
+def trace_numbers(jobs, report) -> dict:
+    """The numbers behind :func:`trace_stats`, unformatted (NaN where undefined).
+
+    Keys: ``jobs``, ``span_days``, ``jobs_per_day`` (jobs over the span from first to last
+    submission), ``median_day`` / ``min_day`` / ``max_day`` / ``calendar_days`` (arrivals per
+    calendar day), ``window95_days`` / ``window95_jobs`` (shortest window holding 95 % of
+    the jobs), ``has_clock``, ``peak_trough`` / ``peak_hour`` / ``trough_hour`` (hourly
+    arrivals of the average day, t = 0 of the file taken as midnight; NaN without a wall
+    clock), ``gpu_share`` (label of ``GPU_CLASSES`` -> share of jobs), ``max_gpus``,
+    ``duration_median_h`` / ``duration_p90_h`` / ``duration_mean_h``,
+    ``gpu_hours_share_ge8`` (share of GPU-hours in jobs of >= 8 GPUs), ``gpu_hours``,
+    ``elastic_share``.
+    """
     from aryl_gym.workload.real_traces import HAS_CLOCK
 
+    nan = float("nan")
     n = len(jobs)
     t = np.asarray(jobs.submit_time, float)
     gpus = np.asarray(jobs.gpus)
@@ -103,67 +129,97 @@ def trace_stats(jobs, report) -> dict[str, str]:
     has_clock = HAS_CLOCK.get(report.format, True)
     clock = _clock(jobs, report) if has_clock else t
     span_days = (t[-1] - t[0]) / DAY if n else 0.0
-
-    out: dict[str, str] = {}
-    out["file"] = report.source
-    out["format"] = report.format
-    dropped = {
-        k[: -len("_dropped")]: v for k, v in report.counts.items() if k.endswith("_dropped") and v
-    }
-    detail = ", ".join(f"{k} {v:,}" for k, v in dropped.items())
-    out["rows read / jobs kept"] = f"{report.rows_read:,} / {n:,}" + (
-        f" (dropped: {detail})" if detail else ""
-    )
-    out["jobs"] = f"{n:,}"
-    out["span"] = f"{span_days:.1f} days"
     day = np.floor(clock / DAY).astype(np.int64)
     per_day = np.bincount(day - day.min()) if n else np.zeros(1, int)
-    mean_day = n / span_days if span_days > 0 else float(n)
-    out["arrivals per day"] = (
-        f"{mean_day:,.0f} (median day {np.median(per_day):,.0f}, "
-        f"range {per_day.min():,}-{per_day.max():,} over {per_day.size} calendar days)"
-    )
+    out: dict = {
+        "jobs": n,
+        "span_days": span_days,
+        "jobs_per_day": n / span_days if span_days > 0 else float(n),
+        "median_day": float(np.median(per_day)),
+        "min_day": int(per_day.min()),
+        "max_day": int(per_day.max()),
+        "calendar_days": int(per_day.size),
+        "window95_days": nan,
+        "window95_jobs": 0,
+        "has_clock": has_clock,
+        "peak_trough": nan,
+        "peak_hour": nan,
+        "trough_hour": nan,
+    }
     if n >= 2:
         k = max(2, int(np.ceil(0.95 * n)))
-        width = (t[k - 1 :] - t[: n - k + 1]).min() / DAY
-        out["shortest window with 95 % of jobs"] = (
-            f"{width:.1f} days ({k / width:,.0f} jobs/day in it)" if width > 0 else "0 days"
-        )
+        out["window95_days"] = (t[k - 1 :] - t[: n - k + 1]).min() / DAY
+        out["window95_jobs"] = k
     if has_clock and n:
         hours = np.floor((clock % DAY) / HOUR).astype(np.int64)
         prof = np.bincount(hours, minlength=24) / per_day.size
         peak, trough = int(np.argmax(prof)), int(np.argmin(prof))
-        ratio = prof[peak] / prof[trough] if prof[trough] > 0 else float("inf")
+        out["peak_trough"] = prof[peak] / prof[trough] if prof[trough] > 0 else float("inf")
+        out["peak_hour"], out["trough_hour"] = peak, trough
+    out["gpu_share"] = {
+        label: float(test(gpus).mean()) if n else nan for label, test in GPU_CLASSES
+    }
+    out["max_gpus"] = int(gpus.max()) if n else 0
+    out["duration_median_h"] = float(np.median(dur_h)) if n else nan
+    out["duration_p90_h"] = float(np.quantile(dur_h, 0.9)) if n else nan
+    out["duration_mean_h"] = float(dur_h.mean()) if n else nan
+    gh = gpus * dur_h
+    out["gpu_hours_share_ge8"] = float(gh[gpus >= 8].sum() / gh.sum()) if n else nan
+    out["gpu_hours"] = float(gh.sum())
+    out["elastic_share"] = float(np.mean(jobs.elastic)) if n else nan
+    return out
+
+
+def trace_stats(jobs, report) -> dict[str, str]:
+    """The ``traces stats`` table: label -> formatted value (numbers of :func:`trace_numbers`)."""
+    v = trace_numbers(jobs, report)
+    n = v["jobs"]
+    out: dict[str, str] = {}
+    out["file"] = report.source
+    out["format"] = report.format
+    dropped = {
+        k[: -len("_dropped")]: c for k, c in report.counts.items() if k.endswith("_dropped") and c
+    }
+    detail = ", ".join(f"{k} {c:,}" for k, c in dropped.items())
+    out["rows read / jobs kept"] = f"{report.rows_read:,} / {n:,}" + (
+        f" (dropped: {detail})" if detail else ""
+    )
+    out["jobs"] = f"{n:,}"
+    out["span"] = f"{v['span_days']:.1f} days"
+    out["arrivals per day"] = (
+        f"{v['jobs_per_day']:,.0f} (median day {v['median_day']:,.0f}, "
+        f"range {v['min_day']:,}-{v['max_day']:,} over {v['calendar_days']} calendar days)"
+    )
+    if n >= 2:
+        width, k = v["window95_days"], v["window95_jobs"]
+        out["shortest window with 95 % of jobs"] = (
+            f"{width:.1f} days ({k / width:,.0f} jobs/day in it)" if width > 0 else "0 days"
+        )
+    if v["has_clock"] and n:
         out["average-day peak/trough"] = (
-            f"{ratio:.1f} (peak hour {peak:02d} h, trough {trough:02d} h; "
-            "t = 0 of the file taken as midnight)"
+            f"{v['peak_trough']:.1f} (peak hour {v['peak_hour']:02d} h, trough "
+            f"{v['trough_hour']:02d} h; t = 0 of the file taken as midnight)"
         )
     else:
         out["average-day peak/trough"] = "n/a (the format keeps no wall clock)"
-    shares = []
-    for label, mask in (
-        ("1", gpus == 1),
-        ("2", gpus == 2),
-        ("4", gpus == 4),
-        ("8", gpus == 8),
-        (">8", gpus > 8),
-        ("other <8", (gpus > 2) & (gpus < 8) & (gpus != 4)),
-    ):
-        if mask.any() or label != "other <8":
-            shares.append(f"{label}: {_pct(mask.mean()) if n else '-'}")
-    out["GPU demand (share of jobs)"] = ", ".join(shares) + f"; max {int(gpus.max()) if n else 0}"
+    shares = [
+        f"{label}: {_pct(share) if n else '-'}"
+        for label, share in v["gpu_share"].items()
+        if label != "other <8" or share > 0
+    ]
+    out["GPU demand (share of jobs)"] = ", ".join(shares) + f"; max {v['max_gpus']}"
     out["duration median / p90 / mean"] = (
-        f"{np.median(dur_h):.2f} h / {np.quantile(dur_h, 0.9):.2f} h / {dur_h.mean():.2f} h"
+        f"{v['duration_median_h']:.2f} h / {v['duration_p90_h']:.2f} h / "
+        f"{v['duration_mean_h']:.2f} h"
     )
-    gh = gpus * dur_h
-    out["GPU-hours of jobs >= 8 GPUs"] = _pct(gh[gpus >= 8].sum() / gh.sum()) if n else "-"
-    out["GPU-hours in all"] = f"{gh.sum():,.0f}"
+    out["GPU-hours of jobs >= 8 GPUs"] = _pct(v["gpu_hours_share_ge8"]) if n else "-"
+    out["GPU-hours in all"] = f"{v['gpu_hours']:,.0f}"
     if report.status_counts:
         total = sum(report.status_counts.values())
         out["status (kept jobs)"] = ", ".join(
-            f"{k} {_pct(v / total)}" for k, v in report.status_counts.items()
+            f"{k} {_pct(c / total)}" for k, c in report.status_counts.items()
         )
-    out["elastic (assigned)"] = _pct(np.mean(jobs.elastic)) if n else "-"
+    out["elastic (assigned)"] = _pct(v["elastic_share"]) if n else "-"
     return out
 
 
@@ -253,8 +309,39 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def curve_rows() -> list[tuple[str, float, str]]:
+    """``(name, average-day peak/trough, description)`` of every curve in ``CURVES``, the
+    ratio at the default :class:`~aryl_gym.workload.inference.InferenceConfig`."""
+    from aryl_gym.workload.inference import CURVES, InferenceConfig, peak_to_trough
+
+    return [(name, peak_to_trough(InferenceConfig(curve=name)), d) for name, d in CURVES.items()]
+
+
+def cmd_curves(args: argparse.Namespace) -> int:
+    from aryl_gym.workload.inference import InferenceConfig
+
+    rows = curve_rows()
+    head = ("curve", "avg-day peak/trough", "description")
+    w0 = max(len(head[0]), *(len(r[0]) for r in rows))
+    w1 = len(head[1])
+    print(f"{head[0]:<{w0}}  {head[1]:>{w1}}  {head[2]}")
+    for name, ratio, desc in rows:
+        text = "inf" if ratio == float("inf") else f"{ratio:.2f}"
+        print(f"{name:<{w0}}  {text:>{w1}}  {desc}")
+    cfg = InferenceConfig()
+    print(
+        "\navg-day peak/trough: highest over lowest 10-minute bin of the curve's average day of\n"
+        f"utilisation, at the default InferenceConfig (peak_utilisation {cfg.peak_utilisation:g}, "
+        "no trough_utilisation).\n"
+        "inf: some bins of the average day have no demand at all (the trough is 0).\n"
+        "Pick a curve with `aryl-gym simulate --inference-curve NAME` (or `benchmark`)."
+    )
+    return 0
+
+
 def register(subparsers) -> None:
-    """Add ``traces convert`` and ``traces stats`` to the ``aryl-gym`` sub-commands."""
+    """Add ``traces convert``, ``traces stats`` and ``traces curves`` to the ``aryl-gym``
+    sub-commands."""
     t = subparsers.add_parser("traces", help="convert and describe public cluster traces")
     tsub = t.add_subparsers(dest="traces_command", required=True)
 
@@ -271,3 +358,8 @@ def register(subparsers) -> None:
     s.add_argument("--png", type=Path, help="also plot the statistics to this PNG")
     add_mapping_arguments(s)
     s.set_defaults(func=cmd_stats)
+
+    k = tsub.add_parser(
+        "curves", help="list the inference demand curves with their average-day peak/trough"
+    )
+    k.set_defaults(func=cmd_curves)

@@ -642,3 +642,67 @@ def test_simulate_whole_itp_trace(tmp_path):
     summary = _simulate(tmp_path, shared_trace(ITP))
     assert summary["jobs_total"] == summary["jobs_finished"] == 15_802
     assert summary["jobs_unfinished"] == 0
+
+
+# --------------------------------------------------------------------------- curves and benchmark
+
+
+def test_traces_curves_lists_every_curve_with_ratio(capsys):
+    from aryl_gym.workload.inference import CURVES, InferenceConfig, peak_to_trough
+
+    assert main(["traces", "curves"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for name, desc in CURVES.items():
+        line = next(line for line in lines if line.split()[:1] == [name])
+        ratio = peak_to_trough(InferenceConfig(curve=name))
+        assert line.split()[1] == ("inf" if ratio == float("inf") else f"{ratio:.2f}")
+        assert desc in line
+    assert any(line.startswith("inf:") for line in lines)  # inf is explained
+
+
+def test_simulate_inference_curve_option(tmp_path, capsys):
+    rc = main(["simulate", "--scenario", "tiny", "--inference-curve", "nowhere", "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "unknown inference curve 'nowhere'" in err
+    assert "diurnal" in err and "servegen-llm-small" in err and "sd-requests" in err
+    out = tmp_path / "s.json"
+    argv = ["simulate", "--scenario", "tiny", "--policy", "fifo-noloan", "--quiet"]
+    assert main([*argv, "--inference-curve", "flat", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "inference curve: flat (average-day peak/trough 1.00, peak utilisation 1)" in text
+    assert main(argv) == 0  # the scenario's own curve is named otherwise
+    assert "inference curve: diurnal (average-day peak/trough 4.17" in capsys.readouterr().out
+
+
+def test_benchmark_on_trace(tmp_path, capsys):
+    out = tmp_path / "b"
+    argv = ["benchmark", "--scenario", "tiny", "--trace", str(REPO_EXAMPLE)]
+    argv += ["--policies", "fifo-noloan,sjf-noloan", "--seeds", "2", "--out", str(out)]
+    assert main([*argv, "--workers", "1", "--quiet", "--inference-curve", "flat"]) == 0
+    text = capsys.readouterr().out
+    # same report and sizing message as simulate, from the same code path
+    assert "rows_kept     20" in text and "sized training pool to 9 servers for load 0.9" in text
+    assert "inference curve: flat" in text
+    assert "| fifo-noloan | 2 |" in text and "| sjf-noloan | 2 |" in text
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["trace"] == str(REPO_EXAMPLE) and doc["training_servers"] == 9
+    assert doc["inference_curve"] == "flat"
+    assert all(r["jobs_finished"] == r["jobs_total"] == 20 for r in doc["runs"])
+    assert "Workload: trace" in (out / "table.md").read_text()
+    assert main([*argv[:3], "--target-load", "0.5", *argv[5:]]) == 2  # needs --trace
+    assert "--format and --target-load need --trace" in capsys.readouterr().err
+
+
+def test_trace_seed_varies_elastic_flags(tmp_path):
+    from aryl_gym.scenarios import build_workload, get_scenario
+
+    src = write(tmp_path, "itp.csv", ITP_SMALL)
+    sc = get_scenario("tiny", trace=str(src))
+    base, _ = load_any(src)
+    j0, _ = build_workload(sc, seed=0)
+    assert_tables_equal(j0, base)  # seed 0: the jobs of `traces convert`
+    j7, _ = build_workload(sc, seed=7)
+    shifted, _ = load_any(src, options=MappingOptions(seed=7))
+    assert_tables_equal(j7, shifted)
+    np.testing.assert_array_equal(j7.gpus, base.gpus)
