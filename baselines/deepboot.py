@@ -28,44 +28,15 @@ import numpy as np
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
 from aryl_gym.sim.view import ClusterView
+from baselines.mckp import solve_dp
 from baselines.reclaim import RECLAIM_RULES
 
 
 def solve_options(values: list[np.ndarray], capacity: int) -> list[int]:
-    """Exact multiple-choice knapsack (weights = option index, ``-inf`` = not allowed).
-
-    The same DP as :func:`baselines.mckp.solve_dp` (ties towards fewer GPUs), but each item
-    is one vectorised max over its options instead of one pass per option: the one-knapsack
-    formulation has an item per job in the queue, and the queue grows long under it.
-    """
-    n = len(values)
-    if n == 0 or capacity <= 0:
-        return [0] * n
-    best = np.full(capacity + 1, -np.inf)
-    best[0] = 0.0  # best[c]: max value using exactly c GPUs
-    choice = np.zeros((n, capacity + 1), dtype=np.int64)
-    padded = np.full(2 * capacity + 1, -np.inf)
-    cols = np.arange(capacity + 1)
-    for i, v in enumerate(values):
-        kmax = min(len(v) - 1, capacity)
-        ks = np.flatnonzero(np.isfinite(v[1 : kmax + 1])) + 1
-        if ks.size == 0:
-            continue
-        padded[capacity:] = best
-        # cand[r, c] = best[c - ks[r]] + v[ks[r]]
-        cand = padded[capacity + cols[None, :] - ks[:, None]] + v[ks][:, None]
-        r = np.argmax(cand, axis=0)  # first maximum = fewest GPUs among equal options
-        top = cand[r, cols]
-        better = top > best + 1e-12
-        choice[i] = np.where(better, ks[r], 0)
-        best = np.where(better, top, best)
-    c = int(np.argmax(best))
-    out = [0] * n
-    for i in range(n - 1, -1, -1):
-        k = int(choice[i, c])
-        out[i] = k
-        c -= k
-    return out
+    """Exact multiple-choice knapsack (weights = option index, ``-inf`` = not allowed):
+    the one-knapsack formulation has an item per job in the queue, and the queue grows
+    long under it, so it needs the vectorised DP of :mod:`baselines.mckp`."""
+    return solve_dp(values, capacity)
 
 
 class DeepBootKnapsackPolicy(Policy):

@@ -27,24 +27,25 @@ def is_concave(values: Sequence[np.ndarray], tol: float = 1e-9) -> bool:
     return True
 
 
+def _ranked_gains(values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Every positive marginal gain and its item, largest first (ties: lower item index)."""
+    gains = [np.diff(np.asarray(v, dtype=float)) for v in values]
+    if not gains or sum(g.size for g in gains) == 0:
+        return np.zeros(0), np.zeros(0, dtype=np.int64)
+    flat = np.concatenate(gains)
+    owner = np.repeat(np.arange(len(gains)), [g.size for g in gains])
+    keep = flat > 0
+    flat, owner = flat[keep], owner[keep]
+    order = np.lexsort((owner, -flat))
+    return flat[order], owner[order]
+
+
 def solve_greedy(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     """Chosen option per item by the marginal-gain greedy (exact for concave values)."""
-    n = len(values)
-    if n == 0 or capacity <= 0:
-        return [0] * n
-    gains = [np.diff(np.asarray(v, dtype=float)) for v in values]
-    lengths = np.fromiter((g.size for g in gains), dtype=np.int64, count=n)
-    if lengths.sum() == 0:
-        return [0] * n
-    flat = np.concatenate(gains)
-    owner = np.repeat(np.arange(n), lengths)
-    positive = flat > 0
-    flat, owner = flat[positive], owner[positive]
-    if flat.size > capacity:
-        # stable order: larger gain first, ties to the lower item index (deterministic)
-        top = np.lexsort((owner, -flat))[:capacity]
-        owner = owner[top]
-    return np.bincount(owner, minlength=n).tolist()
+    if len(values) == 0 or capacity <= 0:
+        return [0] * len(values)
+    _, owner = _ranked_gains(values)
+    return np.bincount(owner[:capacity], minlength=len(values)).tolist()
 
 
 def solve_greedy_lazy(marginal: Callable[[int, int], float], sizes: Sequence[int], capacity: int) -> list[int]:
@@ -69,34 +70,46 @@ def solve_greedy_lazy(marginal: Callable[[int, int], float], sizes: Sequence[int
     return picks
 
 
-def solve_dp(values: Sequence[np.ndarray], capacity: int) -> list[int]:
-    """Exact MCKP by dynamic programming (ties broken towards fewer GPUs per item)."""
-    n = len(values)
-    if n == 0 or capacity <= 0:
-        return [0] * n
-    neg = -np.inf
-    best = np.full(capacity + 1, neg)
-    best[0] = 0.0  # best[c]: max value using exactly c GPUs
-    choice = np.zeros((n, capacity + 1), dtype=np.int64)
+def _dp_tables(values: Sequence[np.ndarray], capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """The MCKP dynamic programme: ``best[c]``, the largest value using exactly ``c`` GPUs,
+    and ``choice[i, c]``, item ``i``'s option on that optimum. Each item is one vectorised
+    max over its options (``-inf`` marks an option that is not allowed); ties go to fewer
+    GPUs."""
+    best = np.full(capacity + 1, -np.inf)
+    best[0] = 0.0
+    choice = np.zeros((len(values), capacity + 1), dtype=np.int64)
+    padded = np.full(2 * capacity + 1, -np.inf)
+    cols = np.arange(capacity + 1)
     for i, v in enumerate(values):
         v = np.asarray(v, dtype=float)
-        new = best.copy()  # option k = 0
-        pick = np.zeros(capacity + 1, dtype=np.int64)
-        for k in range(1, min(len(v) - 1, capacity) + 1):
-            cand = np.full(capacity + 1, neg)
-            cand[k:] = best[:-k] + v[k]
-            better = cand > new + 1e-12
-            new = np.where(better, cand, new)
-            pick = np.where(better, k, pick)
-        best = new
-        choice[i] = pick
-    c = int(np.argmax(best))
-    out = [0] * n
-    for i in range(n - 1, -1, -1):
-        k = int(choice[i, c])
-        out[i] = k
-        c -= k
+        kmax = min(len(v) - 1, capacity)
+        ks = np.flatnonzero(np.isfinite(v[1 : kmax + 1])) + 1
+        if ks.size == 0:
+            continue
+        padded[capacity:] = best
+        cand = padded[capacity + cols[None, :] - ks[:, None]] + v[ks][:, None]  # best[c - k] + v[k]
+        r = np.argmax(cand, axis=0)  # first maximum = fewest GPUs among equal options
+        top = cand[r, cols]
+        better = top > best + 1e-12
+        choice[i] = np.where(better, ks[r], 0)
+        best = np.where(better, top, best)
+    return best, choice
+
+
+def _backtrack(choice: np.ndarray, c: int) -> list[int]:
+    out = [0] * choice.shape[0]
+    for i in range(choice.shape[0] - 1, -1, -1):
+        out[i] = int(choice[i, c])
+        c -= out[i]
     return out
+
+
+def solve_dp(values: Sequence[np.ndarray], capacity: int) -> list[int]:
+    """Exact MCKP by dynamic programming (ties broken towards fewer GPUs per item)."""
+    if len(values) == 0 or capacity <= 0:
+        return [0] * len(values)
+    best, choice = _dp_tables(values, capacity)
+    return _backtrack(choice, int(np.argmax(best)))
 
 
 def solve_split(
@@ -106,38 +119,15 @@ def solve_split(
     items, ``G(c)`` for every capacity ``c`` (exact for each ``c``), combined by DP with
     the few ``other`` items: ``max over c of DP_other(c) + G(capacity - c)``. Costs
     O(len(other) x capacity x options) instead of a DP over every item."""
-    gains = [np.diff(np.asarray(v, dtype=float)) for v in concave]
-    flat = np.concatenate(gains) if gains else np.zeros(0)
-    owner = np.repeat(np.arange(len(concave)), [g.size for g in gains]) if gains else np.zeros(0, int)
-    keep = flat > 0
-    flat, owner = flat[keep], owner[keep]
-    order = np.lexsort((owner, -flat))
-    flat, owner = flat[order], owner[order]
+    flat, owner = _ranked_gains(concave)
     curve = np.zeros(capacity + 1)
     m = min(capacity, flat.size)
     curve[1 : m + 1] = np.cumsum(flat[:m])
     curve[m + 1 :] = curve[m]
-    neg = -np.inf
-    best = np.full(capacity + 1, neg)
-    best[0] = 0.0
-    choice = np.zeros((len(other), capacity + 1), dtype=np.int64)
-    for i, v in enumerate(other):
-        v = np.asarray(v, dtype=float)
-        new, pick = best.copy(), np.zeros(capacity + 1, dtype=np.int64)
-        for k in range(1, min(len(v) - 1, capacity) + 1):
-            cand = np.full(capacity + 1, neg)
-            cand[k:] = best[:-k] + v[k]
-            better = cand > new + 1e-12
-            new = np.where(better, cand, new)
-            pick = np.where(better, k, pick)
-        best, choice[i] = new, pick
+    best, choice = _dp_tables(other, capacity)
     total = best + curve[::-1]  # other items use c GPUs, concave ones the remaining capacity - c
     c = int(np.argmax(total))
-    other_picks = [0] * len(other)
-    rest = c
-    for i in range(len(other) - 1, -1, -1):
-        other_picks[i] = int(choice[i, rest])
-        rest -= other_picks[i]
+    other_picks = _backtrack(choice, c)
     concave_picks = np.bincount(owner[: min(capacity - c, flat.size)], minlength=len(concave)).tolist()
     return concave_picks, other_picks
 

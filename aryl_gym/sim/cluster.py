@@ -136,24 +136,19 @@ class Cluster:
                     need -= k
         b = self.buckets[cls]
         g = self.gpus_per_server
-        while need > 0:
-            pick = -1
-            # best fit: smallest free count >= need
-            for f in range(min(need, g), g + 1):
+
+        def first_unused(free_counts: range) -> int:
+            for f in free_counts:
                 for s in b[f]:
                     if s not in used:
-                        pick = s
-                        break
-                if pick >= 0:
-                    break
-            if pick < 0:  # nothing holds the rest: take the emptiest server
-                for f in range(g, 0, -1):
-                    for s in b[f]:
-                        if s not in used:
-                            pick = s
-                            break
-                    if pick >= 0:
-                        break
+                        return s
+            return -1
+
+        while need > 0:
+            # best fit: the smallest free count that holds the rest; else the emptiest server
+            pick = first_unused(range(min(need, g), g + 1))
+            if pick < 0:
+                pick = first_unused(range(g, 0, -1))
             if pick < 0:
                 break
             k = min(self.free[pick], need)
