@@ -50,7 +50,10 @@ class AgentPolicy(Policy):
     until it commits; reclaims go to ``other`` (default ``"aryl"``). ``decision="reclaim"``
     asks ``act`` for the picks of every reclaim that is a real choice (as ``Reclaim-v0``)
     and leaves allocation and the other reclaims to ``other``. Keyword arguments are
-    those of the env (or build it with :meth:`from_env`).
+    those of the env (or build it with :meth:`from_env`); ``encoder`` takes the
+    :class:`AllocationRound` options ``queue_slots``, ``running_slots``, ``deltas``,
+    ``max_actions_per_round`` and ``gpu_scale`` (their defaults are the env's, but for
+    ``gpu_scale``: 32).
     """
 
     name = "agent"
@@ -64,16 +67,12 @@ class AgentPolicy(Policy):
         decision: str = "allocate",
         other: str | Policy = "aryl",
         name: str = "agent",
-        queue_slots: int = 16,
-        running_slots: int = 16,
-        deltas: tuple[int, ...] = (1, 2, 4, 8, 16),
-        max_actions_per_round: int | None = None,
-        gpu_scale: float = 32.0,
         periodic_rounds: bool = True,
         inelastic_on_lent: bool = True,
         skip_trivial_rounds: bool = True,
         n_server_slots: int = 8,
         max_invalid_per_reclaim: int | None = None,
+        **encoder: Any,
     ) -> None:
         if decision not in ("allocate", "reclaim"):
             raise ValueError(f"decision must be 'allocate' or 'reclaim', got {decision!r}")
@@ -88,14 +87,7 @@ class AgentPolicy(Policy):
             self.periodic_rounds = self.other.periodic_rounds
             self.rules = self.other.rules
             self.elastic_scaling = self.other.elastic_scaling
-        self.round = AllocationRound(
-            queue_slots=queue_slots,
-            running_slots=running_slots,
-            deltas=deltas,
-            rules=self.rules,
-            max_actions_per_round=max_actions_per_round,
-            gpu_scale=gpu_scale,
-        )
+        self.round = AllocationRound(rules=self.rules, **encoder)
         self.skip_trivial = bool(skip_trivial_rounds)
         self.rround = ReclaimRound(n_server_slots)
         self.max_invalid = int(max_invalid_per_reclaim or 2 * n_server_slots)
@@ -108,15 +100,10 @@ class AgentPolicy(Policy):
         """An AgentPolicy with the encoder configuration of ``env`` (Allocate-v0 or Reclaim-v0)."""
         env = env.unwrapped
         if isinstance(env, AllocateEnv):
-            r = env.round
             cfg = dict(
                 decision="allocate",
                 other=env.reclaim_policy,
-                queue_slots=r.qs,
-                running_slots=r.rs,
-                deltas=tuple(int(d) for d in r.deltas),
-                max_actions_per_round=r.max_actions,
-                gpu_scale=r.gpu_scale,
+                **env.round.options(),
                 periodic_rounds=env.periodic_rounds,
                 inelastic_on_lent=env.rules.inelastic_on_lent,
                 skip_trivial_rounds=env.skip_trivial,
@@ -173,8 +160,7 @@ class AgentPolicy(Policy):
             self.invalid_actions += 1
             bad += 1
             if bad >= self.max_invalid:
-                while rr.picks_left > 0:
-                    rr.pick(rr.cheapest_slot())
+                rr.pick_cheapest_rest()
         return list(rr.picked)
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.envs.episodes import EpisodeSampler, EpisodeSpec, sample_from_options
+from aryl_gym.envs.base import EpisodeEnv, episode_summary, resolve_policy
+from aryl_gym.envs.episodes import sample_from_options
 from aryl_gym.envs.observation import (
     COMMIT,
     GLOBAL_FEATURES,
@@ -25,18 +24,9 @@ from aryl_gym.envs.observation import (
     AllocationRound,
 )
 from aryl_gym.policy import Allocation, PlacementRules, Policy
-from aryl_gym.sim.engine import RECLAIM, Engine
+from aryl_gym.sim.engine import RECLAIM
 
 _EMPTY = Allocation()
-
-
-def resolve_policy(policy: str | Policy) -> Policy:
-    """A Policy instance from a registry name (``baselines.make_policy``) or an instance."""
-    if isinstance(policy, Policy):
-        return policy
-    from baselines import make_policy  # baselines sit above the library: import lazily
-
-    return make_policy(policy)
 
 
 def default_gpu_scale(scenario: ScenarioConfig) -> float:
@@ -47,16 +37,7 @@ def default_gpu_scale(scenario: ScenarioConfig) -> float:
     return float(min(top, c.training_gpus + c.inference_gpus))
 
 
-def episode_summary(engine: Engine, spec: EpisodeSpec) -> dict[str, Any]:
-    """The engine's summary plus the episode's identity (no wall-clock fields, so that
-    infos are deterministic)."""
-    s = engine.metrics.summary()
-    s.pop("wall_s", None)
-    s.update(split=spec.split, start_s=spec.start_s, end_s=spec.end_s, engine_seed=spec.engine_seed)
-    return s
-
-
-class AllocateEnv(gym.Env):
+class AllocateEnv(EpisodeEnv):
     """Gymnasium env of Aryl's allocation decisions. Keyword arguments:
 
     Episodes (see :mod:`aryl_gym.envs.episodes`): ``scenario``, ``split`` (default split of
@@ -77,8 +58,6 @@ class AllocateEnv(gym.Env):
     (rounds where only commit is valid are committed without a step, except the first of
     an episode), ``check_invariants``.
     """
-
-    metadata = {"render_modes": []}
 
     def __init__(
         self,
@@ -104,17 +83,10 @@ class AllocateEnv(gym.Env):
         check_invariants: bool = False,
     ) -> None:
         super().__init__()
-        self.sampler = EpisodeSampler(
-            scenario,
-            workload_seed=workload_seed,
-            episode_hours=episode_hours,
-            drain_hours=drain_hours,
-            split_fractions=split_fractions,
-            trace=trace,
+        self._init_episodes(
+            scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )
-        self.scenario = self.sampler.scenario
-        self.split = split
-        self.sampler.split_bounds(split)  # validates the split name early
+        self.check_invariants = bool(check_invariants)
         self.rules = PlacementRules(
             extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=inelastic_on_lent
         )
@@ -133,16 +105,7 @@ class AllocateEnv(gym.Env):
         self.reclaim_policy = resolve_policy(reclaim_policy)
         self.periodic_rounds = bool(periodic_rounds)
         self.skip_trivial = bool(skip_trivial_rounds)
-        self.check_invariants = bool(check_invariants)
-        self.action_space = spaces.Discrete(self.round.n_actions)
-        self.observation_space = spaces.Box(
-            -1.0, 1.0, shape=(self.round.obs_size,), dtype=np.float32
-        )
-        self.slot_feature_names = tuple(n for n, _ in SLOT_FEATURES)
-        self.global_feature_names = tuple(n for n, _ in GLOBAL_FEATURES)
-        self.engine: Engine | None = None
-        self.spec_: EpisodeSpec | None = None
-        self._done = True
+        self._init_spaces(self.round.n_actions, self.round.obs_size, SLOT_FEATURES, GLOBAL_FEATURES)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -153,17 +116,7 @@ class AllocateEnv(gym.Env):
                 f"the window [{spec.start_s}, {spec.end_s}) of split {spec.split!r} holds no job"
             )
         self.spec_ = spec
-        self.engine = e = Engine(
-            spec.scenario,
-            spec.jobs,
-            spec.demand,
-            seed=spec.engine_seed,
-            uses_loaning=True,
-            periodic_rounds=self.periodic_rounds,
-            elastic_scaling=True,
-            rules=self.rules,
-            check_invariants=self.check_invariants,
-        )
+        self.engine = e = self._new_engine(spec, self.periodic_rounds, True, self.rules)
         self.reclaim_policy.reset(e.view, spec.engine_seed)
         self.round.clock.start_episode(spec.time_offset_s, spec.demand)
         self.round.rounds = 0
@@ -178,8 +131,7 @@ class AllocateEnv(gym.Env):
         return self.round.obs.copy(), self._info(False)
 
     def step(self, action):
-        if self._done:
-            raise RuntimeError("the episode is over: call reset()")
+        self._check_not_done()
         rnd = self.round
         self.steps += 1
         status = rnd.step(int(action))
@@ -200,19 +152,9 @@ class AllocateEnv(gym.Env):
         self.preemptions += self._preempt_unpaid
         self._jis = jis
         self._preempt_unpaid = 0
-        terminated = truncated = False
-        if ended:
-            self._done = True
-            truncated = bool(e.queue or e.running) and not e.stalled
-            terminated = not truncated
         info = self._info(invalid)
-        if ended:
-            info["summary"] = episode_summary(e, self.spec_)
+        terminated, truncated = self._end_episode(info) if ended else (False, False)
         return rnd.obs.copy(), float(reward), terminated, truncated, info
-
-    def action_masks(self) -> np.ndarray:
-        """Valid actions now (sb3-contrib MaskablePPO protocol)."""
-        return self.round.mask.copy()
 
     # ------------------------------------------------------------------ internals
     def _advance(self, first: bool) -> bool:
@@ -250,3 +192,7 @@ class AllocateEnv(gym.Env):
     def slot_features(self, obs: np.ndarray) -> np.ndarray:
         """The slot block of an observation as an ``(n_slots, n_features)`` view."""
         return obs[: self.round.n_slots * N_SLOT_F].reshape(self.round.n_slots, N_SLOT_F)
+
+
+# defined here before the envs shared them through aryl_gym.envs.base
+__all__ = ["AllocateEnv", "default_gpu_scale", "episode_summary", "resolve_policy"]

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.envs.allocate import episode_summary, resolve_policy
-from aryl_gym.envs.episodes import EpisodeSampler, EpisodeSpec, sample_from_options
+from aryl_gym.envs.base import EpisodeEnv, resolve_policy
+from aryl_gym.envs.episodes import EpisodeSpec, sample_from_options
 from aryl_gym.envs.observation import (
     RECLAIM_GLOBAL_FEATURES,
     RECLAIM_SLOT_FEATURES,
@@ -44,7 +42,7 @@ def apply_reclaim(engine: Engine, servers: list[int]) -> tuple[int, float]:
     return n, lost
 
 
-class ReclaimEnv(gym.Env):
+class ReclaimEnv(EpisodeEnv):
     """Gymnasium env of Aryl's reclaim decisions. Keyword arguments:
 
     Episodes: as :class:`~aryl_gym.envs.allocate.AllocateEnv` (``episode_hours`` defaults
@@ -59,8 +57,6 @@ class ReclaimEnv(gym.Env):
     ``max_invalid_per_reclaim`` (after that many invalid actions in one reclaim, the
     remaining picks are made by the cheapest-server rule).
     """
-
-    metadata = {"render_modes": []}
 
     def __init__(
         self,
@@ -81,17 +77,10 @@ class ReclaimEnv(gym.Env):
         check_invariants: bool = False,
     ) -> None:
         super().__init__()
-        self.sampler = EpisodeSampler(
-            scenario,
-            workload_seed=workload_seed,
-            episode_hours=episode_hours,
-            drain_hours=drain_hours,
-            split_fractions=split_fractions,
-            trace=trace,
+        self._init_episodes(
+            scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )
-        self.scenario = self.sampler.scenario
-        self.split = split
-        self.sampler.split_bounds(split)
+        self.check_invariants = bool(check_invariants)
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
         self.cost = cost
@@ -101,31 +90,14 @@ class ReclaimEnv(gym.Env):
         self.allocation_policy = resolve_policy(allocation_policy)
         self.max_invalid = int(max_invalid_per_reclaim or 2 * n_slots)
         self.max_redraws = int(max_redraws)
-        self.check_invariants = bool(check_invariants)
-        self.action_space = spaces.Discrete(n_slots)
-        self.observation_space = spaces.Box(
-            -1.0, 1.0, shape=(self.round.obs_size,), dtype=np.float32
+        self._init_spaces(
+            n_slots, self.round.obs_size, RECLAIM_SLOT_FEATURES, RECLAIM_GLOBAL_FEATURES
         )
-        self.slot_feature_names = tuple(n for n, _ in RECLAIM_SLOT_FEATURES)
-        self.global_feature_names = tuple(n for n, _ in RECLAIM_GLOBAL_FEATURES)
-        self.engine: Engine | None = None
-        self.spec_: EpisodeSpec | None = None
-        self._done = True
 
     # ------------------------------------------------------------------ episodes
     def _start(self, spec: EpisodeSpec) -> Engine:
         p = self.allocation_policy
-        e = Engine(
-            spec.scenario,
-            spec.jobs,
-            spec.demand,
-            seed=spec.engine_seed,
-            uses_loaning=True,
-            periodic_rounds=p.periodic_rounds,
-            elastic_scaling=p.elastic_scaling,
-            rules=p.rules,
-            check_invariants=self.check_invariants,
-        )
+        e = self._new_engine(spec, p.periodic_rounds, p.elastic_scaling, p.rules)
         p.reset(e.view, spec.engine_seed)
         self.round.clock.start_episode(spec.time_offset_s, spec.demand)
         return e
@@ -156,8 +128,7 @@ class ReclaimEnv(gym.Env):
         return self.round.obs.copy(), self._info(False)
 
     def step(self, action):
-        if self._done:
-            raise RuntimeError("the episode is over: call reset()")
+        self._check_not_done()
         rnd = self.round
         a = int(action)
         n_pre, lost = 0.0, 0.0
@@ -166,10 +137,7 @@ class ReclaimEnv(gym.Env):
             self.invalid_actions += 1
             self._invalid_here += 1
             if self._invalid_here >= self.max_invalid:
-                while rnd.picks_left > 0:
-                    _, p, lo = rnd.pick(rnd.cheapest_slot(self.cost))
-                    n_pre += p
-                    lost += lo
+                n_pre, lost = rnd.pick_cheapest_rest(self.cost)
         else:
             _, n_pre, lost = rnd.pick(a)
         ended = False
@@ -190,17 +158,8 @@ class ReclaimEnv(gym.Env):
         c = tot_pre if self.cost == "count" else tot_lost
         reward = -c / self.reward_scale
         info = self._info(invalid)
-        terminated = truncated = False
-        if ended:
-            self._done = True
-            e = self.engine
-            truncated = bool(e.queue or e.running) and not e.stalled
-            terminated = not truncated
-            info["summary"] = episode_summary(e, self.spec_)
+        terminated, truncated = self._end_episode(info) if ended else (False, False)
         return rnd.obs.copy(), float(reward), terminated, truncated, info
-
-    def action_masks(self) -> np.ndarray:
-        return self.round.mask.copy()
 
     # ------------------------------------------------------------------ internals
     def _advance(self) -> bool:

@@ -1,0 +1,220 @@
+"""Reclaim-v0's observation encoder, action decoding and mask: :class:`ReclaimRound`
+(see :mod:`aryl_gym.envs.observation`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aryl_gym.envs.demand_clock import HOUR, DemandClock, squash
+from aryl_gym.sim.view import ClusterView
+
+RECLAIM_SLOT_FEATURES: tuple[tuple[str, str], ...] = (
+    ("present", "1 if the slot holds a lent server not yet picked in this reclaim"),
+    ("busy_gpus", "busy GPUs / gpus_per_server (given earlier picks of this reclaim)"),
+    ("jobs", "jobs with workers on it / gpus_per_server"),
+    (
+        "preempted_jobs",
+        "jobs that returning it would preempt (given earlier picks) / gpus_per_server",
+    ),
+    ("scaled_in_jobs", "jobs that returning it would scale in / gpus_per_server"),
+    ("lost_gpu_hours", "GPU-hours its preemptions would lose h, as h / (h + 1)"),
+    ("spanning_share", "share of its jobs that also run on other lent servers"),
+    ("time_lent", "time since it was lent, squashed with tau = 1 h"),
+    (
+        "aryl_cost",
+        "Aryl's preemption cost c (sum of 1 / lent servers of each preempted job), as c / (c + 1)",
+    ),
+    (
+        "est_remaining",
+        "mean estimated remaining time of its jobs (at their GPUs), squashed with tau = 1 h",
+    ),
+)
+RECLAIM_GLOBAL_FEATURES: tuple[tuple[str, str], ...] = (
+    ("picks_left", "servers still to pick in this reclaim / server slots"),
+    ("picks_total", "servers this reclaim returns (k) / server slots"),
+    ("lent_servers", "lent servers / inference servers"),
+    ("free_lent", "free GPUs on lent servers / inference GPUs"),
+    ("free_training", "free training GPUs / training GPUs"),
+    ("queued_jobs", "waiting jobs q, as q / (q + 16)"),
+    ("inference_needed", "inference servers needed now / inference servers"),
+    ("inference_trend", "(needed now - needed 1 h ago) / inference servers, clipped to [-1, 1]"),
+    ("time_of_day_sin", "sin(2 pi time-of-day / 24 h)"),
+    ("time_of_day_cos", "cos(2 pi time-of-day / 24 h)"),
+)
+N_RSLOT_F = len(RECLAIM_SLOT_FEATURES)
+N_RGLOBAL_F = len(RECLAIM_GLOBAL_FEATURES)
+
+
+def reclaim_is_choice(view: ClusterView, k: int) -> bool:
+    """A reclaim is a real choice when some lent servers stay (k < lent) and at least one
+    lent server holds workers; otherwise every pick costs the same preemptions."""
+    lent = view.lent_servers
+    return k < len(lent) and any(view.free_gpus(s) < view.gpus_per_server for s in lent)
+
+
+class ReclaimRound:
+    """The agent's side of one reclaim: ``k`` picks among the lent servers, one per step.
+
+    **Slots.** Up to ``n_slots`` unpicked lent servers, in the order they were lent;
+    when more are lent, the ``n_slots`` with the fewest busy GPUs (ties: lent earlier)
+    are shown. The slots are refilled after every pick. The engine's removal rule is
+    simulated pick by pick: an elastic job keeping at least ``min_gpus`` is scaled in
+    (which checkpoints it: a later preemption in the same reclaim loses no work), any
+    other job on the server is preempted and leaves all its servers.
+    """
+
+    def __init__(self, n_slots: int = 8) -> None:
+        self.n_slots = int(n_slots)
+        self.obs_size = self.n_slots * N_RSLOT_F + N_RGLOBAL_F
+        self.obs = np.zeros(self.obs_size, dtype=np.float32)
+        self.mask = np.zeros(self.n_slots, dtype=bool)
+        self.clock = DemandClock()
+        self.slots: list[int | None] = [None] * self.n_slots
+        self.view: ClusterView | None = None
+        self.k = 0
+        self.picked: list[int] = []
+
+    def begin(self, view: ClusterView, k: int) -> None:
+        self.view = view
+        self.k = int(k)
+        self.picked = []
+        lent = view.lent_servers
+        self.order = {s: i for i, s in enumerate(lent)}
+        self.on: dict[int, dict[int, int]] = {s: dict(view.jobs_on(s)) for s in lent}
+        self.ngpu: dict[int, int] = {}
+        self.spans: dict[int, set[int]] = {}
+        self.lost: dict[int, float] = {}
+        for s, jobs in self.on.items():
+            for j in jobs:
+                if j not in self.ngpu:
+                    job = view.job(j)
+                    self.ngpu[j] = job.n_gpus
+                    self.lost[j] = (
+                        view.lost_work_if_preempted(job) / job.rate * job.n_gpus
+                        if job.rate
+                        else 0.0
+                    )
+                self.spans.setdefault(j, set()).add(s)
+        self._refresh()
+
+    @property
+    def picks_left(self) -> int:
+        return self.k - len(self.picked)
+
+    def effect(self, s: int) -> tuple[list[int], list[int]]:
+        """(preempted, scaled-in) jobs if server ``s`` is returned next."""
+        pre, sc = [], []
+        view = self.view
+        for j, g in self.on[s].items():
+            job = view.job(j)
+            if job.elastic and self.ngpu[j] - g >= job.min_gpus:
+                sc.append(j)
+            else:
+                pre.append(j)
+        return pre, sc
+
+    def cost(self, s: int, kind: str = "count") -> float:
+        pre, _ = self.effect(s)
+        return float(len(pre)) if kind == "count" else sum(self.lost[j] for j in pre)
+
+    def pick(self, slot: int) -> tuple[int, float, float]:
+        """Return the slot's server next; gives (server, preemptions, lost GPU-seconds)."""
+        s = self.slots[slot]
+        pre, sc = self.effect(s)
+        lost = sum(self.lost[j] for j in pre)
+        on = self.on.pop(s)
+        for j in sc:
+            self.ngpu[j] -= on[j]
+            self.spans[j].discard(s)
+            self.lost[j] = 0.0  # a scale-in checkpoints the job
+        for j in pre:
+            for other in self.spans.pop(j):
+                if other != s:
+                    self.on[other].pop(j, None)
+        self.picked.append(s)
+        self._refresh()
+        return s, float(len(pre)), lost
+
+    def pick_cheapest_rest(self, kind: str = "count") -> tuple[float, float]:
+        """Make the remaining picks by :meth:`cheapest_slot`; (preemptions, lost GPU-s)."""
+        n_pre = lost = 0.0
+        while self.picks_left > 0:
+            _, p, lo = self.pick(self.cheapest_slot(kind))
+            n_pre += p
+            lost += lo
+        return n_pre, lost
+
+    def slot_of(self, server: int) -> int | None:
+        try:
+            return self.slots.index(server)
+        except ValueError:
+            return None
+
+    def _refresh(self) -> None:
+        view = self.view
+        g = view.gpus_per_server
+        left = list(self.on)
+        if len(left) > self.n_slots:
+            left = sorted(left, key=lambda s: (sum(self.on[s].values()), self.order[s]))[
+                : self.n_slots
+            ]
+            left.sort(key=lambda s: self.order[s])
+        slots: list[int | None] = list(left) + [None] * (self.n_slots - len(left))
+        self.slots = slots
+        o = self.obs
+        t = view.now
+        for i, s in enumerate(slots):
+            a = i * N_RSLOT_F
+            if s is None:
+                o[a : a + N_RSLOT_F] = 0.0
+                self.mask[i] = False
+                continue
+            self.mask[i] = self.picks_left > 0
+            jobs = self.on[s]
+            pre, sc = self.effect(s)
+            busy = sum(jobs.values())
+            span = sum(1 for j in jobs if len(self.spans[j]) > 1)
+            aryl = sum(1.0 / len(self.spans[j]) for j in pre)
+            lost_h = sum(self.lost[j] for j in pre) / HOUR
+            rem = 0.0
+            for j in jobs:
+                job = view.job(j)
+                rem += job.est_remaining_work(t) / job.speedup[job.n_gpus]
+            rem = rem / len(jobs) if jobs else 0.0
+            o[a : a + N_RSLOT_F] = (
+                1.0,
+                busy / g,
+                min(len(jobs) / g, 1.0),
+                min(len(pre) / g, 1.0),
+                min(len(sc) / g, 1.0),
+                squash(lost_h, 1.0),
+                span / len(jobs) if jobs else 0.0,
+                squash(t - view.lent_time(s), HOUR),
+                aryl / (aryl + 1.0),
+                squash(rem, HOUR),
+            )
+        c = view.scenario.cluster
+        n_inf = max(c.inference_servers, 1)
+        trend, sn, co = self.clock.features(view)
+        q = len(view.queued)
+        g0 = self.n_slots * N_RSLOT_F
+        o[g0 : g0 + N_RGLOBAL_F] = (
+            min(self.picks_left / self.n_slots, 1.0),
+            min(self.k / self.n_slots, 1.0),
+            len(view.lent_servers) / n_inf,
+            view.free_lent_gpus / max(c.inference_gpus, 1),
+            view.free_training_gpus / c.training_gpus,
+            q / (q + 16.0),
+            min(view.inference_needed / n_inf, 1.0),
+            trend,
+            sn,
+            co,
+        )
+
+    def cheapest_slot(self, kind: str = "count") -> int:
+        """The fallback pick: lowest cost, then fewest busy GPUs, then lent earliest."""
+        cands = [i for i, s in enumerate(self.slots) if s is not None]
+        return min(
+            cands,
+            key=lambda i: (self.cost(self.slots[i], kind), sum(self.on[self.slots[i]].values()), i),
+        )

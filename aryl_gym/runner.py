@@ -1,0 +1,373 @@
+"""Executing simulation runs for ``aryl-gym benchmark`` and ``aryl-gym sweep``.
+
+A :class:`RunSpec` names one run (policy, scenario, seed); :func:`execute_runs` sends a
+list of them to a *backend*: ``local`` (worker processes on this machine) or ``ray`` (one
+Ray task per run; ``pip install -e '.[ray]'``, see ``docs/scale-out.md``). Results depend
+neither on the backend nor on the number of workers. This module also holds the checks
+and command-line options both commands share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from aryl_gym.config import ScenarioConfig
+
+if TYPE_CHECKING:
+    from aryl_gym.policy import Policy
+
+PolicyFactory = Callable[[], "Policy"]
+
+#: Per-job columns that come back from a worker (the CDF plots need only these).
+JOB_COLUMNS = ("jct", "queue_time")
+#: Time-series columns that come back from a worker (only for the first seed).
+SERIES_COLUMNS = ("t", "busy_training", "busy_lent", "lent_servers", "needed")
+
+
+@dataclass
+class RunOutput:
+    """What one worker sends back: small on purpose (it is pickled)."""
+
+    policy: str
+    seed: int
+    summary: dict[str, Any] | None = None
+    jobs: pd.DataFrame | None = None
+    series: pd.DataFrame | None = None
+    error: str | None = None
+    traceback: str | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run to execute: ``policy`` on ``scenario`` with workload seed ``seed``.
+
+    ``factory`` builds the policy (``None``: the registry, ``baselines.make_policy``);
+    ``keep_series`` / ``keep_jobs`` say whether the time series / per-job columns come back.
+    """
+
+    policy: str
+    scenario: ScenarioConfig
+    seed: int
+    factory: PolicyFactory | None = None
+    keep_series: bool = False
+    keep_jobs: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.policy} / {self.scenario.name} / seed {self.seed}"
+
+
+@lru_cache(maxsize=4)
+def _workload(scenario: ScenarioConfig, seed: int):
+    from aryl_gym.scenarios import build_workload
+
+    return build_workload(scenario, seed)
+
+
+def _run_spec(spec: RunSpec) -> RunOutput:
+    """One run, in a worker process or in-process; never raises."""
+    from aryl_gym.simulate import run_policy
+
+    try:
+        if spec.factory is None:
+            from baselines import make_policy
+
+            policy = make_policy(spec.policy)
+        else:
+            policy = spec.factory()
+        jobs, demand = _workload(spec.scenario, spec.seed)
+        result = run_policy(spec.scenario, policy, spec.seed, jobs=jobs, demand=demand)
+        records = result.job_records()
+        series = result.timeseries()[list(SERIES_COLUMNS)] if spec.keep_series else None
+        return RunOutput(
+            spec.policy,
+            spec.seed,
+            summary=dict(result.summary),
+            jobs=records[list(JOB_COLUMNS)].reset_index(drop=True) if spec.keep_jobs else None,
+            series=series,
+        )
+    except Exception as exc:  # a failing run must not stop the others
+        return _failed(spec, exc)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message`` (a ``KeyError``'s message without the quotes ``str`` adds)."""
+    msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+    return f"{type(exc).__name__}: {msg}"
+
+
+def _failed(spec: RunSpec, exc: BaseException) -> RunOutput:
+    return RunOutput(
+        spec.policy, spec.seed, error=describe_error(exc), traceback=traceback.format_exc()
+    )
+
+
+# --------------------------------------------------------------------------- backends
+
+#: Where the runs execute: ``local`` (process pool) or ``ray`` (Ray tasks).
+BACKENDS = ("local", "ray")
+RAY_INSTALL_HINT = "pip install -e '.[ray]'"
+
+
+class BackendUnavailable(ImportError, ValueError):
+    """A backend whose package is not installed (a ``ValueError`` too, so the CLI reports
+    it as a usage error)."""
+
+
+def check_backend(backend: str) -> None:
+    """Raise ``ValueError`` for an unknown backend, ``BackendUnavailable`` when the
+    backend's package is missing."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+    if backend == "ray":
+        _import_ray()
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the ray backend needs Ray, which is not installed ({exc}); "
+            f"install it with `{RAY_INSTALL_HINT}`"
+        ) from None
+    return ray
+
+
+def execute_runs(
+    specs: Sequence[RunSpec],
+    *,
+    backend: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: bool = True,
+    desc: str = "runs",
+) -> list[RunOutput]:
+    """Execute ``specs`` on ``backend``; one :class:`RunOutput` per spec, in order.
+
+    A run that raises (or whose worker dies) comes back with ``error`` and ``traceback``
+    set; the other runs are kept. ``local``: ``workers`` processes (default
+    ``min(os.cpu_count(), runs)``; 1 runs in-process). ``ray``: one task per run on the
+    cluster at ``address`` (``ray.init(address=...)``; ``None``: ``$RAY_ADDRESS`` or a new
+    local instance with ``workers`` CPUs, default all). A Ray session that is already
+    initialised is used as it is and left running.
+    """
+    check_backend(backend)
+    specs = list(specs)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress)
+    try:
+        if backend == "ray":
+            return _execute_ray(specs, workers, address, bar)
+        return _execute_local(specs, workers, bar)
+    finally:
+        bar.close()
+
+
+def _execute_local(specs: list[RunSpec], workers: int | None, bar) -> list[RunOutput]:
+    n_workers = min(os.cpu_count() or 1, len(specs)) if workers is None else max(1, int(workers))
+    outputs: list[RunOutput | None] = [None] * len(specs)
+    if n_workers == 1:
+        for i, spec in enumerate(specs):
+            bar.set_postfix_str(spec.label)
+            outputs[i] = _run_spec(spec)
+            bar.update(1)
+    else:
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            futures = {pool.submit(_run_spec, spec): i for i, spec in enumerate(specs)}
+            for fut in as_completed(futures):
+                i = futures[fut]
+                try:
+                    outputs[i] = fut.result()
+                except Exception as exc:  # pickling errors, a worker that died
+                    outputs[i] = _failed(specs[i], exc)
+                bar.update(1)
+    return outputs  # type: ignore[return-value]
+
+
+def _execute_ray(
+    specs: list[RunSpec], workers: int | None, address: str | None, bar
+) -> list[RunOutput]:
+    ray = _import_ray()
+    started = False
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        kwargs: dict[str, Any] = {}
+        if address in (None, "local"):  # a new local instance: these options apply
+            kwargs = {"include_dashboard": False}
+            if workers is not None:
+                kwargs["num_cpus"] = max(1, int(workers))
+        ray.init(address=address, **kwargs)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=1)(_run_spec)
+        refs = {remote.remote(spec): i for i, spec in enumerate(specs)}
+        outputs: list[RunOutput | None] = [None] * len(specs)
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                i = refs[ref]
+                try:
+                    outputs[i] = ray.get(ref)
+                except Exception as exc:  # a worker or node that died, a pickling error
+                    outputs[i] = _failed(specs[i], exc)
+                bar.update(1)
+        return outputs  # type: ignore[return-value]
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def resolve_scenario(scenario: str | ScenarioConfig) -> ScenarioConfig:
+    """The scenario object; an unknown name raises ``ValueError`` listing the known ones."""
+    if isinstance(scenario, ScenarioConfig):
+        return scenario
+    from aryl_gym.scenarios import SCENARIOS
+
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+    return SCENARIOS[scenario]
+
+
+def validate_policies(
+    policies: Sequence[str], policy_factories: dict[str, PolicyFactory] | None = None
+) -> None:
+    """Raise ``ValueError`` naming every unknown or repeated policy."""
+    from baselines import policy_specs
+
+    known = list(policy_specs()) + list(policy_factories or {})
+    if not policies:
+        raise ValueError("no policies given")
+    unknown = [p for p in policies if p not in known]
+    if unknown:
+        raise ValueError(
+            f"unknown polic{'y' if len(unknown) == 1 else 'ies'} "
+            f"{', '.join(repr(p) for p in unknown)}; known: {', '.join(known)}"
+        )
+    dup = sorted({p for p in policies if list(policies).count(p) > 1})
+    if dup:
+        raise ValueError(f"policies given more than once: {', '.join(dup)}")
+
+
+def check_inputs(
+    scenario: str | ScenarioConfig,
+    policies: Sequence[str],
+    seeds: Sequence[int],
+    policy_factories: dict[str, PolicyFactory] | None = None,
+) -> tuple[ScenarioConfig, list[int]]:
+    """The scenario object and the seeds as ints, after checking the scenario, the
+    policies and the seeds (``ValueError`` for the first that is wrong)."""
+    sc = resolve_scenario(scenario)
+    validate_policies(policies, policy_factories)
+    return sc, validate_seeds(seeds)
+
+
+def validate_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds as ints; ``ValueError`` when there are none or one is repeated."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("no seeds given")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds given more than once: {seeds}")
+    return seeds
+
+
+def print_failures(
+    command: str, failures: list[dict], runs: int, label: Callable[[dict], str]
+) -> None:
+    """On stderr: how many of ``runs`` failed, then ``label(failure): error`` for each."""
+    if not failures:
+        return
+    print(f"{command}: {len(failures)} of {runs} runs failed:", file=sys.stderr)
+    for f in failures:
+        print(f"  {label(f)}: {f['error']}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def add_run_arguments(
+    parser: argparse.ArgumentParser, policies_help: str, policies_default: str | None = None
+) -> None:
+    """``--policies`` (required when there is no default), ``--seeds`` / ``--seed-list``."""
+    parser.add_argument(
+        "--policies",
+        default=policies_default,
+        required=policies_default is None,
+        help=policies_help,
+    )
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
+    seeds.add_argument("--seed-list", help="comma-separated seeds, e.g. 0,5,9 (instead of --seeds)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out``, the backend options, ``--reference`` and ``--quiet``."""
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    add_backend_arguments(parser)
+    parser.add_argument(
+        "--reference", default="baseline", help="policy the ratios compare to (default baseline)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--address`` and ``--workers``."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where runs execute: local worker processes (default) or Ray tasks "
+        f"(needs `{RAY_INSTALL_HINT}`)",
+    )
+    parser.add_argument(
+        "--address",
+        help="Ray cluster address for --backend ray, e.g. auto or ray://head:10001 "
+        "(default: $RAY_ADDRESS, else a new local Ray instance)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local: worker processes (default: min(CPUs, runs); 1 = in-process); "
+        "ray without --address: CPUs of the local Ray instance (default: all)",
+    )
+
+
+def policies_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """``--policies`` split at commas and :func:`seeds_from_args`."""
+    return csv_list(args.policies), seeds_from_args(args)
+
+
+def seeds_from_args(args: argparse.Namespace) -> list[int]:
+    """``--seed-list`` parsed, else ``0..--seeds-1``; ``ValueError`` for bad values."""
+    if args.seed_list is not None:
+        try:
+            return [int(x) for x in csv_list(args.seed_list)]
+        except ValueError:
+            raise ValueError(
+                f"--seed-list must be integers separated by commas, got {args.seed_list!r}"
+            ) from None
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    return list(range(args.seeds))
