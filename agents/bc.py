@@ -1,0 +1,196 @@
+"""Behaviour cloning of Aryl's decisions (the warm start before RL).
+
+:func:`collect` runs Aryl through the env and records ``(obs, mask, action, reward,
+done)`` at every step the agent would take:
+
+* ``Allocate-v0``: each round a fresh ``ArylPolicy`` computes its allocation on the env's
+  view, which is translated into env actions exactly as the consistency test of
+  ``tests/test_envs.py`` does (per job: start, then the largest deltas first; shrinks
+  before grows; then commit). Decisions on jobs without a slot are skipped.
+* ``Reclaim-v0``: Aryl's greedy reclaim picks, server by server, mapped to slots.
+
+:func:`pretrain` then minimises the cross-entropy of the policy's *masked* logits on
+those actions (plus a small value regression on the discounted returns, so the critic
+does not start from zero when RL takes over).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch as th
+
+
+@dataclass
+class Demos:
+    obs: np.ndarray
+    masks: np.ndarray
+    actions: np.ndarray
+    returns: np.ndarray
+    episodes: int
+    skipped: int  # Aryl decisions that had no slot / could not be expressed
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+
+def _allocate_episode(env, seed: int, split: str):
+    from baselines.aryl import ArylPolicy
+
+    u = env.unwrapped
+    obs, info = env.reset(seed=seed, options={"split": split})
+    aryl = ArylPolicy()
+    aryl.reset(u.engine.view, u.spec_.engine_seed)
+    rows, skipped = [], 0
+    while True:
+        rnd, view = u.round, u.engine.view
+        alloc = aryl.allocate(view)
+        items = sorted(alloc.gpus.items(), key=lambda kv: kv[1] >= view.job(kv[0]).n_gpus)
+        acts = []
+        for idx, n in items:
+            ops = rnd.ops_to_target(idx, n)
+            if ops is None:
+                skipped += 1
+            else:
+                acts += ops
+        for a in [*acts, rnd.commit_action]:
+            mask = u.action_masks()
+            if not mask[a]:
+                skipped += 1
+                continue
+            nobs, r, term, trunc, info = env.step(a)
+            rows.append((obs, mask, a, r))
+            obs = nobs
+            if term or trunc:
+                return rows, skipped
+
+
+def _reclaim_episode(env, seed: int, split: str):
+    from baselines.aryl import ArylPolicy
+
+    u = env.unwrapped
+    obs, info = env.reset(seed=seed, options={"split": split})
+    aryl = ArylPolicy()
+    aryl.reset(u.engine.view, u.spec_.engine_seed)
+    rows, skipped, plan, seen = [], 0, [], -1
+    while True:
+        rr = u.round
+        if u.reclaims != seen or not plan:
+            seen = u.reclaims
+            plan = list(aryl.reclaim(u.engine.view, rr.k))[len(rr.picked) :]
+        slot = rr.slot_of(plan.pop(0))
+        if slot is None:
+            skipped += 1
+            slot = rr.cheapest_slot(u.cost)
+        mask = u.action_masks()
+        nobs, r, term, trunc, info = env.step(slot)
+        rows.append((obs, mask, slot, r))
+        obs = nobs
+        if term or trunc:
+            return rows, skipped
+
+
+def collect(
+    env, episodes: int, gamma: float = 0.99, split: str = "train", seed0: int = 10_000
+) -> Demos:
+    """Aryl's decisions on ``episodes`` windows of ``split`` (seeds ``seed0 ..``)."""
+    from aryl_gym.envs.allocate import AllocateEnv
+
+    run = _allocate_episode if isinstance(env.unwrapped, AllocateEnv) else _reclaim_episode
+    all_obs, all_masks, all_acts, all_rets = [], [], [], []
+    skipped = 0
+    for ep in range(episodes):
+        rows, sk = run(env, seed0 + ep, split)
+        skipped += sk
+        g, rets = 0.0, []
+        for _, _, _, r in reversed(rows):
+            g = r + gamma * g
+            rets.append(g)
+        rets.reverse()
+        for (o, m, a, _), ret in zip(rows, rets, strict=True):
+            all_obs.append(o)
+            all_masks.append(m)
+            all_acts.append(a)
+            all_rets.append(ret)
+    return Demos(
+        np.asarray(all_obs, np.float32),
+        np.asarray(all_masks, bool),
+        np.asarray(all_acts, np.int64),
+        np.asarray(all_rets, np.float32),
+        episodes,
+        skipped,
+    )
+
+
+def bc_loss(policy, obs, masks, actions, returns, value_coef: float = 0.5):
+    """(total loss, cross-entropy, accuracy) of ``policy`` on a batch of demonstrations."""
+    dist = policy.get_distribution(obs, action_masks=masks) if masks is not None else None
+    if dist is None:
+        dist = policy.get_distribution(obs)
+    logp = dist.log_prob(actions)
+    ce = -logp.mean()
+    values = policy.predict_values(obs).flatten()
+    vloss = th.nn.functional.mse_loss(values, returns)
+    with th.no_grad():
+        acc = (dist.distribution.probs.argmax(-1) == actions).float().mean()
+    return ce + value_coef * vloss, ce, acc
+
+
+def pretrain(
+    policy,
+    demos: Demos,
+    epochs: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    value_coef: float = 0.5,
+    masked: bool = True,
+    seed: int = 0,
+    log=None,
+) -> list[dict]:
+    """Supervised training of ``policy`` (an SB3 / sb3-contrib ActorCriticPolicy) on the
+    demonstrations; returns one dict per epoch (loss, cross-entropy, accuracy, seconds).
+    ``masked=False`` for plain PPO policies (no mask in the distribution)."""
+    rng = np.random.default_rng(seed)
+    dev = policy.device
+    obs = th.as_tensor(demos.obs, device=dev)
+    masks = th.as_tensor(demos.masks, device=dev)
+    acts = th.as_tensor(demos.actions, device=dev)
+    rets = th.as_tensor(demos.returns, device=dev)
+    # value targets are in the policy's reward units; scale the loss, not the targets
+    opt = th.optim.Adam(policy.parameters(), lr=lr)
+    policy.set_training_mode(True)
+    history = []
+    t0 = time.perf_counter()
+    for ep in range(epochs):
+        idx = rng.permutation(len(acts))
+        tot = ce_sum = acc_sum = 0.0
+        nb = 0
+        for s in range(0, len(idx), batch_size):
+            b = th.as_tensor(idx[s : s + batch_size], device=dev)
+            m = masks[b].cpu().numpy() if masked else None
+            loss, ce, acc = bc_loss(policy, obs[b], m, acts[b], rets[b], value_coef)
+            opt.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(policy.parameters(), 0.5)
+            opt.step()
+            tot += float(loss.detach())
+            ce_sum += float(ce.detach())
+            acc_sum += float(acc)
+            nb += 1
+        row = dict(
+            epoch=ep + 1,
+            loss=tot / nb,
+            cross_entropy=ce_sum / nb,
+            accuracy=acc_sum / nb,
+            seconds=time.perf_counter() - t0,
+        )
+        history.append(row)
+        if log is not None:
+            log(row)
+    policy.set_training_mode(False)
+    return history
+
+
+__all__ = ["Demos", "bc_loss", "collect", "pretrain"]

@@ -1,0 +1,296 @@
+"""Train an RL scheduler on ``Allocate-v0`` or ``Reclaim-v0`` (MaskablePPO or PPO).
+
+    aryl-gym train --config agents/configs/allocate_maskable_setnet.yaml
+    python -m agents.train --config agents/configs/smoke.yaml --run-dir runs/smoke
+
+Read top to bottom: config -> vec envs -> model -> (behaviour-cloning warm start) ->
+callbacks -> learn -> save. Everything lands in the run directory (default
+``runs/<config name>``): ``tb/`` (TensorBoard), ``checkpoints/``, ``bc_model.zip`` (after
+the warm start), ``best_model.zip`` (best on the validation split), ``final_model.zip``,
+``config.yaml``, ``meta.json``, ``eval_log.csv`` and ``learning_curve.png``.
+
+The YAML follows rl-baselines3-zoo's layout (one run per file)::
+
+    env_id: ArylGym/Allocate-v0
+    algo: maskable_ppo           # or ppo (no masks: invalid actions are env no-ops)
+    policy: setnet               # or MlpPolicy
+    policy_kwargs: {hidden: 64}
+    seed: 0
+    n_timesteps: 400000
+    n_envs: 4
+    vec_env: dummy               # or subproc
+    env_kwargs: {scenario: small, episode_hours: 6.0}
+    hyperparams: {learning_rate: 1.0e-4, n_steps: 512, ...}   # MaskablePPO / PPO kwargs
+    bc: {episodes: 60, epochs: 10, lr: 1.0e-3}                 # optional warm start
+    eval: {eval_freq: 50000, seeds: [0, 1, 2, 3, 4], split: val, metric: avg_jct_s}
+    checkpoint_freq: 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import platform
+import random
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+
+def load_config(path: str | Path) -> dict:
+    cfg = yaml.safe_load(Path(path).read_text())
+    cfg.setdefault("algo", "maskable_ppo")
+    cfg.setdefault("policy", "setnet")
+    cfg.setdefault("policy_kwargs", {})
+    cfg.setdefault("seed", 0)
+    cfg.setdefault("n_envs", 4)
+    cfg.setdefault("vec_env", "dummy")
+    cfg.setdefault("env_kwargs", {"scenario": "small"})
+    cfg.setdefault("hyperparams", {})
+    cfg.setdefault("eval", {})
+    cfg.setdefault("checkpoint_freq", 100_000)
+    return cfg
+
+
+def versions() -> dict:
+    import gymnasium
+    import sb3_contrib
+    import stable_baselines3
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "stable_baselines3": stable_baselines3.__version__,
+        "sb3_contrib": sb3_contrib.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": np.__version__,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+    }
+
+
+def algo_class(algo: str):
+    if algo == "maskable_ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    if algo == "ppo":
+        from stable_baselines3 import PPO
+
+        return PPO
+    raise ValueError(f"algo must be 'maskable_ppo' or 'ppo', got {algo!r}")
+
+
+def policy_spec(cfg: dict, env):
+    """(policy class or name, policy_kwargs) for the config."""
+    from agents.networks import MaskableSetPolicy, SetPolicy, set_layout
+
+    kwargs = dict(cfg["policy_kwargs"])
+    if cfg["policy"] == "setnet":
+        kwargs.update(set_layout(env))
+        return (MaskableSetPolicy if cfg["algo"] == "maskable_ppo" else SetPolicy), kwargs
+    return cfg["policy"], kwargs
+
+
+def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> dict:
+    import torch
+    from stable_baselines3.common.callbacks import CheckpointCallback
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+
+    from agents.bc import collect, pretrain
+    from agents.callbacks import EpisodeMetricsCallback, TqdmCallback, ValEvalCallback
+    from aryl_gym.envs import make_env
+
+    t_start = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+    # -- seeds and threads (2-core machine: one torch thread, envs in the main process)
+    seed = int(cfg["seed"])
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(int(cfg.get("torch_threads", 1)))
+
+    # -- vectorised training envs (train split) and one env for evaluation / BC
+    env_id, env_kwargs = cfg["env_id"], dict(cfg["env_kwargs"])
+    factory = functools.partial(make_env, env_id, split="train", **env_kwargs)
+    vec_cls = SubprocVecEnv if cfg["vec_env"] == "subproc" else DummyVecEnv
+    venv = VecMonitor(vec_cls([factory] * int(cfg["n_envs"])))
+    venv.seed(seed)
+    eval_env = make_env(env_id, **env_kwargs)
+    masked = cfg["algo"] == "maskable_ppo"
+
+    # -- the model (fresh, or resumed from a checkpoint)
+    Algo = algo_class(cfg["algo"])
+    tb = str(run_dir / "tb")
+    if resume:
+        model = Algo.load(resume, env=venv, tensorboard_log=tb, device="cpu")
+    else:
+        policy, pkw = policy_spec(cfg, eval_env)
+        model = Algo(
+            policy,
+            venv,
+            policy_kwargs=pkw,
+            seed=seed,
+            tensorboard_log=tb,
+            device="cpu",
+            **cfg["hyperparams"],
+        )
+
+    # -- optional warm start: behaviour cloning of Aryl's decisions
+    bc_info = None
+    if cfg.get("bc") and not resume:
+        bc = dict(cfg["bc"])
+        t0 = time.perf_counter()
+        demos = collect(eval_env, int(bc.get("episodes", 40)), gamma=model.gamma)
+        t_collect = time.perf_counter() - t0
+        history = pretrain(
+            model.policy,
+            demos,
+            epochs=int(bc.get("epochs", 10)),
+            lr=float(bc.get("lr", 1e-3)),
+            batch_size=int(bc.get("batch_size", 256)),
+            value_coef=float(bc.get("value_coef", 0.5)),
+            masked=masked,
+            seed=seed,
+            log=(
+                lambda r: print(
+                    f"bc epoch {r['epoch']}: ce {r['cross_entropy']:.4f} acc {r['accuracy']:.3f}"
+                )
+            ),
+        )
+        model.save(run_dir / "bc_model.zip")
+        bc_info = dict(
+            samples=len(demos),
+            episodes=demos.episodes,
+            skipped_decisions=demos.skipped,
+            collect_s=round(t_collect, 1),
+            train_s=round(history[-1]["seconds"], 1),
+            history=history,
+        )
+        (run_dir / "bc.json").write_text(json.dumps(bc_info, indent=2) + "\n")
+
+    # -- callbacks: episode metrics, validation evaluation + best model, checkpoints, bar
+    ev = cfg["eval"]
+    metric = ev.get("metric", "avg_jct_s" if "Allocate" in env_id else "preemptions")
+    val_cb = ValEvalCallback(
+        eval_env,
+        env_id,
+        env_kwargs,
+        run_dir,
+        eval_freq=int(ev.get("eval_freq", 50_000)),
+        seeds=ev.get("seeds", [0, 1, 2, 3, 4]),
+        metric=metric,
+        split=ev.get("split", "val"),
+        masked=masked,
+        verbose=1,
+    )
+    n_timesteps = int(cfg["n_timesteps"])
+    callbacks = [
+        EpisodeMetricsCallback(),
+        val_cb,
+        CheckpointCallback(
+            max(int(cfg["checkpoint_freq"]) // int(cfg["n_envs"]), 1),
+            str(run_dir / "checkpoints"),
+            "model",
+        ),
+    ]
+    if progress:
+        callbacks.append(TqdmCallback(n_timesteps))
+
+    # -- RL (fine-tuning when warm-started)
+    t_rl = time.perf_counter()
+    remaining = n_timesteps - (model.num_timesteps if resume else 0)
+    interrupted = False
+    try:
+        model.learn(
+            max(remaining, 0), callback=callbacks, tb_log_name="rl", reset_num_timesteps=not resume
+        )
+    except KeyboardInterrupt:  # Ctrl-C / SIGINT: stop early, still save and write meta.json
+        interrupted = True
+        print(f"interrupted at {model.num_timesteps} steps: saving")
+    val_cb.evaluate_now()  # the final model too
+    rl_s = time.perf_counter() - t_rl
+    model.save(run_dir / "final_model.zip")
+    venv.close()
+
+    meta = dict(
+        config=cfg,
+        seed=seed,
+        steps=int(model.num_timesteps),
+        wall_s=round(time.perf_counter() - t_start, 1),
+        rl_wall_s=round(rl_s, 1),
+        bc=None if bc_info is None else {k: v for k, v in bc_info.items() if k != "history"},
+        best_val={metric: val_cb.best},
+        aryl_val={metric: val_cb.ref[metric]},
+        resumed_from=resume,
+        interrupted=interrupted,
+        date=time.strftime("%Y-%m-%d %H:%M:%S"),
+        versions=versions(),
+    )
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=float) + "\n")
+    plot_learning_curve(run_dir / "eval_log.csv", run_dir / "learning_curve.png", metric)
+    print(f"done: {meta['steps']} steps in {meta['wall_s']} s -> {run_dir}")
+    return meta
+
+
+def plot_learning_curve(csv_path: Path, png: Path, metric: str, title: str | None = None) -> None:
+    """Validation metric vs timesteps (agent and Aryl on the same windows)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(csv_path)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(df["timesteps"], df[metric], marker="o", label="agent (val, deterministic)")
+    ax.axhline(df[f"aryl_{metric}"].iloc[0], color="k", ls="--", label="Aryl (same windows)")
+    ax.set_xlabel("timesteps")
+    ax.set_ylabel(metric)
+    ax.set_title(title or Path(csv_path).parent.name)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="YAML config (see agents/configs/)")
+    p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
+    p.add_argument("--timesteps", type=int, help="override n_timesteps")
+    p.add_argument("--seed", type=int, help="override seed")
+    p.add_argument("--resume", help="continue from a checkpoint zip (same run dir)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.timesteps is not None:
+        cfg["n_timesteps"] = args.timesteps
+    if args.seed is not None:
+        cfg["seed"] = args.seed
+    run_dir = args.run_dir or f"runs/{Path(args.config).stem}"
+    if args.resume is None and Path(run_dir, "eval_log.csv").exists():
+        shutil.move(
+            str(Path(run_dir, "eval_log.csv")),
+            str(Path(run_dir, f"eval_log.{int(time.time())}.csv")),
+        )
+    train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__.split("\n")[0])
+    add_arguments(p)
+    return main_from_args(p.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

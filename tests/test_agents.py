@@ -1,0 +1,106 @@
+"""RL agents (agents/): smoke training, behaviour cloning, the set network, and the
+committed agents through ``aryl-gym evaluate``. Skips without the ``.[rl]`` extra."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REASON = "the RL stack is the optional extra: pip install -e '.[rl]'"
+torch = pytest.importorskip("torch", reason=REASON)
+pytest.importorskip("stable_baselines3", reason=REASON)
+pytest.importorskip("sb3_contrib", reason=REASON)
+
+from aryl_gym.envs import make_env  # noqa: E402
+from aryl_gym.sim.metrics import SUMMARY_KEYS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "agents" / "configs" / "smoke.yaml"
+TRAINED = ROOT / "agents" / "trained"
+
+
+def test_smoke_training_writes_model_and_tensorboard_events(tmp_path):
+    from agents.train import load_config, train
+
+    cfg = load_config(SMOKE)
+    meta = train(cfg, tmp_path, progress=False)
+    assert meta["steps"] >= cfg["n_timesteps"]
+    for name in ("final_model.zip", "bc_model.zip", "best_model.zip", "meta.json", "eval_log.csv"):
+        assert (tmp_path / name).exists(), name
+    assert list((tmp_path / "checkpoints").glob("model_*_steps.zip"))
+    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+    saved = json.loads((tmp_path / "meta.json").read_text())
+    assert {"config", "seed", "steps", "wall_s", "versions"} <= set(saved)
+    # resume from the last checkpoint continues the step count
+    ckpt = sorted((tmp_path / "checkpoints").glob("model_*_steps.zip"))[-1]
+    cfg["n_timesteps"] = meta["steps"] + 512
+    meta2 = train(cfg, tmp_path, resume=str(ckpt), progress=False)
+    assert meta2["steps"] >= cfg["n_timesteps"]
+
+
+def test_bc_reduces_its_loss_on_aryl_decisions():
+    from agents.bc import collect, pretrain
+    from agents.networks import MaskableSetPolicy, set_layout
+
+    torch.manual_seed(0)
+    env = make_env("ArylGym/Allocate-v0", scenario="tiny", episode_hours=2.0, drain_hours=4.0)
+    demos = collect(env, episodes=2)
+    assert len(demos) > 20 and demos.masks[np.arange(len(demos)), demos.actions].all()
+    pol = MaskableSetPolicy(
+        env.observation_space, env.action_space, lambda _: 3e-4, **set_layout(env), hidden=32
+    )
+    hist = pretrain(pol, demos, epochs=6, lr=3e-3, batch_size=64)
+    assert hist[-1]["cross_entropy"] < 0.5 * hist[0]["cross_entropy"]
+    assert hist[-1]["accuracy"] > 0.8
+
+
+@pytest.mark.parametrize("env_id", ["ArylGym/Allocate-v0", "ArylGym/Reclaim-v0"])
+def test_set_network_is_permutation_equivariant(env_id):
+    from agents.networks import MaskableSetPolicy, set_layout
+
+    torch.manual_seed(0)
+    env = make_env(env_id, scenario="small", episode_hours=6.0)
+    lay = set_layout(env)
+    pol = MaskableSetPolicy(env.observation_space, env.action_space, lambda _: 3e-4, **lay)
+    obs, _ = env.reset(seed=0, options={"split": "test"})
+    n, f = lay["n_slots"], lay["slot_features"]
+    perm = np.random.default_rng(0).permutation(n)
+    slots = obs[: n * f].reshape(n, f)
+    obs2 = np.concatenate([slots[perm].ravel(), obs[n * f :]])
+    net = pol.mlp_extractor
+    with torch.no_grad():
+        l1 = net.forward_actor(torch.as_tensor(obs)[None])[0]
+        l2 = net.forward_actor(torch.as_tensor(obs2)[None])[0]
+        v1 = net.forward_critic(torch.as_tensor(obs)[None])
+        v2 = net.forward_critic(torch.as_tensor(obs2)[None])
+    k = lay["n_ops"] * n
+    assert torch.allclose(
+        l1[:k].reshape(lay["n_ops"], n)[:, perm], l2[:k].reshape(lay["n_ops"], n), atol=1e-5
+    )
+    assert torch.allclose(l1[k:], l2[k:], atol=1e-5)  # commit logit
+    assert torch.allclose(v1, v2, atol=1e-5)
+
+
+@pytest.mark.parametrize("task", ["allocate", "reclaim"])
+def test_committed_agent_loads_and_evaluate_writes_the_keys(task, tmp_path):
+    from aryl_gym.cli import main
+
+    agent = TRAINED / task
+    if not (agent / "model.zip").exists():
+        pytest.fail(f"no committed agent in {agent}")
+    meta = json.loads((agent / "meta.json").read_text())
+    assert {"config", "seed", "steps", "wall_s"} <= set(meta)
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--agent", str(agent), "--seeds", "1", "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert {"agent", "aryl"} <= set(res)
+    if task == "allocate":
+        assert "baseline" in res
+    for name, s in res.items():
+        missing = set(SUMMARY_KEYS) - {"wall_s"} - set(s)
+        assert not missing, (name, missing)
+    assert (tmp_path / "compare.png").exists()
