@@ -232,6 +232,10 @@ class ArylPolicy(Policy):
         if not cands:
             return
 
+        def total(c, k: int) -> float:
+            job, n, _, s_now, s_new, r = c
+            return r / (job.speedup[n] * s_now) - r / (job.speedup[n + k] * s_new)
+
         def values_of(c) -> np.ndarray:
             job, n, _, s_now, s_new, r = c
             v = r / (job.speedup[n] * s_now) - r / (job.speedup[n : job.max_gpus + 1] * s_new)
@@ -263,8 +267,12 @@ class ArylPolicy(Policy):
                 a, b = mckp.solve_split([values_of(c) for c in cands[:n_conc]], [values_of(c) for c in cands[n_conc:]], capacity)
                 picks = a + b
             else:
-                picks = mckp.solve_greedy_lazy(marginal, [c[0].max_gpus - c[1] for c in cands], capacity)
-            failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=True)) if c[2] and k > 0 and values_of(c)[k] <= guard}
+                sizes = [c[0].max_gpus - c[1] for c in cands]
+                if 4 * capacity >= sum(sizes):  # many units to hand out: rank them all at once
+                    picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
+                else:  # a few units: pop them lazily instead of materialising every value
+                    picks = mckp.solve_greedy_lazy(marginal, sizes, capacity)
+            failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=True)) if c[2] and k > 0 and total(c, k) <= guard}
             if not failed or attempt == 2:
                 break
             cands = [c for i, c in enumerate(cands) if i not in failed]
