@@ -46,15 +46,8 @@ def _allocate_episode(env, seed: int, split: str):
     rows, skipped = [], 0
     while True:
         rnd, view = u.round, u.engine.view
-        alloc = aryl.allocate(view)
-        items = sorted(alloc.gpus.items(), key=lambda kv: kv[1] >= view.job(kv[0]).n_gpus)
-        acts = []
-        for idx, n in items:
-            ops = rnd.ops_to_target(idx, n)
-            if ops is None:
-                skipped += 1
-            else:
-                acts += ops
+        acts, missing = rnd.actions_for(aryl.allocate(view), view)
+        skipped += missing
         for a in [*acts, rnd.commit_action]:
             mask = u.action_masks()
             if not mask[a]:

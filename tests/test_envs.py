@@ -247,17 +247,8 @@ def _aryl_driver_episode(env, seed: int, split: str = "test"):
     total, missing = 0.0, 0
     while True:
         rnd, view = env.round, env.engine.view
-        alloc = aryl.allocate(view)
-        # shrinks first: the engine applies them before any grow whatever the order,
-        # and the mask then sees the GPUs they free
-        items = sorted(alloc.gpus.items(), key=lambda kv: kv[1] >= view.job(kv[0]).n_gpus)
-        acts = []
-        for idx, n in items:
-            ops = rnd.ops_to_target(idx, n)
-            if ops is None:
-                missing += 1
-            else:
-                acts += ops
+        acts, untranslatable = rnd.actions_for(aryl.allocate(view), view)
+        missing += untranslatable
         for a in acts + [rnd.commit_action]:
             if not env.action_masks()[a]:  # only when a job of the plan had no slot
                 assert missing

@@ -322,6 +322,22 @@ class AllocationRound:
     def action(self, slot: int, op: int) -> int:
         return op * self.n_slots + slot
 
+    def actions_for(self, alloc: Allocation, view: ClusterView) -> tuple[list[int], int]:
+        """Actions that reproduce a policy's ``alloc`` in this round (without the commit),
+        and how many of its jobs have no slot. Shrinks come first, so the mask sees the
+        GPUs they free (the engine applies them first anyway); grows keep ``alloc``'s
+        order. This is how Aryl acts through the env (tests, behaviour cloning)."""
+        items = sorted(alloc.gpus.items(), key=lambda kv: kv[1] >= view.job(kv[0]).n_gpus)
+        actions: list[int] = []
+        missing = 0
+        for idx, n in items:
+            ops = self.ops_to_target(idx, n)
+            if ops is None:
+                missing += 1
+            else:
+                actions += ops
+        return actions, missing
+
     def ops_to_target(self, idx: int, target: int) -> list[int] | None:
         """Actions that move job ``idx`` from its pending target to ``target`` (start, then
         the largest deltas first), or None when it has no slot or the deltas cannot reach
