@@ -121,7 +121,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     scenario = scenario_from_args(args)
     policy = make_policy(args.policy)
     result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
-    summary = {"scenario": scenario.name, "policy": policy.name, "seed": args.seed, **result.summary}
+    summary = {
+        "scenario": scenario.name,
+        "policy": policy.name,
+        "seed": args.seed,
+        **result.summary,
+    }
     print_summary(summary, f"aryl-gym simulate: {scenario.name} / {policy.name} / seed {args.seed}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -153,7 +158,9 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aryl-gym", description="Shared GPU cluster simulator and Gymnasium envs (Aryl).")
+    p = argparse.ArgumentParser(
+        prog="aryl-gym", description="Shared GPU cluster simulator and Gymnasium envs (Aryl)."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
@@ -167,7 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_simulate)
 
     sub.add_parser("scenarios", help="list the named scenarios").set_defaults(func=cmd_scenarios)
-    sub.add_parser("policies", help="list the policies with their rule").set_defaults(func=cmd_policies)
+    sub.add_parser("policies", help="list the policies with their rule").set_defaults(
+        func=cmd_policies
+    )
 
     from aryl_gym.traces_cli import register as register_traces
 

@@ -30,11 +30,17 @@ class ClusterConfig:
 
     def __post_init__(self) -> None:
         if self.training_servers < 1:
-            raise ValueError(f"ClusterConfig.training_servers must be >= 1, got {self.training_servers}")
+            raise ValueError(
+                f"ClusterConfig.training_servers must be >= 1, got {self.training_servers}"
+            )
         if self.inference_servers < 0:
-            raise ValueError(f"ClusterConfig.inference_servers must be >= 0, got {self.inference_servers}")
+            raise ValueError(
+                f"ClusterConfig.inference_servers must be >= 0, got {self.inference_servers}"
+            )
         if self.gpus_per_server < 1:
-            raise ValueError(f"ClusterConfig.gpus_per_server must be >= 1, got {self.gpus_per_server}")
+            raise ValueError(
+                f"ClusterConfig.gpus_per_server must be >= 1, got {self.gpus_per_server}"
+            )
         for name in ("training_gpu_speed", "inference_gpu_speed"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ClusterConfig.{name} must be > 0, got {getattr(self, name)}")
@@ -60,7 +66,12 @@ class DynamicsConfig:
     duration_noise_sigma: float = 0.0  # log-normal sigma of duration estimates; 0 = oracle
 
     def __post_init__(self) -> None:
-        for name in ("scale_overhead_s", "restart_overhead_s", "loan_delay_s", "duration_noise_sigma"):
+        for name in (
+            "scale_overhead_s",
+            "restart_overhead_s",
+            "loan_delay_s",
+            "duration_noise_sigma",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"DynamicsConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("checkpoint_interval_s", "round_interval_s"):

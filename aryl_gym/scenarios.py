@@ -69,7 +69,8 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                 name="aryl-15d",
                 description="the paper's scale: 15 days, >= 50,000 jobs, diurnal inference pool",
                 cluster=ClusterConfig(
-                    training_servers=ARYL_15D_TRAINING_SERVERS, inference_servers=ARYL_15D_INFERENCE_SERVERS
+                    training_servers=ARYL_15D_TRAINING_SERVERS,
+                    inference_servers=ARYL_15D_INFERENCE_SERVERS,
                 ),
                 workload=WorkloadConfig(days=15.0, jobs_per_day=3400.0),
                 inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
@@ -79,7 +80,6 @@ def _scenarios() -> dict[str, ScenarioConfig]:
             ),
         )
     }
-
 
 
 SCENARIOS: dict[str, ScenarioConfig] = _scenarios()
@@ -94,7 +94,9 @@ def get_scenario(name: str, **overrides) -> ScenarioConfig:
     return replace(sc, **overrides) if overrides else sc
 
 
-def build_workload(scenario: ScenarioConfig, seed: int) -> tuple[JobTable, tuple[np.ndarray, np.ndarray]]:
+def build_workload(
+    scenario: ScenarioConfig, seed: int
+) -> tuple[JobTable, tuple[np.ndarray, np.ndarray]]:
     """The job table and inference demand series ``(times, servers_needed)`` of a run.
 
     The seed is split into independent streams for the training workload and the
@@ -117,7 +119,9 @@ def build_workload(scenario: ScenarioConfig, seed: int) -> tuple[JobTable, tuple
     # Demand is generated past the last arrival so the drain phase still sees the diurnal
     # curve; after its end the last value holds.
     horizon = max(last, scenario.workload.days * DAY) + 30 * DAY
-    demand = build_demand(scenario.inference, scenario.cluster.inference_servers, horizon, seed=d_seed)
+    demand = build_demand(
+        scenario.inference, scenario.cluster.inference_servers, horizon, seed=d_seed
+    )
     return jobs, demand
 
 

@@ -75,7 +75,9 @@ def run_policy(
     than two seconds of wall time).
     """
     wall0 = time.perf_counter()
-    engine = make_engine(scenario, policy, seed, jobs=jobs, demand=demand, check_invariants=check_invariants)
+    engine = make_engine(
+        scenario, policy, seed, jobs=jobs, demand=demand, check_invariants=check_invariants
+    )
     policy.reset(engine.view, seed)
     bar = _progress_bar(engine, scenario) if progress else None
     point = engine.advance()
@@ -102,4 +104,6 @@ def _progress_bar(engine: Engine, scenario: ScenarioConfig):
 
     sub = engine.table.submit_time
     total = int(sub[-1]) if len(sub) else 0
-    return tqdm(total=total, delay=2.0, unit="sim-s", unit_scale=True, desc=f"{scenario.name}", leave=False)
+    return tqdm(
+        total=total, delay=2.0, unit="sim-s", unit_scale=True, desc=f"{scenario.name}", leave=False
+    )

@@ -41,23 +41,35 @@ class ArylConfig:
     elastic: bool = True  # elastic jobs get extra workers; False: every job at its requested GPUs
     order: str = "sjf"  # queue order of step 1: "sjf" or "fifo"
     reclaim: str = "aryl"  # a name in baselines.reclaim.RECLAIM_RULES
-    inelastic_on_lent: bool = True  # inelastic jobs (and, without elasticity, all jobs) may run on lent servers
-    resize_guard: float = 1.0  # grow a running job only if it saves > guard x scale_overhead_s seconds
-    elastic_base: str = "min"  # base demand of an elastic job: "min" (MODEL.md) or "requested" (its gpus)
+    inelastic_on_lent: bool = (
+        True  # inelastic jobs (and, without elasticity, all jobs) may run on lent servers
+    )
+    resize_guard: float = (
+        1.0  # grow a running job only if it saves > guard x scale_overhead_s seconds
+    )
+    elastic_base: str = (
+        "min"  # base demand of an elastic job: "min" (MODEL.md) or "requested" (its gpus)
+    )
     solver: str = "auto"  # "auto" (greedy when exact), "greedy" or "dp"
 
 
 class ArylPolicy(Policy):
     """Aryl's allocation and reclaim heuristics, configurable into its ablations."""
 
-    def __init__(self, config: ArylConfig | None = None, name: str = "aryl", description: str = "") -> None:
+    def __init__(
+        self, config: ArylConfig | None = None, name: str = "aryl", description: str = ""
+    ) -> None:
         self.cfg = cfg = config or ArylConfig()
         if cfg.order not in ("sjf", "fifo"):
             raise ValueError(f"ArylConfig.order must be 'sjf' or 'fifo', got {cfg.order!r}")
         if cfg.reclaim not in RECLAIM_RULES:
-            raise ValueError(f"ArylConfig.reclaim {cfg.reclaim!r} unknown; known: {', '.join(RECLAIM_RULES)}")
+            raise ValueError(
+                f"ArylConfig.reclaim {cfg.reclaim!r} unknown; known: {', '.join(RECLAIM_RULES)}"
+            )
         if cfg.elastic_base not in ("min", "requested"):
-            raise ValueError(f"ArylConfig.elastic_base must be 'min' or 'requested', got {cfg.elastic_base!r}")
+            raise ValueError(
+                f"ArylConfig.elastic_base must be 'min' or 'requested', got {cfg.elastic_base!r}"
+            )
         if cfg.solver not in ("auto", "greedy", "dp"):
             raise ValueError(f"ArylConfig.solver must be auto, greedy or dp, got {cfg.solver!r}")
         self.name = name
@@ -69,19 +81,25 @@ class ArylPolicy(Policy):
             extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=cfg.inelastic_on_lent
         )
         self._reclaim_rule = RECLAIM_RULES[cfg.reclaim][0]
-        self._solve = {"auto": mckp.solve, "greedy": mckp.solve_greedy, "dp": mckp.solve_dp}[cfg.solver]
+        self._solve = {"auto": mckp.solve, "greedy": mckp.solve_greedy, "dp": mckp.solve_dp}[
+            cfg.solver
+        ]
         self.rng = np.random.default_rng(0)
         # running elastic jobs below their maximum that may still gain from extra workers;
         # updated from this policy's own decisions and the engine's scale-in log, so a
         # round never scans every running job
         self._watch: dict[int, Job] = {}
         self._log_pos = 0
-        self._idle_key: tuple | None = None  # (epoch, free GPUs) of the last extras step that granted nothing
+        self._idle_key: tuple | None = (
+            None  # (epoch, free GPUs) of the last extras step that granted nothing
+        )
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         # jobs already running when the policy takes over (e.g. started by another policy)
-        self._watch = {idx: j for idx, j in view.running.items() if j.elastic and j.n_gpus < j.max_gpus}
+        self._watch = {
+            idx: j for idx, j in view.running.items() if j.elastic and j.n_gpus < j.max_gpus
+        }
         self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
 
@@ -110,7 +128,9 @@ class ArylPolicy(Policy):
         # ---- step 1: base demand, shortest first, backfilling
         queue = list(view.queued.values())
         if cfg.order == "sjf":
-            queue.sort(key=lambda j: (j.est_remaining_work(t) / j.speedup[self._base(j)], j.submit, j.idx))
+            queue.sort(
+                key=lambda j: (j.est_remaining_work(t) / j.speedup[self._base(j)], j.submit, j.idx)
+            )
         else:
             queue.sort(key=lambda j: (j.submit, j.idx))
         started: list[Job] = []
@@ -126,7 +146,9 @@ class ArylPolicy(Policy):
                     spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
                 if b > free_t + spare_t + ((free_l + spare_l) if may_lend else 0):
                     continue
-                gained_t, gained_l = self._release(donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend)
+                gained_t, gained_l = self._release(
+                    donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
+                )
                 free_t += gained_t
                 free_l += gained_l
                 spare_t -= gained_t
@@ -168,13 +190,17 @@ class ArylPolicy(Policy):
             extra = job.n_gpus - base(job) if job.elastic else 0
             if extra > 0:
                 r = job.est_remaining_work(t)
-                per_gpu = (r / job.speedup[job.n_gpus - extra] - r / job.speedup[job.n_gpus]) / extra
+                per_gpu = (
+                    r / job.speedup[job.n_gpus - extra] - r / job.speedup[job.n_gpus]
+                ) / extra
                 donors.append([per_gpu, job.idx, job, extra, job.lent_gpus])
         donors.sort(key=lambda d: (d[0], d[1]))
         return donors
 
     @staticmethod
-    def _release(donors: list[list], shrink: dict[int, int], need: int, may_lend: bool) -> tuple[int, int]:
+    def _release(
+        donors: list[list], shrink: dict[int, int], need: int, may_lend: bool
+    ) -> tuple[int, int]:
         """Take extra workers off donors until ``need`` usable GPUs are free. Removing
         workers frees lent GPUs first (the placer's rule), which only jobs that may run on
         lent servers can use. Returns the GPUs freed on training and on lent servers."""
@@ -198,13 +224,21 @@ class ArylPolicy(Policy):
         return got_t, got_l
 
     def _extras(
-        self, view: ClusterView, started: list[Job], shrink: dict[int, int], capacity: int, free_l: int, out: dict[int, int]
+        self,
+        view: ClusterView,
+        started: list[Job],
+        shrink: dict[int, int],
+        capacity: int,
+        free_l: int,
+        out: dict[int, int],
     ) -> None:
         t = view.now
         guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
         # extras go to lent servers first: a job whose GPUs are all faster than a lent GPU
         # slows to the lent speed (slowest-GPU rule), which the values must include
-        lent_speed = view.server_speed(view.lent_servers[0]) if free_l and view.lent_servers else None
+        lent_speed = (
+            view.server_speed(view.lent_servers[0]) if free_l and view.lent_servers else None
+        )
         # candidates: (job, GPUs now, running?, speed now, speed after growing, remaining work)
         cands: list[tuple[Job, int, bool, float, float, float]] = []
         for job in started:
@@ -228,7 +262,16 @@ class ArylPolicy(Policy):
             if top / s_now <= guard:
                 del watch[idx]
                 continue
-            cands.append((job, job.n_gpus, True, s_now, s_now if lent_speed is None else min(s_now, lent_speed), r))
+            cands.append(
+                (
+                    job,
+                    job.n_gpus,
+                    True,
+                    s_now,
+                    s_now if lent_speed is None else min(s_now, lent_speed),
+                    r,
+                )
+            )
         if not cands:
             return
 
@@ -246,7 +289,13 @@ class ArylPolicy(Policy):
         # slows the job (s_new < s_now): such items join the exact DP only when some
         # option is worth having at all
         concave = [c for c in cands if c[3] == c[4]]
-        other = [(c, v) for c in cands if c[3] != c[4] for v in (values_of(c),) if v.max() > (guard if c[2] else 0.0)]
+        other = [
+            (c, v)
+            for c in cands
+            if c[3] != c[4]
+            for v in (values_of(c),)
+            if v.max() > (guard if c[2] else 0.0)
+        ]
         cands = concave + [c for c, _ in other]
         solver = self.cfg.solver
 
@@ -264,7 +313,11 @@ class ArylPolicy(Policy):
                 picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
             elif len(cands) > len(concave):
                 n_conc = len(concave)
-                a, b = mckp.solve_split([values_of(c) for c in cands[:n_conc]], [values_of(c) for c in cands[n_conc:]], capacity)
+                a, b = mckp.solve_split(
+                    [values_of(c) for c in cands[:n_conc]],
+                    [values_of(c) for c in cands[n_conc:]],
+                    capacity,
+                )
                 picks = a + b
             else:
                 sizes = [c[0].max_gpus - c[1] for c in cands]
@@ -272,7 +325,11 @@ class ArylPolicy(Policy):
                     picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
                 else:  # a few units: pop them lazily instead of materialising every value
                     picks = mckp.solve_greedy_lazy(marginal, sizes, capacity)
-            failed = {i for i, (c, k) in enumerate(zip(cands, picks, strict=True)) if c[2] and k > 0 and total(c, k) <= guard}
+            failed = {
+                i
+                for i, (c, k) in enumerate(zip(cands, picks, strict=True))
+                if c[2] and k > 0 and total(c, k) <= guard
+            }
             if not failed or attempt == 2:
                 break
             cands = [c for i, c in enumerate(cands) if i not in failed]

@@ -48,7 +48,9 @@ def solve_greedy(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     return np.bincount(owner[:capacity], minlength=len(values)).tolist()
 
 
-def solve_greedy_lazy(marginal: Callable[[int, int], float], sizes: Sequence[int], capacity: int) -> list[int]:
+def solve_greedy_lazy(
+    marginal: Callable[[int, int], float], sizes: Sequence[int], capacity: int
+) -> list[int]:
     """The marginal-gain greedy without materialising the value tables.
 
     ``marginal(i, k)`` is the gain of item ``i``'s ``k``-th unit (``k >= 1``), ``sizes[i]``
@@ -128,7 +130,9 @@ def solve_split(
     total = best + curve[::-1]  # other items use c GPUs, concave ones the remaining capacity - c
     c = int(np.argmax(total))
     other_picks = _backtrack(choice, c)
-    concave_picks = np.bincount(owner[: min(capacity - c, flat.size)], minlength=len(concave)).tolist()
+    concave_picks = np.bincount(
+        owner[: min(capacity - c, flat.size)], minlength=len(concave)
+    ).tolist()
     return concave_picks, other_picks
 
 

@@ -34,7 +34,9 @@ class SjfNoLoan(Policy):
 
     name = "sjf-noloan"
     elastic_scaling = False
-    description = "shortest estimated job first with backfilling, requested GPUs, training pool only"
+    description = (
+        "shortest estimated job first with backfilling, requested GPUs, training pool only"
+    )
 
     def allocate(self, view: ClusterView) -> Allocation:
         free = view.free_training_gpus
@@ -46,7 +48,8 @@ class SjfNoLoan(Policy):
         if smallest > free:
             return Allocation(out)
         order = sorted(
-            view.queued.values(), key=lambda j: (j.est_remaining_work(t) / j.speedup[j.gpus], j.submit, j.idx)
+            view.queued.values(),
+            key=lambda j: (j.est_remaining_work(t) / j.speedup[j.gpus], j.submit, j.idx),
         )
         for job in order:
             if job.gpus <= free:

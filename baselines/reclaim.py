@@ -85,21 +85,28 @@ def random_reclaim(view: ClusterView, k: int, rng: np.random.Generator) -> list[
     return [lent[i] for i in rng.permutation(len(lent))[:k]]
 
 
-def least_busy_reclaim(view: ClusterView, k: int, rng: np.random.Generator | None = None) -> list[int]:
+def least_busy_reclaim(
+    view: ClusterView, k: int, rng: np.random.Generator | None = None
+) -> list[int]:
     """Servers with the fewest busy GPUs first (DeepBoot's rule); ties by lowest id."""
     lent = view.lent_servers
     g = view.gpus_per_server
     return sorted(lent, key=lambda s: (g - view.free_gpus(s), s))[:k]
 
 
-def last_lent_reclaim(view: ClusterView, k: int, rng: np.random.Generator | None = None) -> list[int]:
+def last_lent_reclaim(
+    view: ClusterView, k: int, rng: np.random.Generator | None = None
+) -> list[int]:
     """The most recently lent servers first."""
     return list(reversed(view.lent_servers))[:k]
 
 
 RECLAIM_RULES: dict[str, tuple[Callable, str]] = {
     "aryl": (lambda v, k, rng: aryl_reclaim(v, k, "count"), "Aryl greedy by preemption count"),
-    "aryl-lost": (lambda v, k, rng: aryl_reclaim(v, k, "lost_gpu_seconds"), "Aryl greedy by lost GPU-seconds"),
+    "aryl-lost": (
+        lambda v, k, rng: aryl_reclaim(v, k, "lost_gpu_seconds"),
+        "Aryl greedy by lost GPU-seconds",
+    ),
     "random": (random_reclaim, "uniformly random lent servers"),
     "least-busy": (least_busy_reclaim, "fewest busy GPUs first (DeepBoot)"),
     "last-lent": (last_lent_reclaim, "most recently lent first"),

@@ -40,8 +40,11 @@ def load_itp(shared: Path) -> pd.DataFrame:
     """ITP cluster04 (microsoft/elasticflow-traces): columns gpus, duration (s), submit (s)."""
     d = pd.read_csv(shared / "train_microsoft_itp_cluster04.csv")
     return pd.DataFrame(
-        {"gpus": d["num_gpu"].to_numpy(), "duration": d["duration"].to_numpy(float),
-         "submit": d["submission_time"].to_numpy(float)}
+        {
+            "gpus": d["num_gpu"].to_numpy(),
+            "duration": d["duration"].to_numpy(float),
+            "submit": d["submission_time"].to_numpy(float),
+        }
     )
 
 
@@ -49,7 +52,9 @@ def load_helios(shared: Path) -> pd.DataFrame:
     """Helios last 15k (DIR-LAB/Gen-Parallel-Workloads), GPU jobs only."""
     d = pd.read_csv(shared / "train_sensetime_helios_last15k.csv")
     d = d[d["gpu_num"] > 0]
-    return pd.DataFrame({"gpus": d["gpu_num"].to_numpy(), "duration": d["run_time"].to_numpy(float)})
+    return pd.DataFrame(
+        {"gpus": d["gpu_num"].to_numpy(), "duration": d["run_time"].to_numpy(float)}
+    )
 
 
 def load_venus(shared: Path) -> pd.DataFrame:
@@ -128,7 +133,9 @@ def print_fit(shared: Path) -> None:
 # ----------------------------------------------------------------------------- statistics
 
 
-def profile_peak_trough(hour_of_day: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def profile_peak_trough(
+    hour_of_day: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, float]:
     """Average-day hourly profile (mean 1) and its highest/lowest ratio."""
     counts = np.bincount(hour_of_day.astype(int), weights=weights, minlength=24)[:24]
     prof = counts / counts.mean()
@@ -159,8 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=SHARED, help="folder of the real traces")
     ap.add_argument("--fit", action="store_true", help="re-fit and print the defaults first")
-    ap.add_argument("--plot", default=str(ROOT / "docs" / "workload-calibration.png"),
-                    help="where to draw the comparison; '' to skip")
+    ap.add_argument(
+        "--plot",
+        default=str(ROOT / "docs" / "workload-calibration.png"),
+        help="where to draw the comparison; '' to skip",
+    )
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
@@ -184,28 +194,62 @@ def main(argv: list[str] | None = None) -> int:
     itp_days = (itp["submit"].max() - itp["submit"].min()) / 86400.0
 
     rows: list[tuple[str, str, str, str]] = [
-        ("jobs per day", "Aryl paper (>50,000 jobs / 15 days)", fmt(PAPER_JOBS_PER_DAY),
-         fmt(len(jobs) / cfg.days)),
-        ("  (reference) jobs per day", "Venus GPU jobs / ITP cluster04",
-         f"{v_days.mean():,.0f} / {len(itp) / itp_days:,.0f}", ""),
+        (
+            "jobs per day",
+            "Aryl paper (>50,000 jobs / 15 days)",
+            fmt(PAPER_JOBS_PER_DAY),
+            fmt(len(jobs) / cfg.days),
+        ),
+        (
+            "  (reference) jobs per day",
+            "Venus GPU jobs / ITP cluster04",
+            f"{v_days.mean():,.0f} / {len(itp) / itp_days:,.0f}",
+            "",
+        ),
         ("average-day peak/trough (hourly)", "Venus", f"{v_pt:.2f}", f"{g_pt:.2f}"),
-        ("peak hour / trough hour", "Venus", f"{int(v_prof.argmax())} h / {int(v_prof.argmin())} h",
-         f"{int(g_prof.argmax())} h / {int(g_prof.argmin())} h"),
-        ("Sat+Sun / weekday arrivals", "Venus", f"{v_week[5:].mean() / v_week[:5].mean():.2f}",
-         f"{g_week[5:].mean() / g_week[:5].mean():.2f}"),
+        (
+            "peak hour / trough hour",
+            "Venus",
+            f"{int(v_prof.argmax())} h / {int(v_prof.argmin())} h",
+            f"{int(g_prof.argmax())} h / {int(g_prof.argmin())} h",
+        ),
+        (
+            "Sat+Sun / weekday arrivals",
+            "Venus",
+            f"{v_week[5:].mean() / v_week[:5].mean():.2f}",
+            f"{g_week[5:].mean() / g_week[:5].mean():.2f}",
+        ),
     ]
     t_itp = job_stats(itp["gpus"].to_numpy(), itp["duration"].to_numpy())
     t_hel = job_stats(helios["gpus"].to_numpy(), helios["duration"].to_numpy())
     t_gen = job_stats(g_gpus, g_dur)
     for key in t_itp:
         pct = "share" in key or "GPU-hours" in key
-        rows.append((key, "ITP cluster04 (Helios)", f"{fmt(t_itp[key], pct)} ({fmt(t_hel[key], pct)})",
-                     fmt(t_gen[key], pct)))
-    rows.append(("elastic share", "MODEL.md default", fmt(cfg.elastic_share, True),
-                 fmt(float(jobs.elastic.mean()), True)))
+        rows.append(
+            (
+                key,
+                "ITP cluster04 (Helios)",
+                f"{fmt(t_itp[key], pct)} ({fmt(t_hel[key], pct)})",
+                fmt(t_gen[key], pct),
+            )
+        )
+    rows.append(
+        (
+            "elastic share",
+            "MODEL.md default",
+            fmt(cfg.elastic_share, True),
+            fmt(float(jobs.elastic.mean()), True),
+        )
+    )
     rows.append(("jobs generated", f"WorkloadConfig(), seed={args.seed}", "", f"{len(jobs):,}"))
-    rows.append(("offered load (GPUs busy on average)", "offered_gpus(WorkloadConfig())", "",
-                 f"{offered_gpus(cfg):,.0f}"))
+    rows.append(
+        (
+            "offered load (GPUs busy on average)",
+            "offered_gpus(WorkloadConfig())",
+            "",
+            f"{offered_gpus(cfg):,.0f}",
+        )
+    )
 
     print("| statistic | target source | target | generator |")
     print("|---|---|---|---|")
@@ -227,7 +271,9 @@ def plot(path: Path, v_prof, g_prof, itp, helios, g_gpus, g_dur) -> None:
     fig, ax = plt.subplots(1, 3, figsize=(14, 4))
     hours = np.arange(25)
     ax[0].step(hours, np.append(v_prof, v_prof[-1]), where="post", label="Venus (target)")
-    ax[0].step(hours, np.append(g_prof, g_prof[-1]), where="post", label="generator", linestyle="--")
+    ax[0].step(
+        hours, np.append(g_prof, g_prof[-1]), where="post", label="generator", linestyle="--"
+    )
     ax[0].set(xlabel="hour of day", ylabel="arrivals / mean", title="average-day arrival profile")
     ax[0].legend()
 
@@ -240,12 +286,20 @@ def plot(path: Path, v_prof, g_prof, itp, helios, g_gpus, g_dur) -> None:
     cdf(ax[1], g_dur / 3600, "generator", linestyle="--")
     ax[1].set(xscale="log", xlabel="duration (h)", ylabel="CDF", title="job duration")
     ax[1].legend()
-    for name, g in (("ITP cluster04 (target)", itp["gpus"]), ("Helios (reference)", helios["gpus"]),
-                    ("generator", g_gpus)):
+    for name, g in (
+        ("ITP cluster04 (target)", itp["gpus"]),
+        ("Helios (reference)", helios["gpus"]),
+        ("generator", g_gpus),
+    ):
         g = np.asarray(g)
         xs = np.array(GPU_VALUES)
-        ax[2].step(xs, [(g <= x).mean() for x in xs], where="post", label=name,
-                   linestyle="--" if name == "generator" else "-")
+        ax[2].step(
+            xs,
+            [(g <= x).mean() for x in xs],
+            where="post",
+            label=name,
+            linestyle="--" if name == "generator" else "-",
+        )
     ax[2].set(xscale="log", xlabel="GPUs per job", ylabel="CDF", title="GPU demand")
     ax[2].set_xticks(GPU_VALUES, [str(v) for v in GPU_VALUES])
     ax[2].legend()

@@ -69,8 +69,11 @@ def servegen(shared: Path, model: str) -> dict:
 
 
 def stable_diffusion(shared: Path) -> dict:
-    t = pd.read_csv(shared / "infer_alibaba_genai_sd_requests.csv", usecols=["gmt_create"],
-                    parse_dates=["gmt_create"])["gmt_create"]
+    t = pd.read_csv(
+        shared / "infer_alibaba_genai_sd_requests.csv",
+        usecols=["gmt_create"],
+        parse_dates=["gmt_create"],
+    )["gmt_create"]
     first, last = pd.Timestamp(SD_FIRST_DAY), pd.Timestamp(SD_LAST_DAY) + pd.Timedelta(days=1)
     t = t[(t >= first) & (t < last)]
     bins = pd.date_range(first, last, freq=f"{BIN_S}s", inclusive="left")
@@ -125,11 +128,17 @@ def plot(path: Path) -> None:
         ax[0].plot(days, u, label=label, lw=1)
         ax[1].plot(hours, u.reshape(7, 144).mean(axis=0), label=name, lw=1.2)
     ax[0].axhline(0.4, color="grey", ls=":", lw=1)
-    ax[0].set(xlabel="day of week (0 = Monday 00:00)", ylabel="utilisation",
-              title="inference demand, peak_utilisation = 0.9", ylim=(0, 1))
+    ax[0].set(
+        xlabel="day of week (0 = Monday 00:00)",
+        ylabel="utilisation",
+        title="inference demand, peak_utilisation = 0.9",
+        ylim=(0, 1),
+    )
     ax[0].legend(fontsize=8, loc="lower right")
     ax[1].axhline(0.4, color="grey", ls=":", lw=1)
-    ax[1].set(xlabel="hour of day", ylabel="utilisation", title="average day", xlim=(0, 24), ylim=(0, 1))
+    ax[1].set(
+        xlabel="hour of day", ylabel="utilisation", title="average day", xlim=(0, 24), ylim=(0, 1)
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -141,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shared", type=Path, default=SHARED)
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--check", action="store_true", help="only compare with the existing file")
-    ap.add_argument("--plot", default=str(ROOT / "docs" / "inference-curves.png"),
-                    help="where to draw the curves (after writing the file); '' to skip")
+    ap.add_argument(
+        "--plot",
+        default=str(ROOT / "docs" / "inference-curves.png"),
+        help="where to draw the curves (after writing the file); '' to skip",
+    )
     args = ap.parse_args(argv)
     if not args.shared.is_dir():
         print(f"no traces at {args.shared}", file=sys.stderr)

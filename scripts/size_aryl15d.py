@@ -24,7 +24,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     args = p.parse_args()
     sc = get_scenario("aryl-15d")
-    print("| training servers | seed | avg queue (s) | p95 queue (s) | avg JCT (s) | training usage |")
+    print(
+        "| training servers | seed | avg queue (s) | p95 queue (s) | avg JCT (s) | training usage |"
+    )
     print("|---:|---:|---:|---:|---:|---:|")
     for n in args.servers:
         for seed in args.seeds:

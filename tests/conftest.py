@@ -19,7 +19,9 @@ def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test with the reason when it is absent."""
     p = SHARED.joinpath(*parts)
     if not p.exists():
-        pytest.skip(f"{p} not present: real data lives in ../shared beside the checkout (CI has it)")
+        pytest.skip(
+            f"{p} not present: real data lives in ../shared beside the checkout (CI has it)"
+        )
     return p
 
 

@@ -34,10 +34,12 @@ def test_fifo_two_jobs_exact_times():
 def test_resize_pays_overhead_then_runs_faster():
     # Elastic A (4 GPUs requested, work 4*100=400) starts on 4; at t=20 it grows to 8:
     # progress 80, pause 30 s until 50, then 320 work at rate 8 -> finishes at 90.
-    jobs = make_jobs([
-        dict(submit=0, gpus=4, duration=100, elastic=True, min=2, max=8),
-        dict(submit=20, gpus=1, duration=1000),  # only there to trigger a round at t=20
-    ])
+    jobs = make_jobs(
+        [
+            dict(submit=0, gpus=4, duration=100, elastic=True, min=2, max=8),
+            dict(submit=20, gpus=1, duration=1000),  # only there to trigger a round at t=20
+        ]
+    )
     pol = ScriptedPolicy([{0: 4}, {0: 8}])
     e = run_engine(two_server_scenario(scale_overhead_s=30.0), jobs, pol)
     a = e.jobs[0]
@@ -52,7 +54,9 @@ def test_preemption_loses_work_since_checkpoint_and_pays_restart():
     # B runs 120..130. A restarts at 130, pays 60 s, then 800 work at rate 8 -> 290.
     jobs = make_jobs([dict(submit=0, gpus=8, duration=200), dict(submit=120, gpus=8, duration=10)])
     pol = ScriptedPolicy([{0: 8}, {0: 0, 1: 8}, {0: 8}])
-    e = run_engine(two_server_scenario(checkpoint_interval_s=50.0, restart_overhead_s=60.0), jobs, pol)
+    e = run_engine(
+        two_server_scenario(checkpoint_interval_s=50.0, restart_overhead_s=60.0), jobs, pol
+    )
     a, b = e.jobs
     assert b.finish == pytest.approx(130.0)
     assert a.finish == pytest.approx(290.0)
@@ -87,7 +91,12 @@ def test_reclaim_preempts_job_that_would_drop_below_min():
     jobs = make_jobs([dict(submit=0, gpus=12, duration=100, elastic=True, min=12, max=16)])
     demand = (np.array([0.0, 50.0, 200.0]), np.array([0, 1, 0]))
     pol = ScriptedPolicy([{0: 16}, {}, {0: 16}], uses_loaning=True)
-    e = run_engine(two_server_scenario(checkpoint_interval_s=1800.0, restart_overhead_s=60.0), jobs, pol, demand=demand)
+    e = run_engine(
+        two_server_scenario(checkpoint_interval_s=1800.0, restart_overhead_s=60.0),
+        jobs,
+        pol,
+        demand=demand,
+    )
     a = e.jobs[0]
     assert a.preemptions == 1
     # work 1200; at 50 progress 800 all lost (no checkpoint yet); restart at 200 + 60 s pause,
@@ -97,7 +106,12 @@ def test_reclaim_preempts_job_that_would_drop_below_min():
 
 
 def test_invalid_allocations_are_rejected_with_reasons():
-    jobs = make_jobs([dict(submit=0, gpus=4, duration=10), dict(submit=0, gpus=2, duration=10, elastic=True, min=1, max=6)])
+    jobs = make_jobs(
+        [
+            dict(submit=0, gpus=4, duration=10),
+            dict(submit=0, gpus=2, duration=10, elastic=True, min=1, max=6),
+        ]
+    )
     for bad, msg in [({0: 3}, "outside its allowed 4"), ({1: 7}, r"outside its allowed \[1, 6\]"),
                      ({7: 1}, "job index 7"), ({0: 4, 1: 6}, "no room")]:  # fmt: skip
         pol = ScriptedPolicy([bad])

@@ -50,7 +50,9 @@ class RandomValidPolicy(Policy):
 
     def __init__(self, seed: int, inelastic_on_lent: bool) -> None:
         self.rng = np.random.default_rng(seed)
-        self.rules = PlacementRules(inelastic_on_lent=inelastic_on_lent, extra_on_lent_first=bool(seed % 2))
+        self.rules = PlacementRules(
+            inelastic_on_lent=inelastic_on_lent, extra_on_lent_first=bool(seed % 2)
+        )
 
     def reclaim(self, view, k):
         return list(self.rng.permutation(view.lent_servers)[:k])
@@ -89,9 +91,15 @@ def test_random_valid_policies_keep_invariants(rows, n_inf, data, seed, inelasti
     demand = data.draw(demands(n_inf))
     sc = ScenarioConfig(
         name="prop",
-        cluster=ClusterConfig(training_servers=1, inference_servers=n_inf, gpus_per_server=8,
-                              inference_gpu_speed=data.draw(st.sampled_from([1.0, 0.4]))),  # fmt: skip
-        dynamics=DynamicsConfig(checkpoint_interval_s=data.draw(st.sampled_from([50.0, 1800.0])), round_interval_s=60.0),
+        cluster=ClusterConfig(
+            training_servers=1,
+            inference_servers=n_inf,
+            gpus_per_server=8,
+            inference_gpu_speed=data.draw(st.sampled_from([1.0, 0.4])),
+        ),  # fmt: skip
+        dynamics=DynamicsConfig(
+            checkpoint_interval_s=data.draw(st.sampled_from([50.0, 1800.0])), round_interval_s=60.0
+        ),
     )
     # every base demand (<= 8) fits the training pool, so episodes can always finish
     jobs = make_jobs(rows)

@@ -40,8 +40,13 @@ def test_submit_times_sorted_non_negative_within_horizon():
 
 
 def test_gpu_values_only_from_config_and_durations_clipped():
-    cfg = small(gpu_values=(1, 3, 5), gpu_probs=(0.5, 0.3, 0.2),
-                duration_by_gpus=((0.1, 3600.0, 1.0),) * 3, duration_min_s=120.0, duration_max_s=86400.0)
+    cfg = small(
+        gpu_values=(1, 3, 5),
+        gpu_probs=(0.5, 0.3, 0.2),
+        duration_by_gpus=((0.1, 3600.0, 1.0),) * 3,
+        duration_min_s=120.0,
+        duration_max_s=86400.0,
+    )
     jobs = generate_jobs(cfg, 2)
     assert set(np.unique(jobs.gpus)) <= {1, 3, 5}
     assert jobs.duration.min() >= 120.0 and jobs.duration.max() <= 86400.0

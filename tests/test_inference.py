@@ -51,7 +51,9 @@ def test_peak_utilisation_respected(curve, peak):
     n = 37
     _, needed = build_demand(InferenceConfig(curve=curve, peak_utilisation=peak), n, WEEK, seed=0)
     assert needed.max() == math.ceil(n * peak - 1e-9)
-    assert utilisation_week(InferenceConfig(curve=curve, peak_utilisation=peak)).max() == pytest.approx(peak)
+    assert utilisation_week(
+        InferenceConfig(curve=curve, peak_utilisation=peak)
+    ).max() == pytest.approx(peak)
 
 
 @pytest.mark.parametrize("curve", [c for c in CURVES if c != "flat"])
@@ -76,7 +78,7 @@ def test_diurnal_night_mostly_below_forty_percent():
     night = (hour >= 1) & (hour < 8)
     assert (needed[night] < 40).mean() > 0.8
     weekday = needed[: 5 * 144].reshape(5, 144).mean()
-    weekend = needed[5 * 144:].reshape(2, 144).mean()
+    weekend = needed[5 * 144 :].reshape(2, 144).mean()
     assert weekend < weekday
     evening = (hour >= 19) & (hour < 22)
     assert needed[evening].mean() > needed[~evening].mean()
@@ -102,7 +104,9 @@ def test_step_sizes():
 
 
 def test_reserve_caps_needed():
-    _, needed = build_demand(InferenceConfig(curve="flat", peak_utilisation=1.0, reserve_servers=3), 10, 86400.0, 0)
+    _, needed = build_demand(
+        InferenceConfig(curve="flat", peak_utilisation=1.0, reserve_servers=3), 10, 86400.0, 0
+    )
     assert np.all(needed == 7)
     with pytest.raises(ValueError, match="reserve_servers"):
         build_demand(InferenceConfig(reserve_servers=11), 10, 86400.0, 0)
@@ -135,7 +139,9 @@ def test_config_validation(kw, field):
 def test_data_file_shapes():
     from importlib import resources
 
-    data = json.loads(resources.files("aryl_gym").joinpath("data/inference_curves.json").read_text())
+    data = json.loads(
+        resources.files("aryl_gym").joinpath("data/inference_curves.json").read_text()
+    )
     for name, c in data["curves"].items():
         assert name in CURVES and c["source"]
         assert len(c["day"]) == 144 and len(c["week"]) == 7
@@ -147,7 +153,15 @@ def test_derivation_reproduces_committed_file():
     if not (SHARED / "traces").is_dir():
         pytest.skip(f"real traces not present at {SHARED / 'traces'}")
     out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "derive_inference_curves.py"), "--check", "--plot", ""],
-        capture_output=True, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "derive_inference_curves.py"),
+            "--check",
+            "--plot",
+            "",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     assert out.returncode == 0, out.stdout + out.stderr

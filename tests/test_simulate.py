@@ -12,7 +12,27 @@ from aryl_gym.sim.metrics import SUMMARY_KEYS
 from aryl_gym.simulate import run_policy
 from baselines import make_policy, policy_specs
 
-REQUIRED_JSON_KEYS = ["jobs_total", "jobs_finished", "avg_jct_s", "p50_jct_s", "p95_jct_s", "p99_jct_s", "avg_queue_s", "p95_queue_s", "makespan_s", "preemptions", "resizes", "lost_gpu_hours", "usage_training", "usage_lent", "usage_overall", "avg_lent_servers", "reclaim_events", "sim_events", "wall_s"]
+REQUIRED_JSON_KEYS = [
+    "jobs_total",
+    "jobs_finished",
+    "avg_jct_s",
+    "p50_jct_s",
+    "p95_jct_s",
+    "p99_jct_s",
+    "avg_queue_s",
+    "p95_queue_s",
+    "makespan_s",
+    "preemptions",
+    "resizes",
+    "lost_gpu_hours",
+    "usage_training",
+    "usage_lent",
+    "usage_overall",
+    "avg_lent_servers",
+    "reclaim_events",
+    "sim_events",
+    "wall_s",
+]
 
 
 def test_summary_declares_required_keys():
@@ -49,7 +69,21 @@ def test_sjf_beats_fifo_on_queueing_in_small():
 
 def test_cli_simulate_writes_json(tmp_path, capsys):
     out = tmp_path / "out.json"
-    assert main(["simulate", "--scenario", "small", "--policy", "fifo-noloan", "--json", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--scenario",
+                "small",
+                "--policy",
+                "fifo-noloan",
+                "--json",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     for k in REQUIRED_JSON_KEYS:
         assert k in data, k

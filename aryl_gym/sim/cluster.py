@@ -30,10 +30,14 @@ class Cluster:
         self.lent_at = [0.0] * self.n_servers  # time each lent server was lent
         self.jobs_on: list[dict[int, int]] = [{} for _ in range(self.n_servers)]  # job idx -> GPUs
         # buckets[cls][f] = servers of class cls with exactly f free GPUs (f >= 1)
-        self.buckets: list[list[set[int]]] = [[set() for _ in range(g + 1)] for _ in (TRAINING, LENT)]
+        self.buckets: list[list[set[int]]] = [
+            [set() for _ in range(g + 1)] for _ in (TRAINING, LENT)
+        ]
         for s in range(self.n_training):
             self.buckets[TRAINING][g].add(s)
-        self.unlent: list[int] = list(range(self.n_training, self.n_servers))  # sorted, lend lowest id first
+        self.unlent: list[int] = list(
+            range(self.n_training, self.n_servers)
+        )  # sorted, lend lowest id first
         self.lent_order: list[int] = []  # lent servers in the order they were lent
         self.busy = [0, 0]  # busy GPUs per class
         self.free_total = [self.n_training * g, 0]  # free GPUs per class
@@ -113,7 +117,11 @@ class Cluster:
 
     # -- placement search ------------------------------------------------------------------
     def find_fit(
-        self, cls: int, n: int, prefer: dict[int, int] | None = None, reserved: dict[int, int] | None = None
+        self,
+        cls: int,
+        n: int,
+        prefer: dict[int, int] | None = None,
+        reserved: dict[int, int] | None = None,
     ) -> list[tuple[int, int]]:
         """Servers of class ``cls`` for ``n`` GPUs on as few servers as possible.
 

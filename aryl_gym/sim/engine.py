@@ -134,7 +134,9 @@ class Engine:
     def _validate_capacity(self, jobs: JobTable) -> None:
         cfg = self.scenario.cluster
         cap = cfg.training_gpus + (cfg.inference_gpus if self.uses_loaning else 0)
-        base = np.where(jobs.elastic, jobs.min_gpus, jobs.gpus) if self.elastic_scaling else jobs.gpus
+        base = (
+            np.where(jobs.elastic, jobs.min_gpus, jobs.gpus) if self.elastic_scaling else jobs.gpus
+        )
         bad = np.flatnonzero(base > cap)
         if bad.size:
             i = int(bad[0])
@@ -315,16 +317,22 @@ class Engine:
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
 
-    def _apply_explicit(self, job: Job, place: dict[int, int], n: int | None, t: float, first: bool) -> None:
+    def _apply_explicit(
+        self, job: Job, place: dict[int, int], n: int | None, t: float, first: bool
+    ) -> None:
         # Explicit placements release in the first pass and take in the second, so that
         # they may reuse GPUs other jobs give up in the same round.
         place = {int(s): int(k) for s, k in place.items() if int(k) > 0}
         total = sum(place.values())
         if n is not None and total != n:
-            raise InvalidDecision(f"job {job.job_id!r}: placement sums to {total} GPUs, gpus says {n}")
+            raise InvalidDecision(
+                f"job {job.job_id!r}: placement sums to {total} GPUs, gpus says {n}"
+            )
         if first:
             if total and not (job.min_gpus <= total <= job.max_gpus):
-                raise InvalidDecision(f"job {job.job_id!r}: placement of {total} GPUs is outside its bounds")
+                raise InvalidDecision(
+                    f"job {job.job_id!r}: placement of {total} GPUs is outside its bounds"
+                )
             if total == 0 and job.state == RUNNING:
                 self._preempt(job, t)
             return
@@ -333,7 +341,9 @@ class Engine:
         for s, k in place.items():
             cls = self.cluster.server_class(s) if 0 <= s < self.cluster.n_servers else None
             if cls is None:
-                raise InvalidDecision(f"job {job.job_id!r}: server {s} is neither a training server nor lent")
+                raise InvalidDecision(
+                    f"job {job.job_id!r}: server {s} is neither a training server nor lent"
+                )
             have = job.placement.get(s, 0)
             if k - have > self.cluster.free[s]:
                 raise InvalidDecision(
@@ -346,7 +356,9 @@ class Engine:
         job = self.jobs[idx] if 0 <= idx < len(self.jobs) else None
         if job is None or job.state == DONE:
             state = "not arrived" if job is None else "finished"
-            raise InvalidDecision(f"job index {idx} is {state}; only queued or running jobs can be allocated")
+            raise InvalidDecision(
+                f"job index {idx} is {state}; only queued or running jobs can be allocated"
+            )
         return job
 
     def _shrunk_placement(self, job: Job, remove: int) -> dict[int, int]:
@@ -441,7 +453,9 @@ class Engine:
         n = job.n_gpus
         min_servers = (n + g - 1) // g
         extra_servers = len(new) - min_servers
-        factor = job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
+        factor = (
+            job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
+        )
         job.speed = speed
         job.rate = float(job.speedup[n]) * factor * speed
         job.pause_until = t + pause

@@ -51,7 +51,9 @@ def check_invariants(e: Engine) -> None:
     if cl.n_lent > loanable and e._pending_reclaim == 0:
         fail(f"{cl.n_lent} servers lent but only {loanable} loanable")
     if e._pending_reclaim == 0 and inf - cl.n_lent < min(inf, e.needed + e.reserve):
-        fail(f"inference demand {e.needed} (+{e.reserve} reserve) not met by {inf - cl.n_lent} servers")
+        fail(
+            f"inference demand {e.needed} (+{e.reserve} reserve) not met by {inf - cl.n_lent} servers"
+        )
     if not e.uses_loaning and cl.n_lent:
         fail("servers lent to a policy that does not use loaning")
     for idx, job in e.running.items():
@@ -64,7 +66,9 @@ def check_invariants(e: Engine) -> None:
             fail(f"job {job.job_id!r}: {n} GPUs outside [{job.min_gpus}, {job.max_gpus}]")
         for s, k in job.placement.items():
             if cl.jobs_on[s].get(idx) != k:
-                fail(f"job {job.job_id!r}: placement says {k} GPUs on server {s}, server says {cl.jobs_on[s].get(idx)}")
+                fail(
+                    f"job {job.job_id!r}: placement says {k} GPUs on server {s}, server says {cl.jobs_on[s].get(idx)}"
+                )
         if job.progress > job.work * (1 + 1e-9) + 1e-6:
             fail(f"job {job.job_id!r}: progress {job.progress} beyond work {job.work}")
     for job in e.queue.values():

@@ -32,7 +32,7 @@ class MetricsRecorder:
     def __init__(self, engine: Engine, sample_interval_s: float) -> None:
         self.e = engine
         w = engine.scenario.window
-        self.w0, self.w1 = (w if w is not None else (0.0, math.inf))
+        self.w0, self.w1 = w if w is not None else (0.0, math.inf)
         if not self.w0 < self.w1:
             raise ValueError(f"scenario {engine.scenario.name!r}: window {w} must have start < end")
         self.busy_training_gpu_s = 0.0
@@ -44,7 +44,16 @@ class MetricsRecorder:
         self.sample_interval = sample_interval_s
         self._next_sample = 0.0
         self.series: dict[str, list[float]] = {
-            k: [] for k in ("t", "busy_training", "busy_lent", "lent_servers", "needed", "queued", "running")
+            k: []
+            for k in (
+                "t",
+                "busy_training",
+                "busy_lent",
+                "lent_servers",
+                "needed",
+                "queued",
+                "running",
+            )
         }
 
     def advance_to(self, t: float) -> None:
@@ -119,9 +128,15 @@ class MetricsRecorder:
             "resizes": sum(j.resizes for j in jobs),
             "lost_gpu_hours": sum(j.lost_gpu_seconds for j in jobs) / 3600.0,
             "gpu_hours": sum(j.gpu_seconds for j in jobs) / 3600.0,
-            "usage_training": self.busy_training_gpu_s / (cfg.training_gpus * span) if span else 0.0,
-            "usage_lent": self.busy_lent_gpu_s / (self.lent_server_s * g) if self.lent_server_s else 0.0,
-            "usage_overall": (self.busy_training_gpu_s + self.busy_lent_gpu_s + self.needed_server_s * g)
+            "usage_training": self.busy_training_gpu_s / (cfg.training_gpus * span)
+            if span
+            else 0.0,
+            "usage_lent": self.busy_lent_gpu_s / (self.lent_server_s * g)
+            if self.lent_server_s
+            else 0.0,
+            "usage_overall": (
+                self.busy_training_gpu_s + self.busy_lent_gpu_s + self.needed_server_s * g
+            )
             / ((cfg.training_gpus + cfg.inference_gpus) * span)
             if span
             else 0.0,

@@ -32,8 +32,30 @@ __all__ = ["WorkloadConfig", "generate_jobs", "mean_gpu_hours_per_job", "offered
 #: SenseTime Venus (S-Lab-System-Group/Lucid, simulation/data/Venus/cluster_throughput.csv):
 #: GPU-job submissions per hour of the average day, 2020-04-01..09-28, divided by the mean.
 VENUS_DIURNAL: tuple[float, ...] = (
-    0.897, 0.658, 0.6, 0.384, 0.268, 0.205, 0.187, 0.224, 0.374, 0.796, 1.295, 1.474,
-    1.164, 1.299, 1.559, 1.656, 1.734, 1.733, 1.282, 1.313, 1.345, 1.364, 1.149, 1.038,
+    0.897,
+    0.658,
+    0.6,
+    0.384,
+    0.268,
+    0.205,
+    0.187,
+    0.224,
+    0.374,
+    0.796,
+    1.295,
+    1.474,
+    1.164,
+    1.299,
+    1.559,
+    1.656,
+    1.734,
+    1.733,
+    1.282,
+    1.313,
+    1.345,
+    1.364,
+    1.149,
+    1.038,
 )
 #: Same trace: mean GPU-job submissions per weekday Mon..Sun, divided by the mean.
 VENUS_WEEKLY: tuple[float, ...] = (1.022, 1.104, 1.274, 1.201, 0.947, 0.68, 0.771)
@@ -94,14 +116,23 @@ class WorkloadConfig:
         _check_probs(bad, "gpu_probs", self.gpu_probs, len(self.gpu_values), "gpu_values")
         med, sig = self.duration_short
         if not (med > 0 and sig >= 0):
-            raise bad("duration_short", f"(median_s > 0, sigma >= 0) expected, got {self.duration_short!r}")
+            raise bad(
+                "duration_short",
+                f"(median_s > 0, sigma >= 0) expected, got {self.duration_short!r}",
+            )
         if len(self.duration_by_gpus) != len(self.gpu_values):
-            raise bad("duration_by_gpus", f"needs one row per gpu_values entry ({len(self.gpu_values)}), "
-                      f"got {len(self.duration_by_gpus)}")
+            raise bad(
+                "duration_by_gpus",
+                f"needs one row per gpu_values entry ({len(self.gpu_values)}), "
+                f"got {len(self.duration_by_gpus)}",
+            )
         for row in self.duration_by_gpus:
             share, med, sig = row
             if not (0.0 <= share <= 1.0 and med > 0 and sig >= 0):
-                raise bad("duration_by_gpus", f"row {row!r}: want (share in [0,1], median_s > 0, sigma >= 0)")
+                raise bad(
+                    "duration_by_gpus",
+                    f"row {row!r}: want (share in [0,1], median_s > 0, sigma >= 0)",
+                )
         if not (0 < self.duration_min_s <= self.duration_max_s):
             raise bad("duration_min_s", "need 0 < duration_min_s <= duration_max_s")
         if not 0.0 <= self.elastic_share <= 1.0:
@@ -114,7 +145,9 @@ class WorkloadConfig:
     def scaled(self, load: float) -> WorkloadConfig:
         """The same workload shape with ``jobs_per_day`` multiplied by ``load``."""
         if not (math.isfinite(load) and load >= 0):
-            raise ValueError(f"WorkloadConfig.scaled: load must be a finite number >= 0, got {load!r}")
+            raise ValueError(
+                f"WorkloadConfig.scaled: load must be a finite number >= 0, got {load!r}"
+            )
         return replace(self, jobs_per_day=self.jobs_per_day * load)
 
 
@@ -162,7 +195,9 @@ def generate_jobs(cfg: WorkloadConfig, seed: int) -> JobTable:
     starts, rates = _hourly_rates(cfg)
     counts = r_arr.poisson(rates)
     hour_len = np.minimum(3600.0, cfg.days * 86400.0 - starts)
-    submit = np.repeat(starts, counts) + r_arr.random(int(counts.sum())) * np.repeat(hour_len, counts)
+    submit = np.repeat(starts, counts) + r_arr.random(int(counts.sum())) * np.repeat(
+        hour_len, counts
+    )
     submit.sort()
     n = submit.size
 
@@ -213,7 +248,9 @@ def mean_gpu_hours_per_job(cfg: WorkloadConfig) -> float:
     lo, hi = cfg.duration_min_s, cfg.duration_max_s
     short_mean = _clipped_lognormal_mean(s_med, s_sig, lo, hi)
     total = 0.0
-    for g, p, (share, med, sig) in zip(cfg.gpu_values, cfg.gpu_probs, cfg.duration_by_gpus, strict=False):
+    for g, p, (share, med, sig) in zip(
+        cfg.gpu_values, cfg.gpu_probs, cfg.duration_by_gpus, strict=False
+    ):
         mean_d = share * short_mean + (1 - share) * _clipped_lognormal_mean(med, sig, lo, hi)
         total += p * g * mean_d
     return total / 3600.0

@@ -41,8 +41,20 @@ CURVES: dict[str, str] = {
 
 # Synthetic "diurnal" shape: (hour, relative rate) key points, linear in between, periodic.
 _DIURNAL_POINTS = (
-    (0, 0.50), (2, 0.33), (4, 0.24), (6, 0.24), (8, 0.40), (10, 0.62), (12, 0.70),
-    (14, 0.68), (16, 0.72), (18, 0.85), (20, 1.00), (21, 1.00), (22, 0.85), (24, 0.50),
+    (0, 0.50),
+    (2, 0.33),
+    (4, 0.24),
+    (6, 0.24),
+    (8, 0.40),
+    (10, 0.62),
+    (12, 0.70),
+    (14, 0.68),
+    (16, 0.72),
+    (18, 0.85),
+    (20, 1.00),
+    (21, 1.00),
+    (22, 0.85),
+    (24, 0.50),
 )
 _DIURNAL_WEEK = (1.05, 1.05, 1.05, 1.05, 1.05, 0.875, 0.875)
 
@@ -62,16 +74,27 @@ class InferenceConfig:
         if self.curve not in CURVES:
             raise KeyError(f"unknown inference curve {self.curve!r}; known: {', '.join(CURVES)}")
         if not 0.0 < self.peak_utilisation <= 1.0:
-            raise ValueError(f"InferenceConfig.peak_utilisation must lie in (0, 1], got {self.peak_utilisation!r}")
-        if self.trough_utilisation is not None and not 0.0 <= self.trough_utilisation <= self.peak_utilisation:
-            raise ValueError("InferenceConfig.trough_utilisation must lie in [0, peak_utilisation], "
-                             f"got {self.trough_utilisation!r}")
+            raise ValueError(
+                f"InferenceConfig.peak_utilisation must lie in (0, 1], got {self.peak_utilisation!r}"
+            )
+        if (
+            self.trough_utilisation is not None
+            and not 0.0 <= self.trough_utilisation <= self.peak_utilisation
+        ):
+            raise ValueError(
+                "InferenceConfig.trough_utilisation must lie in [0, peak_utilisation], "
+                f"got {self.trough_utilisation!r}"
+            )
         if not (math.isfinite(self.step_s) and self.step_s > 0):
-            raise ValueError(f"InferenceConfig.step_s must be a finite number > 0, got {self.step_s!r}")
+            raise ValueError(
+                f"InferenceConfig.step_s must be a finite number > 0, got {self.step_s!r}"
+            )
         if not (math.isfinite(self.noise) and self.noise >= 0):
             raise ValueError(f"InferenceConfig.noise must be >= 0, got {self.noise!r}")
         if int(self.reserve_servers) != self.reserve_servers or self.reserve_servers < 0:
-            raise ValueError(f"InferenceConfig.reserve_servers must be an integer >= 0, got {self.reserve_servers!r}")
+            raise ValueError(
+                f"InferenceConfig.reserve_servers must be an integer >= 0, got {self.reserve_servers!r}"
+            )
 
 
 @lru_cache(maxsize=1)
@@ -115,7 +138,9 @@ def peak_to_trough(cfg: InferenceConfig) -> float:
     return math.inf if day.min() <= 0 else float(day.max() / day.min())
 
 
-def build_demand(cfg: InferenceConfig, n_servers: int, horizon_s: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def build_demand(
+    cfg: InferenceConfig, n_servers: int, horizon_s: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Inference servers needed, one value per ``step_s`` from t = 0 over ``horizon_s``.
 
     Returns ``(times, needed)``: ``times`` float64, strictly increasing from 0.0;
@@ -127,7 +152,9 @@ def build_demand(cfg: InferenceConfig, n_servers: int, horizon_s: float, seed: i
     if int(n_servers) != n_servers or n_servers < 0:
         raise ValueError(f"build_demand: n_servers must be an integer >= 0, got {n_servers!r}")
     if cfg.reserve_servers > n_servers:
-        raise ValueError(f"build_demand: reserve_servers={cfg.reserve_servers} exceeds n_servers={n_servers}")
+        raise ValueError(
+            f"build_demand: reserve_servers={cfg.reserve_servers} exceeds n_servers={n_servers}"
+        )
     if not (math.isfinite(horizon_s) and horizon_s >= 0):
         raise ValueError(f"build_demand: horizon_s must be a finite number >= 0, got {horizon_s!r}")
     n_steps = max(1, math.ceil(horizon_s / cfg.step_s))

@@ -97,7 +97,9 @@ class JobTable:
         )
         for name in COLUMNS:
             if getattr(table, name).shape != (n,):
-                raise ValueError(f"{source}: column {name!r} has {getattr(table, name).shape[0]} rows, expected {n}")
+                raise ValueError(
+                    f"{source}: column {name!r} has {getattr(table, name).shape[0]} rows, expected {n}"
+                )
         return table
 
     def to_frame(self):
