@@ -7,7 +7,9 @@ done)`` at every step the agent would take:
   view, which is translated into env actions exactly as the consistency test of
   ``tests/test_envs.py`` does (per job: start, then the largest deltas first; shrinks
   before grows; then commit). Decisions on jobs without a slot are skipped.
-* ``Reclaim-v0``: Aryl's greedy reclaim picks, server by server, mapped to slots.
+* ``Reclaim-v0``: the reclaim picks of a rule of ``baselines.reclaim.RECLAIM_RULES``
+  (``teacher``; default ``"aryl"``, Aryl's greedy by preemption count; ``"aryl-lost"`` is
+  the same greedy with the lost-GPU-seconds cost), server by server, mapped to slots.
 
 :func:`pretrain` then minimises the cross-entropy of the policy's *masked* logits on
 those actions (plus a small value regression on the discounted returns, so the critic
@@ -16,6 +18,7 @@ does not start from zero when RL takes over).
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -60,12 +63,12 @@ def _allocate_episode(env, seed: int, split: str):
                 return rows, skipped
 
 
-def _reclaim_episode(env, seed: int, split: str):
-    from baselines.aryl import ArylPolicy
+def _reclaim_episode(env, seed: int, split: str, teacher: str = "aryl"):
+    from baselines.aryl import ArylConfig, ArylPolicy
 
     u = env.unwrapped
     obs, info = env.reset(seed=seed, options={"split": split})
-    aryl = ArylPolicy()
+    aryl = ArylPolicy(ArylConfig(reclaim=teacher))
     aryl.reset(u.engine.view, u.spec_.engine_seed)
     rows, skipped, plan, seen = [], 0, [], -1
     while True:
@@ -86,12 +89,31 @@ def _reclaim_episode(env, seed: int, split: str):
 
 
 def collect(
-    env, episodes: int, gamma: float = 0.99, split: str = "train", seed0: int = 10_000
+    env,
+    episodes: int,
+    gamma: float = 0.99,
+    split: str = "train",
+    seed0: int = 10_000,
+    teacher: str = "aryl",
 ) -> Demos:
-    """Aryl's decisions on ``episodes`` windows of ``split`` (seeds ``seed0 ..``)."""
-    from aryl_gym.envs.allocate import AllocateEnv
+    """Aryl's decisions on ``episodes`` windows of ``split`` (seeds ``seed0 ..``).
 
-    run = _allocate_episode if isinstance(env.unwrapped, AllocateEnv) else _reclaim_episode
+    ``teacher`` (Reclaim-v0 only): the name in ``baselines.reclaim.RECLAIM_RULES`` whose
+    picks are imitated (``ArylPolicy(ArylConfig(reclaim=teacher))``); Allocate-v0 accepts
+    only ``"aryl"``."""
+    from aryl_gym.envs.allocate import AllocateEnv
+    from baselines.reclaim import RECLAIM_RULES
+
+    if teacher not in RECLAIM_RULES:
+        raise ValueError(f"bc teacher {teacher!r} unknown; known: {', '.join(RECLAIM_RULES)}")
+    if isinstance(env.unwrapped, AllocateEnv):
+        if teacher != "aryl":
+            raise ValueError(
+                f"bc teacher {teacher!r} applies to Reclaim-v0 only (Allocate-v0: 'aryl')"
+            )
+        run = _allocate_episode
+    else:
+        run = functools.partial(_reclaim_episode, teacher=teacher)
     all_obs, all_masks, all_acts, all_rets = [], [], [], []
     skipped = 0
     for ep in range(episodes):

@@ -22,6 +22,7 @@ The YAML follows rl-baselines3-zoo's layout (one run per file)::
     env_kwargs: {scenario: small, episode_hours: 6.0}
     hyperparams: {learning_rate: 1.0e-4, n_steps: 512, ...}   # MaskablePPO / PPO kwargs
     bc: {episodes: 60, epochs: 10, lr: 1.0e-3}                 # optional warm start
+                                 # (Reclaim-v0: teacher: aryl-lost, any RECLAIM_RULES name)
     eval: {eval_freq: 50000, seeds: [0, 1, 2, 3, 4], split: val, metric: avg_jct_s}
     checkpoint_freq: 100000
 """
@@ -148,7 +149,8 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     if cfg.get("bc") and not resume:
         bc = dict(cfg["bc"])
         t0 = time.perf_counter()
-        demos = collect(eval_env, int(bc.get("episodes", 40)), gamma=model.gamma)
+        teacher = str(bc.get("teacher", "aryl"))
+        demos = collect(eval_env, int(bc.get("episodes", 40)), gamma=model.gamma, teacher=teacher)
         t_collect = time.perf_counter() - t0
         history = pretrain(
             model.policy,
@@ -167,6 +169,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
         )
         model.save(run_dir / "bc_model.zip")
         bc_info = dict(
+            teacher=teacher,
             samples=len(demos),
             episodes=demos.episodes,
             skipped_decisions=demos.skipped,

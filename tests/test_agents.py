@@ -104,3 +104,37 @@ def test_committed_agent_loads_and_evaluate_writes_the_keys(task, tmp_path):
         missing = set(SUMMARY_KEYS) - {"wall_s"} - set(s)
         assert not missing, (name, missing)
     assert (tmp_path / "compare.png").exists()
+
+
+def test_bc_teacher_imitates_the_named_reclaim_rule():
+    from agents.bc import collect
+    from baselines.reclaim import RECLAIM_RULES
+
+    env = make_env(
+        "ArylGym/Reclaim-v0", scenario="small", episode_hours=6.0, cost="lost_gpu_seconds"
+    )
+    demos = {t: collect(env, episodes=20, teacher=t) for t in ("aryl", "aryl-lost")}
+    for d in demos.values():
+        assert d.skipped == 0 and d.masks[np.arange(len(d)), d.actions].all()
+    # the default and the lost-GPU-seconds greedy disagree somewhere on these windows
+    a, b = demos["aryl"].actions, demos["aryl-lost"].actions
+    assert len(a) != len(b) or (a != b).any()
+    # each recorded action is the slot of the rule's next pick (plan fixed per reclaim)
+    rule = RECLAIM_RULES["aryl-lost"][0]
+    u, got = env.unwrapped, []
+    for ep in range(20):
+        env.reset(seed=10_000 + ep, options={"split": "train"})
+        done, seen, plan = False, -1, []
+        while not done:
+            if u.reclaims != seen:
+                seen = u.reclaims
+                plan = list(rule(u.engine.view, u.round.k, None))
+            slot = u.round.slot_of(plan[len(u.round.picked)])
+            got.append(slot)
+            *_, term, trunc, _ = env.step(slot)
+            done = term or trunc
+    assert got == b.tolist()
+    with pytest.raises(ValueError, match="teacher"):
+        collect(env, episodes=1, teacher="nope")
+    with pytest.raises(ValueError, match="Reclaim-v0 only"):
+        collect(make_env("ArylGym/Allocate-v0", scenario="tiny"), episodes=1, teacher="aryl-lost")
