@@ -33,6 +33,7 @@ from gymnasium.utils import seeding
 from aryl_gym.envs.allocate import AllocateEnv, episode_summary, resolve_policy
 from aryl_gym.envs.episodes import EpisodeSampler
 from aryl_gym.envs.observation import COMMIT, AllocationRound, ReclaimRound, reclaim_is_choice
+from aryl_gym.envs.reclaim_round import ReclaimPlanFollower
 from aryl_gym.policy import Allocation, PlacementRules, Policy
 from aryl_gym.simulate import run_policy
 
@@ -234,27 +235,14 @@ def _run_reclaim_episode(renv, policy: Policy, seed: int, split: str) -> dict[st
     agent = isinstance(policy, AgentPolicy) and policy.decision == "reclaim"
     if not agent:
         policy.reset(renv.engine.view, renv.spec_.engine_seed)
-    plan: list[int] = []
-    seen = -1
-    untranslatable = 0
+    follower = ReclaimPlanFollower(policy)
     while True:
-        rr = renv.round
-        if agent:
-            a = int(policy.act(obs, renv.action_masks()))
-        else:
-            if renv.reclaims != seen or not plan:
-                seen = renv.reclaims
-                plan = list(policy.reclaim(renv.engine.view, rr.k))[len(rr.picked) :]
-            slot = rr.slot_of(plan.pop(0))
-            if slot is None:
-                untranslatable += 1
-                slot = rr.cheapest_slot(renv.cost)
-            a = slot
+        a = int(policy.act(obs, renv.action_masks())) if agent else follower.action(renv)
         obs, r, term, trunc, info = renv.step(a)
         if term or trunc:
             s = dict(info["summary"])
             s["reward_preemptions"] = renv.preemptions
-            s["untranslatable_picks"] = untranslatable
+            s["untranslatable_picks"] = follower.untranslatable
             return s
 
 

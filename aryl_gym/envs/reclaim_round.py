@@ -218,3 +218,30 @@ class ReclaimRound:
             cands,
             key=lambda i: (self.cost(self.slots[i], kind), sum(self.on[self.slots[i]].values()), i),
         )
+
+
+class ReclaimPlanFollower:
+    """Turns a reclaim Policy's picks into Reclaim-v0 actions, one pick per step.
+
+    At each new reclaim the policy names its ``k`` servers once; the follower then
+    returns the slot of the next server not yet picked. A server without a slot (more
+    lent servers than slots) falls back to the cheapest slot and is counted in
+    ``untranslatable``. Used by the evaluation path and by behaviour cloning.
+    """
+
+    def __init__(self, policy) -> None:
+        self.policy = policy
+        self.plan: list[int] = []
+        self.seen = -1
+        self.untranslatable = 0
+
+    def action(self, env) -> int:
+        rr = env.round
+        if env.reclaims != self.seen or not self.plan:
+            self.seen = env.reclaims
+            self.plan = list(self.policy.reclaim(env.engine.view, rr.k))[len(rr.picked) :]
+        slot = rr.slot_of(self.plan.pop(0))
+        if slot is None:
+            self.untranslatable += 1
+            slot = rr.cheapest_slot(env.cost)
+        return slot
