@@ -42,8 +42,8 @@ class EpisodeMetricsCallback(BaseCallback):
 
 
 def make_agent_policy(model, env, masked: bool):
-    """An ``aryl_gym.evaluate.AgentPolicy`` acting with ``model`` (deterministic)."""
-    from aryl_gym.evaluate import AgentPolicy
+    """An ``aryl_gym.evaluation.AgentPolicy`` acting with ``model`` (deterministic)."""
+    from aryl_gym.evaluation import AgentPolicy
 
     if masked:
 
@@ -59,7 +59,7 @@ def make_agent_policy(model, env, masked: bool):
 
 def eval_kwargs_for(env_id: str, env_kwargs: dict) -> dict:
     """The ``aryl_gym.evaluate`` keywords that reproduce the env's episodes."""
-    from aryl_gym.evaluate import _EPISODE_KEYS
+    from aryl_gym.evaluation import _EPISODE_KEYS
 
     kw = {k: v for k, v in env_kwargs.items() if k != "scenario"}
     if "Allocate" in env_id:
@@ -69,7 +69,7 @@ def eval_kwargs_for(env_id: str, env_kwargs: dict) -> dict:
 
 def run_eval(model, env, env_id, env_kwargs, split, seeds, masked=True, policy=None):
     """Summary rows of the model (or of the heuristic ``policy``) on ``split``."""
-    from aryl_gym.evaluate import evaluate
+    from aryl_gym.evaluation import evaluate
 
     kind = "allocate" if "Allocate" in env_id else "reclaim"
     p = policy if policy is not None else make_agent_policy(model, env, masked)
@@ -132,12 +132,12 @@ class ValEvalCallback(BaseCallback):
                 )
 
     def evaluate_now(self) -> float:
-        from aryl_gym.evaluate import AgentPolicy  # noqa: F401  (import check)
+        from aryl_gym.evaluation import AgentPolicy  # noqa: F401  (import check)
 
         agent = make_agent_policy(self.model, self.eval_env, self.masked)
         rows = []
         invalid = 0
-        from aryl_gym.evaluate import evaluate
+        from aryl_gym.evaluation import evaluate
 
         kind = "allocate" if "Allocate" in self.env_id else "reclaim"
         for s in self.seeds:

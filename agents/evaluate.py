@@ -109,7 +109,7 @@ def compare(
 ) -> dict[str, dict]:
     """{policy name: summary} for the agent and the baselines on the same windows."""
     from agents.callbacks import eval_kwargs_for, make_agent_policy
-    from aryl_gym.evaluate import evaluate
+    from aryl_gym.evaluation import evaluate
 
     mdl, cfg, env = load_agent(Path(agent_path), model)
     env_id, env_kwargs = cfg["env_id"], dict(cfg["env_kwargs"])

@@ -13,5 +13,5 @@ def __getattr__(name: str):
     if name in ("evaluate", "AgentPolicy"):
         import importlib
 
-        return getattr(importlib.import_module("aryl_gym.evaluate"), name)
+        return getattr(importlib.import_module("aryl_gym.evaluation"), name)
     raise AttributeError(f"module 'aryl_gym' has no attribute {name!r}")

@@ -17,7 +17,7 @@ from aryl_gym.envs.allocate import AllocateEnv
 from aryl_gym.envs.episodes import SPLITS, EpisodeSampler
 from aryl_gym.envs.observation import GLOBAL_FEATURES, N_SLOT_F, SLOT_FEATURES
 from aryl_gym.envs.reclaim import ReclaimEnv
-from aryl_gym.evaluate import AgentPolicy, evaluate
+from aryl_gym.evaluation import AgentPolicy, evaluate
 from aryl_gym.sim.metrics import SUMMARY_KEYS
 
 ALLOC, RECL = "ArylGym/Allocate-v0", "ArylGym/Reclaim-v0"

@@ -1,6 +1,6 @@
 """Observation encoders, action decoding and masks of the two environments.
 
-The same objects drive the Gymnasium envs and :class:`aryl_gym.evaluate.AgentPolicy`
+The same objects drive the Gymnasium envs and :class:`aryl_gym.evaluation.AgentPolicy`
 (a learned agent run straight on the engine), so both see identical observations and
 masks. Every feature is documented in ``SLOT_FEATURES`` / ``GLOBAL_FEATURES`` (and in
 ``docs/envs.md``); all lie in ``[-1, 1]`` (most in ``[0, 1]``).

@@ -2,7 +2,7 @@
 
 ::
 
-    from aryl_gym.evaluate import evaluate, AgentPolicy
+    from aryl_gym.evaluation import evaluate, AgentPolicy
     evaluate("aryl", "small", "test", seeds=range(5))          # a registry name
     evaluate(ArylPolicy(), "small", "test")                     # a Policy instance
     agent = AgentPolicy(lambda obs, mask: model.predict(obs, action_masks=mask, deterministic=True)[0])
@@ -17,13 +17,11 @@ observations it was trained on. For ``env="reclaim"`` the episodes are
 ``Reclaim-v0``'s and the policy's ``reclaim`` decides every reclaim that reaches the
 agent there (allocation by the env's allocation policy).
 
-``aryl_gym.evaluate(...)`` also works: this module is callable.
+The package exposes the function as ``aryl_gym.evaluate(...)`` too.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -245,15 +243,5 @@ def _run_reclaim_episode(renv, policy: Policy, seed: int, split: str) -> dict[st
             s["untranslatable_picks"] = follower.untranslatable
             return s
 
-
-class _CallableModule(types.ModuleType):
-    """Lets ``aryl_gym.evaluate(...)`` call :func:`evaluate` even after this submodule was
-    imported (Python then binds the package attribute to the module, not the function)."""
-
-    def __call__(self, *args, **kwargs):
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["AgentPolicy", "evaluate"]
