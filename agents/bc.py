@@ -14,6 +14,12 @@ done)`` at every step the agent would take:
 :func:`pretrain` then minimises the cross-entropy of the policy's *masked* logits on
 those actions (plus a small value regression on the discounted returns, so the critic
 does not start from zero when RL takes over).
+
+:func:`dagger` (``bc.dagger_iters`` > 0, Allocate-v0 only) then repeats: roll the learner
+out (deterministic, masked) on fresh train windows, label every state it visits with
+Aryl's next action there (:func:`expert_action`: Aryl's allocation for the round, computed
+on the learner's own engine state, minus what the round's pending allocation already
+does), add those rows to the demonstrations and retrain.
 """
 
 from __future__ import annotations
@@ -139,6 +145,161 @@ def collect(
     )
 
 
+def expert_action(rnd, alloc, view) -> int:
+    """Aryl's next action in the current (possibly learner-modified) pending state of the
+    round ``rnd``, given Aryl's allocation ``alloc`` for the round.
+
+    Aryl's target for each slotted job is ``alloc``'s (or its current GPUs when ``alloc``
+    leaves it alone); jobs whose pending target differs are moved there with
+    :meth:`AllocationRound.ops_to_target` in :meth:`AllocationRound.actions_for`'s order
+    (decreases of the pending target first, then increases, in ``alloc``'s order; jobs the
+    learner touched but Aryl leaves alone last). The first valid action is returned, commit
+    when none is. On Aryl's own trajectory this reproduces ``actions_for`` + commit."""
+    job = view.job
+    want = dict(alloc.gpus)
+    for idx in rnd.pending:
+        want.setdefault(idx, job(idx).n_gpus)
+    items = []
+    for idx, n in want.items():
+        slot = rnd.slot_of(idx)
+        if slot is None or int(rnd.tgt[slot]) == n:
+            continue
+        items.append((n > int(rnd.tgt[slot]), idx, n))
+    items.sort(key=lambda t: t[0])  # stable: decreases first, alloc's order kept
+    mask = rnd.mask
+    for _, idx, n in items:
+        ops = rnd.ops_to_target(idx, n)
+        if ops and mask[ops[0]]:
+            return int(ops[0])
+    return int(rnd.commit_action)
+
+
+def _dagger_episode(env, policy, seed: int, split: str, masked: bool = True):
+    """One learner episode (deterministic, masked); rows labelled with Aryl's action."""
+    from baselines.aryl import ArylPolicy
+
+    u = env.unwrapped
+    obs, info = env.reset(seed=seed, options={"split": split})
+    aryl = ArylPolicy()
+    aryl.reset(u.engine.view, u.spec_.engine_seed)
+    rows, agree, seen = [], 0, -1
+    alloc = None
+    while True:
+        rnd, view = u.round, u.engine.view
+        if rnd.rounds != seen or alloc is None:  # a new round: Aryl decides on this state
+            seen = rnd.rounds
+            alloc = aryl.allocate(view)
+        label = expert_action(rnd, alloc, view)
+        mask = u.action_masks()
+        if masked:
+            act = int(policy.predict(obs, action_masks=mask, deterministic=True)[0])
+        else:
+            act = int(policy.predict(obs, deterministic=True)[0])
+        agree += act == label
+        nobs, r, term, trunc, info = env.step(act)
+        rows.append((obs, mask, label, r))
+        obs = nobs
+        if term or trunc:
+            return rows, agree
+
+
+def _returns(rows, gamma):
+    g, rets = 0.0, []
+    for _, _, _, r in reversed(rows):
+        g = r + gamma * g
+        rets.append(g)
+    rets.reverse()
+    return rets
+
+
+def collect_learner(
+    env,
+    policy,
+    episodes: int,
+    gamma: float = 0.99,
+    split: str = "train",
+    seed0: int = 20_000,
+    masked: bool = True,
+) -> tuple[Demos, float]:
+    """States the learner ``policy`` visits on ``episodes`` windows, labelled with Aryl's
+    action (DAgger, pure learner roll-out); also the learner's agreement with the labels."""
+    from aryl_gym.envs.allocate import AllocateEnv
+
+    if not isinstance(env.unwrapped, AllocateEnv):
+        raise ValueError("DAgger (bc.dagger_iters) is implemented for Allocate-v0 only")
+    policy.set_training_mode(False)
+    o, m, a, ret = [], [], [], []
+    agree = 0
+    for ep in range(episodes):
+        rows, ag = _dagger_episode(env, policy, seed0 + ep, split, masked)
+        agree += ag
+        for (ob, mk, ac, _), g in zip(rows, _returns(rows, gamma), strict=True):
+            o.append(ob)
+            m.append(mk)
+            a.append(ac)
+            ret.append(g)
+    d = Demos(
+        np.asarray(o, np.float32),
+        np.asarray(m, bool),
+        np.asarray(a, np.int64),
+        np.asarray(ret, np.float32),
+        episodes,
+        0,
+    )
+    return d, agree / max(len(d), 1)
+
+
+def merge(a: Demos, b: Demos) -> Demos:
+    return Demos(
+        np.concatenate([a.obs, b.obs]),
+        np.concatenate([a.masks, b.masks]),
+        np.concatenate([a.actions, b.actions]),
+        np.concatenate([a.returns, b.returns]),
+        a.episodes + b.episodes,
+        a.skipped + b.skipped,
+    )
+
+
+def dagger(
+    env,
+    policy,
+    demos: Demos,
+    iters: int,
+    episodes: int,
+    gamma: float = 0.99,
+    epochs: int = 3,
+    masked: bool = True,
+    seed0: int = 20_000,
+    log=None,
+    **train_kw,
+) -> tuple[Demos, list[dict]]:
+    """``iters`` DAgger rounds after a first BC pass: roll the learner out on ``episodes``
+    fresh train windows (seeds ``seed0 + 1000 * it ..``), label with Aryl, aggregate,
+    retrain ``epochs`` epochs on everything. Returns the aggregate and one dict per round."""
+    out = []
+    for it in range(iters):
+        t0 = time.perf_counter()
+        new, agree = collect_learner(
+            env, policy, episodes, gamma, seed0=seed0 + 1000 * it, masked=masked
+        )
+        t1 = time.perf_counter()
+        demos = merge(demos, new)
+        hist = pretrain(policy, demos, epochs=epochs, masked=masked, **train_kw)
+        row = dict(
+            iter=it + 1,
+            new_samples=len(new),
+            samples=len(demos),
+            learner_agreement=agree,
+            collect_s=round(t1 - t0, 1),
+            train_s=round(hist[-1]["seconds"], 1),
+            accuracy=hist[-1]["accuracy"],
+        )
+        out.append(row)
+        if log is not None:
+            log(row)
+    return demos, out
+
+
 def bc_loss(policy, obs, masks, actions, returns, value_coef: float = 0.5):
     """(total loss, cross-entropy, accuracy) of ``policy`` on a batch of demonstrations."""
     dist = policy.get_distribution(obs, action_masks=masks) if masks is not None else None
@@ -208,4 +369,13 @@ def pretrain(
     return history
 
 
-__all__ = ["Demos", "bc_loss", "collect", "pretrain"]
+__all__ = [
+    "Demos",
+    "bc_loss",
+    "collect",
+    "collect_learner",
+    "dagger",
+    "expert_action",
+    "merge",
+    "pretrain",
+]

@@ -23,6 +23,7 @@ The YAML follows rl-baselines3-zoo's layout (one run per file)::
     hyperparams: {learning_rate: 1.0e-4, n_steps: 512, ...}   # MaskablePPO / PPO kwargs
     bc: {episodes: 60, epochs: 10, lr: 1.0e-3}                 # optional warm start
                                  # (Reclaim-v0: teacher: aryl-lost, any RECLAIM_RULES name)
+                                 # (Allocate-v0: dagger_iters, dagger_episodes, dagger_epochs)
     eval: {eval_freq: 50000, seeds: [0, 1, 2, 3, 4], split: val, metric: avg_jct_s}
     checkpoint_freq: 100000
 """
@@ -102,7 +103,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
-    from agents.bc import collect, pretrain
+    from agents.bc import collect, dagger, pretrain
     from agents.callbacks import EpisodeMetricsCallback, TqdmCallback, ValEvalCallback
     from aryl_gym.envs import make_env
 
@@ -167,6 +168,23 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
                 )
             ),
         )
+        dagger_rows = []
+        if int(bc.get("dagger_iters", 0)) > 0:  # DAgger: Aryl labels the learner's states
+            demos, dagger_rows = dagger(
+                eval_env,
+                model.policy,
+                demos,
+                iters=int(bc["dagger_iters"]),
+                episodes=int(bc.get("dagger_episodes", bc.get("episodes", 40))),
+                gamma=model.gamma,
+                epochs=int(bc.get("dagger_epochs", 3)),
+                masked=masked,
+                lr=float(bc.get("lr", 1e-3)),
+                batch_size=int(bc.get("batch_size", 256)),
+                value_coef=float(bc.get("value_coef", 0.5)),
+                seed=seed,
+                log=lambda r: print(f"dagger {r}"),
+            )
         model.save(run_dir / "bc_model.zip")
         bc_info = dict(
             teacher=teacher,
@@ -176,6 +194,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
             collect_s=round(t_collect, 1),
             train_s=round(history[-1]["seconds"], 1),
             history=history,
+            dagger=dagger_rows,
         )
         (run_dir / "bc.json").write_text(json.dumps(bc_info, indent=2) + "\n")
 

@@ -138,3 +138,38 @@ def test_bc_teacher_imitates_the_named_reclaim_rule():
         collect(env, episodes=1, teacher="nope")
     with pytest.raises(ValueError, match="Reclaim-v0 only"):
         collect(make_env("ArylGym/Allocate-v0", scenario="tiny"), episodes=1, teacher="aryl-lost")
+
+
+def test_dagger_labels_follow_aryl_and_aggregate():
+    """``expert_action`` reproduces Aryl's recorded BC actions on Aryl's own trajectory, and
+    ``bc.dagger`` adds learner-visited states labelled with valid actions."""
+    from agents.bc import collect, dagger, expert_action
+    from agents.networks import MaskableSetPolicy, set_layout
+    from baselines.aryl import ArylPolicy
+
+    kw = dict(scenario="tiny", episode_hours=2.0, drain_hours=4.0)
+    env = make_env("ArylGym/Allocate-v0", **kw)
+    demos = collect(env, episodes=1)
+    # replay with expert_action choosing every step: the same actions as collect's
+    u = env.unwrapped
+    env.reset(seed=10_000, options={"split": "train"})
+    aryl = ArylPolicy()
+    aryl.reset(u.engine.view, u.spec_.engine_seed)
+    acts, seen = [], -1
+    while True:
+        if u.round.rounds != seen:
+            seen, alloc = u.round.rounds, aryl.allocate(u.engine.view)
+        a = expert_action(u.round, alloc, u.engine.view)
+        acts.append(a)
+        if any(env.step(a)[2:4]):
+            break
+    assert acts == demos.actions.tolist()
+
+    torch.manual_seed(0)
+    pol = MaskableSetPolicy(
+        env.observation_space, env.action_space, lambda _: 3e-4, **set_layout(env), hidden=16
+    )
+    agg, rows = dagger(env, pol, demos, iters=1, episodes=1, epochs=1, lr=1e-3, batch_size=64)
+    assert rows[0]["new_samples"] > 0 and len(agg) == len(demos) + rows[0]["new_samples"]
+    new = slice(len(demos), len(agg))
+    assert agg.masks[new][np.arange(rows[0]["new_samples"]), agg.actions[new]].all()
