@@ -81,9 +81,6 @@ class ArylPolicy(Policy):
             extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=cfg.inelastic_on_lent
         )
         self._reclaim_rule = RECLAIM_RULES[cfg.reclaim][0]
-        self._solve = {"auto": mckp.solve, "greedy": mckp.solve_greedy, "dp": mckp.solve_dp}[
-            cfg.solver
-        ]
         self.rng = np.random.default_rng(0)
         # running elastic jobs below their maximum that may still gain from extra workers;
         # updated from this policy's own decisions and the engine's scale-in log, so a

@@ -281,13 +281,10 @@ class Engine:
     def decide_allocation(self, alloc: Allocation) -> None:
         """Apply a policy's :class:`Allocation`: shrinks and stops first, then grows in order."""
         self._take_point(ALLOCATE)
-        if not alloc.gpus and not alloc.placement:
-            self.note_no_change()
-            return
         epoch = self.allocation_epoch
         self._apply_allocation(alloc)
-        if self.allocation_epoch == epoch:
-            self.note_no_change()
+        if self.allocation_epoch == epoch:  # the round changed nothing (empty or no-op entries)
+            self._note_no_change()
         if self.check:
             self.check_invariants()
 
@@ -494,7 +491,6 @@ class Engine:
         job.rate = 0.0
         del self.running[job.idx]
         self.n_done += 1
-        self.metrics.job_finished(job)
 
     def _arrive(self, i: int, t: float) -> None:
         tb = self.table
@@ -518,8 +514,8 @@ class Engine:
         self._waiting = None
         return point
 
-    def note_no_change(self) -> None:
-        """Called by drivers after a round that changed nothing. When nothing runs and no
+    def _note_no_change(self) -> None:
+        """After an allocate round that changed nothing: when nothing runs and no
         future event can change the state, the episode has stalled: it ends, and the
         waiting jobs are reported as unfinished."""
         if (

@@ -84,9 +84,6 @@ class MetricsRecorder:
                 s["running"].append(len(e.running))
                 self._next_sample += self.sample_interval
 
-    def job_finished(self, job) -> None:  # hook for streaming consumers; summary reads jobs
-        pass
-
     # ------------------------------------------------------------------ outputs
     def _counted(self) -> list:
         """Arrived jobs whose submit time lies in the window."""
