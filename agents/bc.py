@@ -46,7 +46,7 @@ class Demos:
 
 
 def _allocate_episode(env, seed: int, split: str):
-    from baselines.aryl import ArylPolicy
+    from aryl_gym.baselines.aryl import ArylPolicy
 
     u = env.unwrapped
     obs, info = env.reset(seed=seed, options={"split": split})
@@ -70,7 +70,7 @@ def _allocate_episode(env, seed: int, split: str):
 
 
 def _reclaim_episode(env, seed: int, split: str, teacher: str = "aryl"):
-    from baselines.aryl import ArylConfig, ArylPolicy
+    from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
 
     u = env.unwrapped
     obs, info = env.reset(seed=seed, options={"split": split})
@@ -107,8 +107,9 @@ def collect(
     ``teacher`` (Reclaim-v0 only): the name in ``baselines.reclaim.RECLAIM_RULES`` whose
     picks are imitated (``ArylPolicy(ArylConfig(reclaim=teacher))``); Allocate-v0 accepts
     only ``"aryl"``."""
+    from aryl_gym.baselines.reclaim import RECLAIM_RULES
+
     from aryl_gym.envs.allocate import AllocateEnv
-    from baselines.reclaim import RECLAIM_RULES
 
     if teacher not in RECLAIM_RULES:
         raise ValueError(f"bc teacher {teacher!r} unknown; known: {', '.join(RECLAIM_RULES)}")
@@ -176,7 +177,7 @@ def expert_action(rnd, alloc, view) -> int:
 
 def _dagger_episode(env, policy, seed: int, split: str, masked: bool = True):
     """One learner episode (deterministic, masked); rows labelled with Aryl's action."""
-    from baselines.aryl import ArylPolicy
+    from aryl_gym.baselines.aryl import ArylPolicy
 
     u = env.unwrapped
     obs, info = env.reset(seed=seed, options={"split": split})

@@ -55,7 +55,8 @@ def find_model(path: Path, model: str | None = None) -> tuple[Path, Path]:
 
 def load_agent(path: Path, model: str | None = None):
     """(model, config, env) of a trained agent."""
-    from agents.train import algo_class, load_config
+    from aryl_gym.agents.train import algo_class, load_config
+
     from aryl_gym.envs import make_env
 
     zip_path, cfg_path = find_model(path, model)
@@ -108,7 +109,8 @@ def compare(
     model: str | None = None,
 ) -> dict[str, dict]:
     """{policy name: summary} for the agent and the baselines on the same windows."""
-    from agents.callbacks import eval_kwargs_for, make_agent_policy
+    from aryl_gym.agents.callbacks import eval_kwargs_for, make_agent_policy
+
     from aryl_gym.evaluation import evaluate
 
     mdl, cfg, env = load_agent(Path(agent_path), model)

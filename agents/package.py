@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from agents.evaluate import compare, paired, plot, table
+    from aryl_gym.agents.evaluate import compare, paired, plot, table
 
     p = argparse.ArgumentParser(prog="python -m agents.package")
     p.add_argument("run", type=Path)

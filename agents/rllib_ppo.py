@@ -8,7 +8,7 @@ masking RLModule -> train N iterations (printing the mean episode return) -> one
 episode with the trained module that checks that no masked action is ever chosen.
 
 How masking works here: RLlib has no ``action_masks()`` hook (sb3-contrib's MaskablePPO
-protocol). ``aryl_gym.rllib.register_rllib_envs`` registers the envs so that their
+protocol). ``aryl_gym.envs.rllib.register_rllib_envs`` registers the envs so that their
 observations are ``{"action_mask": Box(0, 1, (n_actions,)), "observations": <Box>}``, and
 RLlib's ``ActionMaskingTorchRLModule`` (from RLlib's examples package; PPO only) adds
 ``log(mask)`` (clamped to a large negative number) to the action logits in its exploration,
@@ -52,13 +52,13 @@ def count_invalid_actions(*, episode, metrics_logger, **kwargs) -> None:
 def main(argv=None) -> dict:
     args = parse_args(argv)
 
-    # Imports inside main: `import agents.rllib_ppo` works without RLlib installed.
+    # Imports inside main: `import aryl_gym.agents.rllib_ppo` works without RLlib installed.
     import ray
     import torch
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.columns import Columns
 
-    from aryl_gym.rllib import action_masking_module_spec, make_masked_env, register_rllib_envs
+    from aryl_gym.envs.rllib import action_masking_module_spec, make_masked_env, register_rllib_envs
 
     # Per-step inference on a 64-64 net: thread hand-offs cost more than they save (Ray's
     # remote env runners already run with 1 thread).

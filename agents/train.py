@@ -89,7 +89,7 @@ def algo_class(algo: str):
 
 def policy_spec(cfg: dict, env):
     """(policy class or name, policy_kwargs) for the config."""
-    from agents.networks import MaskableSetPolicy, SetPolicy, set_layout
+    from aryl_gym.agents.networks import MaskableSetPolicy, SetPolicy, set_layout
 
     kwargs = dict(cfg["policy_kwargs"])
     if cfg["policy"] == "setnet":
@@ -100,11 +100,11 @@ def policy_spec(cfg: dict, env):
 
 def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> dict:
     import torch
+    from aryl_gym.agents.bc import collect, dagger, pretrain
+    from aryl_gym.agents.callbacks import EpisodeMetricsCallback, TqdmCallback, ValEvalCallback
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
-    from agents.bc import collect, dagger, pretrain
-    from agents.callbacks import EpisodeMetricsCallback, TqdmCallback, ValEvalCallback
     from aryl_gym.envs import make_env
 
     t_start = time.perf_counter()

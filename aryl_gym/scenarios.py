@@ -125,4 +125,76 @@ def build_workload(
     return jobs, demand
 
 
-__all__ = ["SCENARIOS", "DynamicsConfig", "build_workload", "get_scenario"]
+def inference_curve_line(cfg: InferenceConfig) -> str:
+    """``inference curve: NAME (average-day peak/trough X.XX, peak utilisation Y)``."""
+    import math
+
+    from aryl_gym.workload.inference import peak_to_trough
+
+    ratio = peak_to_trough(cfg)
+    text = "inf" if math.isinf(ratio) else f"{ratio:.2f}"
+    return (
+        f"inference curve: {cfg.curve} (average-day peak/trough {text}, "
+        f"peak utilisation {cfg.peak_utilisation:g})"
+    )
+
+
+def scenario_with_trace(
+    base: ScenarioConfig,
+    *,
+    trace=None,
+    trace_format: str | None = None,
+    target_load: float | None = None,
+    inference_curve: str | None = None,
+    log=None,
+) -> ScenarioConfig:
+    """``base`` with a trace's workload and/or another inference curve.
+
+    ``inference_curve`` replaces the scenario's curve. ``trace`` replaces the generated
+    workload; the training pool is sized with
+    :func:`~aryl_gym.workload.real_traces.size_cluster_for` for ``target_load``, or for a
+    load of 0.9 when the trace does not fit ``base``'s cluster (largest job or offered
+    load). ``log`` (e.g. ``print``) receives the mapping report and the sizing decisions.
+    """
+    say = log or (lambda _msg: None)
+    overrides: dict = {}
+    if inference_curve is not None:
+        overrides["inference"] = replace(base.inference, curve=inference_curve)
+    if trace is not None:
+        from aryl_gym.workload.real_traces import load_any, offered_gpu_demand, size_cluster_for
+
+        if target_load is not None and not (0 < target_load < float("inf")):
+            raise ValueError(f"target load must be a finite number > 0, got {target_load}")
+        jobs, report = load_any(trace, trace_format, options=base.trace_options)
+        say(report)
+        overrides.update(trace=str(trace), trace_format=report.format)
+        cluster = base.cluster
+        load = offered_gpu_demand(jobs) / cluster.training_gpus
+        too_small = int(jobs.gpus.max()) > cluster.training_gpus or load > 1.0
+        if target_load is not None or too_small:
+            target = 0.9 if target_load is None else target_load
+            if target_load is None:
+                say(
+                    f"the trace does not fit scenario {base.name!r} ({cluster.training_servers} "
+                    f"training servers, offered load {load:.2f}, largest job "
+                    f"{int(jobs.gpus.max())} GPUs)"
+                )
+            cluster = size_cluster_for(jobs, cluster, target)
+            overrides["cluster"] = cluster
+            say(
+                f"sized training pool to {cluster.training_servers} servers for load {target:g}; "
+                f"inference pool {cluster.inference_servers} servers"
+            )
+    elif trace_format is not None or target_load is not None:
+        raise ValueError("a trace format and a target load need a trace")
+    return base.with_(**overrides) if overrides else base
+
+
+__all__ = [
+    "SCENARIOS",
+    "DynamicsConfig",
+    "build_workload",
+    "get_scenario",
+    "inference_curve_line",
+    "scenario_with_trace",
+]

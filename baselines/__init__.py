@@ -19,7 +19,7 @@ class PolicySpec:
 
 
 def _aryl(name: str, description: str, **cfg) -> PolicySpec:
-    from baselines.aryl import ArylConfig, ArylPolicy
+    from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
 
     def factory(**kwargs) -> Policy:
         return ArylPolicy(ArylConfig(**{**cfg, **kwargs}), name=name, description=description)
@@ -28,8 +28,8 @@ def _aryl(name: str, description: str, **cfg) -> PolicySpec:
 
 
 def _registry() -> dict[str, PolicySpec]:
-    from baselines.deepboot import DeepBootKnapsackPolicy
-    from baselines.queue import FifoNoLoan, SjfNoLoan
+    from aryl_gym.baselines.deepboot import DeepBootKnapsackPolicy
+    from aryl_gym.baselines.queue import FifoNoLoan, SjfNoLoan
 
     specs = [
         _aryl("aryl", "Aryl: loaning + elastic; SJF base demand, MCKP extra workers, greedy reclaim by preemption count"),
@@ -55,7 +55,7 @@ def _registry() -> dict[str, PolicySpec]:
                    "re-planned every 60 s, no resize guard; Aryl reclaim"),
     ]  # fmt: skip
     specs += [PolicySpec(cls.name, cls, cls.description) for cls in (FifoNoLoan, SjfNoLoan)]
-    from baselines.classic import Afs, Tiresias
+    from aryl_gym.baselines.classic import Afs, Tiresias
 
     specs += [PolicySpec(cls.name, cls, cls.description) for cls in (Tiresias, Afs)]
     return {s.name: s for s in specs}

@@ -25,12 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from aryl_gym.baselines import mckp
+from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
 from aryl_gym.sim.job import RUNNING, Job
 from aryl_gym.sim.view import ClusterView
-from baselines import mckp
-from baselines.reclaim import RECLAIM_RULES
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,11 @@ order, extras-only knapsack and resize guard avoid (tests/test_aryl.py).
 from __future__ import annotations
 
 import numpy as np
+from aryl_gym.baselines.mckp import solve_dp
+from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
 from aryl_gym.sim.view import ClusterView
-from baselines.mckp import solve_dp
-from baselines.reclaim import RECLAIM_RULES
 
 
 def solve_options(values: list[np.ndarray], capacity: int) -> list[int]:

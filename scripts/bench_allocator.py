@@ -27,10 +27,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy  # noqa: E402
+
 from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig  # noqa: E402
 from aryl_gym.sim.engine import Engine  # noqa: E402
 from aryl_gym.workload.schema import JobTable  # noqa: E402
-from baselines.aryl import ArylConfig, ArylPolicy  # noqa: E402
 
 GPUS_PER_SERVER = 8
 BASE = 2

@@ -26,11 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from aryl_gym.baselines import make_policy, policy_specs  # noqa: E402
+
 from aryl_gym.scenarios import SCENARIOS, build_workload, get_scenario  # noqa: E402
 from aryl_gym.simulate import run_policy  # noqa: E402
 from aryl_gym.workload.generator import WorkloadConfig, generate_jobs  # noqa: E402
 from aryl_gym.workload.trace_io import load_trace, save_trace  # noqa: E402
-from baselines import make_policy, policy_specs  # noqa: E402
 
 
 def time_run(scenario, policy_name: str, seed: int, include_build: bool):

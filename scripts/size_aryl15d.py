@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from aryl_gym.baselines import make_policy
+
 from aryl_gym.scenarios import get_scenario
 from aryl_gym.simulate import run_policy
-from baselines import make_policy
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 Rows: the three training traces of ``../shared/traces`` as loaded by
 ``aryl_gym.workload.real_traces.load_any`` (default ``MappingOptions``), and the synthetic
 workload of the ``aryl-15d`` scenario, ``generate_jobs(WorkloadConfig(), seed=0)``. The
-numbers are those of ``aryl-gym traces stats`` (``aryl_gym.traces_cli.trace_numbers``).
+numbers are those of ``aryl-gym traces stats`` (``aryl_gym.cli.traces.trace_numbers``).
 
     .venv/bin/python scripts/trace_table.py [--traces-dir ../shared/traces]
 
@@ -16,7 +16,7 @@ import argparse
 import math
 from pathlib import Path
 
-from aryl_gym.traces_cli import trace_numbers
+from aryl_gym.cli.traces import trace_numbers
 from aryl_gym.workload.generator import WorkloadConfig, generate_jobs
 from aryl_gym.workload.real_traces import MappingReport, load_any
 

@@ -23,7 +23,7 @@ TRAINED = ROOT / "agents" / "trained"
 
 
 def test_smoke_training_writes_model_and_tensorboard_events(tmp_path):
-    from agents.train import load_config, train
+    from aryl_gym.agents.train import load_config, train
 
     cfg = load_config(SMOKE)
     meta = train(cfg, tmp_path, progress=False)
@@ -43,8 +43,8 @@ def test_smoke_training_writes_model_and_tensorboard_events(tmp_path):
 
 
 def test_bc_reduces_its_loss_on_aryl_decisions():
-    from agents.bc import collect, pretrain
-    from agents.networks import MaskableSetPolicy, set_layout
+    from aryl_gym.agents.bc import collect, pretrain
+    from aryl_gym.agents.networks import MaskableSetPolicy, set_layout
 
     torch.manual_seed(0)
     env = make_env("ArylGym/Allocate-v0", scenario="tiny", episode_hours=2.0, drain_hours=4.0)
@@ -60,7 +60,7 @@ def test_bc_reduces_its_loss_on_aryl_decisions():
 
 @pytest.mark.parametrize("env_id", ["ArylGym/Allocate-v0", "ArylGym/Reclaim-v0"])
 def test_set_network_is_permutation_equivariant(env_id):
-    from agents.networks import MaskableSetPolicy, set_layout
+    from aryl_gym.agents.networks import MaskableSetPolicy, set_layout
 
     torch.manual_seed(0)
     env = make_env(env_id, scenario="small", episode_hours=6.0)
@@ -107,8 +107,8 @@ def test_committed_agent_loads_and_evaluate_writes_the_keys(task, tmp_path):
 
 
 def test_bc_teacher_imitates_the_named_reclaim_rule():
-    from agents.bc import collect
-    from baselines.reclaim import RECLAIM_RULES
+    from aryl_gym.agents.bc import collect
+    from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
     env = make_env(
         "ArylGym/Reclaim-v0", scenario="small", episode_hours=6.0, cost="lost_gpu_seconds"
@@ -143,9 +143,9 @@ def test_bc_teacher_imitates_the_named_reclaim_rule():
 def test_dagger_labels_follow_aryl_and_aggregate():
     """``expert_action`` reproduces Aryl's recorded BC actions on Aryl's own trajectory, and
     ``bc.dagger`` adds learner-visited states labelled with valid actions."""
-    from agents.bc import collect, dagger, expert_action
-    from agents.networks import MaskableSetPolicy, set_layout
-    from baselines.aryl import ArylPolicy
+    from aryl_gym.agents.bc import collect, dagger, expert_action
+    from aryl_gym.agents.networks import MaskableSetPolicy, set_layout
+    from aryl_gym.baselines.aryl import ArylPolicy
 
     kw = dict(scenario="tiny", episode_hours=2.0, drain_hours=4.0)
     env = make_env("ArylGym/Allocate-v0", **kw)

@@ -13,15 +13,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from aryl_gym.baselines import make_policy
+from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
+from aryl_gym.baselines.deepboot import DeepBootKnapsackPolicy
+from aryl_gym.baselines.reclaim import (
+    aryl_reclaim,
+    last_lent_reclaim,
+    least_busy_reclaim,
+    random_reclaim,
+)
 
 from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig
 from aryl_gym.policy import Allocation
 from aryl_gym.scenarios import build_workload, get_scenario
 from aryl_gym.simulate import run_policy
-from baselines import make_policy
-from baselines.aryl import ArylConfig, ArylPolicy
-from baselines.deepboot import DeepBootKnapsackPolicy
-from baselines.reclaim import aryl_reclaim, last_lent_reclaim, least_busy_reclaim, random_reclaim
 from tests.conftest import ScriptedPolicy, make_jobs, run_engine, two_server_scenario
 
 LONG = 10_000.0  # long enough that no job finishes during a reclaim case

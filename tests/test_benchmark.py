@@ -1,4 +1,4 @@
-"""The multi-seed benchmark runner (aryl_gym.benchmark) and its CLI sub-command."""
+"""The multi-seed benchmark runner (aryl_gym.experiments.benchmark) and its CLI sub-command."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import math
 
 import pandas as pd
 import pytest
+from aryl_gym.baselines.queue import FifoNoLoan
 
-from aryl_gym.benchmark import format_table, mean_ci, run_benchmark, t_quantile_975
 from aryl_gym.cli import main
-from baselines.queue import FifoNoLoan
+from aryl_gym.experiments.benchmark import run_benchmark
+from aryl_gym.experiments.report import format_table, mean_ci, t_quantile_975
 
 POLICIES = ["fifo-noloan", "sjf-noloan"]
 SEEDS = [0, 1]

@@ -5,13 +5,13 @@ paper), plus full runs on tiny/small with invariants checked, and determinism.""
 from __future__ import annotations
 
 import pytest
+from aryl_gym.baselines import make_policy
+from aryl_gym.baselines.classic import Afs, Tiresias, attained_service
 
 from aryl_gym.scenarios import get_scenario
 from aryl_gym.sim.engine import Engine
 from aryl_gym.sim.job import QUEUED, RUNNING
 from aryl_gym.simulate import run_policy
-from baselines import make_policy
-from baselines.classic import Afs, Tiresias, attained_service
 from tests.conftest import make_jobs, run_engine, two_server_scenario
 
 
@@ -262,7 +262,7 @@ def test_deterministic(name):
 
 
 def test_registered_with_descriptions():
-    from baselines import policy_specs
+    from aryl_gym.baselines import policy_specs
 
     specs = policy_specs()
     for name, cls in (("tiresias", Tiresias), ("afs", Afs)):

@@ -239,7 +239,7 @@ def test_reset_options_pin_split_start_and_trace(tmp_path):
 # ---------------------------------------------------------------------- rewards
 def _aryl_driver_episode(env, seed: int, split: str = "test"):
     """Aryl acting through Allocate-v0's actions; returns (summary, return, untranslatable)."""
-    from baselines.aryl import ArylPolicy
+    from aryl_gym.baselines.aryl import ArylPolicy
 
     env.reset(seed=seed, options={"split": split})
     aryl = ArylPolicy()
@@ -318,8 +318,9 @@ def test_aryl_through_allocate_actions_equals_aryl_on_the_simulator(scenario, sp
 
 
 def test_aryl_through_reclaim_actions_equals_aryl_on_the_simulator():
+    from aryl_gym.baselines.aryl import ArylPolicy
+
     from aryl_gym.simulate import run_policy
-    from baselines.aryl import ArylPolicy
 
     env = ReclaimEnv("small", split="test")
     for seed in range(3):

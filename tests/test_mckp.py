@@ -12,10 +12,9 @@ import itertools
 
 import numpy as np
 import pytest
+from aryl_gym.baselines import mckp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from baselines import mckp
 
 TOL = 1e-7
 
@@ -211,7 +210,7 @@ def test_negative_capacity_is_nothing():
 @settings(max_examples=80, deadline=None)
 @given(st.data())
 def test_split_solver_matches_dp_when_some_items_are_not_concave(data):
-    from baselines.mckp import solve_dp, solve_split
+    from aryl_gym.baselines.mckp import solve_dp, solve_split
 
     def concave_item():
         n = data.draw(st.integers(1, 6))

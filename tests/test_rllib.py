@@ -11,7 +11,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from aryl_gym.envs import make_env
-from aryl_gym.rllib import ActionMaskObservation, make_masked_env, rllib_env_creator
+from aryl_gym.envs.rllib import ActionMaskObservation, make_masked_env, rllib_env_creator
 
 SMALL = {"scenario": "tiny", "episode_hours": 0.5, "drain_hours": 1.0}
 # Reclaim-v0 needs a window in which the inference pool reclaims lent servers
@@ -68,7 +68,7 @@ def test_register_rllib_envs_registers_both_names():
     _rllib()
     from ray.tune.registry import ENV_CREATOR, _global_registry
 
-    from aryl_gym.rllib import register_rllib_envs
+    from aryl_gym.envs.rllib import register_rllib_envs
 
     names = register_rllib_envs()
     assert names == ("ArylGym/Allocate-v0", "ArylGym/Reclaim-v0")
@@ -83,8 +83,7 @@ def test_rllib_ppo_example_trains_two_iterations(capsys):
     _rllib()
     import ray
     import torch
-
-    from agents import rllib_ppo
+    from aryl_gym.agents import rllib_ppo
 
     threads = torch.get_num_threads()  # the example sets 1; give the other tests theirs back
     try:

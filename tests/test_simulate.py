@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from aryl_gym.baselines import make_policy, policy_specs
 
 from aryl_gym.cli import main
 from aryl_gym.scenarios import SCENARIOS, build_workload, get_scenario
 from aryl_gym.sim.metrics import SUMMARY_KEYS
 from aryl_gym.simulate import run_policy
-from baselines import make_policy, policy_specs
 
 REQUIRED_JSON_KEYS = [
     "jobs_total",

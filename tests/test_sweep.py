@@ -1,4 +1,4 @@
-"""Parameter sweeps (aryl_gym.sweep) and the execution backends of aryl_gym.benchmark."""
+"""Parameter sweeps (aryl_gym.experiments.sweep) and the execution backends of aryl_gym.experiments.benchmark."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from aryl_gym.benchmark import RunSpec, execute_runs, run_benchmark
 from aryl_gym.cli import main
+from aryl_gym.experiments.benchmark import run_benchmark
+from aryl_gym.experiments.grid import PARAMETERS, parse_grid, point_scenario
+from aryl_gym.experiments.runner import RunSpec, execute_runs
+from aryl_gym.experiments.sweep import run_sweep
 from aryl_gym.scenarios import SCENARIOS
-from aryl_gym.sweep import PARAMETERS, parse_grid, point_scenario, run_sweep
 
 POLICIES = ["aryl", "baseline"]
 HAS_RAY = importlib.util.find_spec("ray") is not None

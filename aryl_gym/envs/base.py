@@ -19,7 +19,7 @@ def resolve_policy(policy: str | Policy) -> Policy:
     """A Policy instance from a registry name (``baselines.make_policy``) or an instance."""
     if isinstance(policy, Policy):
         return policy
-    from baselines import make_policy  # baselines sit above the library: import lazily
+    from aryl_gym.baselines import make_policy  # baselines sit above the library: import lazily
 
     return make_policy(policy)
 

@@ -22,42 +22,26 @@ writes to ``--out``:
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.plots import plot_all
-from aryl_gym.report import (
-    RATIO_METRICS,
-    TABLE_METRICS,
+from aryl_gym.experiments.plots import plot_all
+from aryl_gym.experiments.report import (
     aggregate,
     format_table,
-    mean_ci,
     setup_line,
-    t_quantile_975,
     write_json,
 )
-from aryl_gym.runner import (
-    BACKENDS,
-    JOB_COLUMNS,
-    RAY_INSTALL_HINT,
-    SERIES_COLUMNS,
-    BackendUnavailable,
+from aryl_gym.experiments.runner import (
     PolicyFactory,
     RunOutput,
     RunSpec,
-    add_backend_arguments,
-    add_output_arguments,
-    add_run_arguments,
     check_backend,
     check_inputs,
     execute_runs,
-    policies_and_seeds,
     print_failures,
-    resolve_scenario,
-    validate_policies,
 )
 from aryl_gym.sim.metrics import SUMMARY_KEYS
 
@@ -192,76 +176,3 @@ def write_reports(
 
     paths += plot_all(out_dir, scenario, agg, outputs, policies, seeds[0])
     return paths
-
-
-def cmd_benchmark(args: argparse.Namespace) -> int:
-    policies, seeds = policies_and_seeds(args)
-    # validate everything before any run starts (the scenario last: it may load a trace)
-    validate_policies(policies)
-    check_backend(args.backend)
-    from aryl_gym.cli import scenario_from_args
-
-    scenario = scenario_from_args(args)
-    df = run_benchmark(
-        scenario,
-        policies,
-        seeds,
-        Path(args.out),
-        workers=args.workers,
-        progress=not args.quiet,
-        reference=args.reference,
-        backend=args.backend,
-        address=args.address,
-    )
-    print(format_table(df, args.reference))
-    for p in df.attrs.get("paths", []):
-        print(f"wrote {p}")
-    return 1 if df.attrs.get("failures") else 0
-
-
-def register(subparsers) -> None:
-    """Add the ``benchmark`` sub-command to the ``aryl-gym`` parser."""
-    b = subparsers.add_parser(
-        "benchmark",
-        help="run several policies over several seeds and write the paper-style table and plots",
-    )
-    b.add_argument("--scenario", required=True, help="scenario name (see `aryl-gym scenarios`)")
-    from aryl_gym.cli import add_scenario_arguments
-
-    add_scenario_arguments(b)
-    add_run_arguments(
-        b,
-        "comma-separated policy names (see `aryl-gym policies`; default: Aryl, the "
-        "reference point and both ablations)",
-        "aryl,baseline,aryl-loan-only,aryl-elastic-only",
-    )
-    add_output_arguments(b)
-    b.set_defaults(func=cmd_benchmark)
-
-
-# Names re-exported from the modules this one was split into: they were defined here.
-__all__ = [
-    "BACKENDS",
-    "JOB_COLUMNS",
-    "RATIO_METRICS",
-    "RAY_INSTALL_HINT",
-    "SERIES_COLUMNS",
-    "TABLE_METRICS",
-    "BackendUnavailable",
-    "PolicyFactory",
-    "RunOutput",
-    "RunSpec",
-    "add_backend_arguments",
-    "aggregate",
-    "check_backend",
-    "execute_runs",
-    "format_table",
-    "mean_ci",
-    "plot_all",
-    "register",
-    "resolve_scenario",
-    "run_benchmark",
-    "t_quantile_975",
-    "validate_policies",
-    "write_reports",
-]

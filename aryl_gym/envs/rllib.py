@@ -1,6 +1,6 @@
 """RLlib support: the envs in Ray's env registry, with RLlib's action-masking observations.
 
-    from aryl_gym.rllib import register_rllib_envs
+    from aryl_gym.envs.rllib import register_rllib_envs
     register_rllib_envs()
     config = PPOConfig().environment("ArylGym/Allocate-v0", env_config={"scenario": "tiny"})
 

@@ -9,7 +9,6 @@ and command-line options both commands share.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import traceback
@@ -17,11 +16,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from aryl_gym._install import install_hint
 from aryl_gym.config import ScenarioConfig
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ def _run_spec(spec: RunSpec) -> RunOutput:
 
     try:
         if spec.factory is None:
-            from baselines import make_policy
+            from aryl_gym.baselines import make_policy
 
             policy = make_policy(spec.policy)
         else:
@@ -117,7 +116,6 @@ def _failed(spec: RunSpec, exc: BaseException) -> RunOutput:
 
 #: Where the runs execute: ``local`` (process pool) or ``ray`` (Ray tasks).
 BACKENDS = ("local", "ray")
-RAY_INSTALL_HINT = "pip install -e '.[ray]'"
 
 
 class BackendUnavailable(ImportError, ValueError):
@@ -140,7 +138,7 @@ def _import_ray():
     except ImportError as exc:
         raise BackendUnavailable(
             f"the ray backend needs Ray, which is not installed ({exc}); "
-            f"install it with `{RAY_INSTALL_HINT}`"
+            f"install it with `{install_hint('ray')}`"
         ) from None
     return ray
 
@@ -249,7 +247,7 @@ def validate_policies(
     policies: Sequence[str], policy_factories: dict[str, PolicyFactory] | None = None
 ) -> None:
     """Raise ``ValueError`` naming every unknown or repeated policy."""
-    from baselines import policy_specs
+    from aryl_gym.baselines import policy_specs
 
     known = list(policy_specs()) + list(policy_factories or {})
     if not policies:
@@ -297,77 +295,3 @@ def print_failures(
     print(f"{command}: {len(failures)} of {runs} runs failed:", file=sys.stderr)
     for f in failures:
         print(f"  {label(f)}: {f['error']}", file=sys.stderr)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def csv_list(text: str) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
-    return [x.strip() for x in text.split(",") if x.strip()]
-
-
-def add_run_arguments(
-    parser: argparse.ArgumentParser, policies_help: str, policies_default: str | None = None
-) -> None:
-    """``--policies`` (required when there is no default), ``--seeds`` / ``--seed-list``."""
-    parser.add_argument(
-        "--policies",
-        default=policies_default,
-        required=policies_default is None,
-        help=policies_help,
-    )
-    seeds = parser.add_mutually_exclusive_group()
-    seeds.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
-    seeds.add_argument("--seed-list", help="comma-separated seeds, e.g. 0,5,9 (instead of --seeds)")
-
-
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--out``, the backend options, ``--reference`` and ``--quiet``."""
-    parser.add_argument("--out", required=True, type=Path, help="output directory")
-    add_backend_arguments(parser)
-    parser.add_argument(
-        "--reference", default="baseline", help="policy the ratios compare to (default baseline)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--backend``, ``--address`` and ``--workers``."""
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default="local",
-        help="where runs execute: local worker processes (default) or Ray tasks "
-        f"(needs `{RAY_INSTALL_HINT}`)",
-    )
-    parser.add_argument(
-        "--address",
-        help="Ray cluster address for --backend ray, e.g. auto or ray://head:10001 "
-        "(default: $RAY_ADDRESS, else a new local Ray instance)",
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="local: worker processes (default: min(CPUs, runs); 1 = in-process); "
-        "ray without --address: CPUs of the local Ray instance (default: all)",
-    )
-
-
-def policies_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
-    """``--policies`` split at commas and :func:`seeds_from_args`."""
-    return csv_list(args.policies), seeds_from_args(args)
-
-
-def seeds_from_args(args: argparse.Namespace) -> list[int]:
-    """``--seed-list`` parsed, else ``0..--seeds-1``; ``ValueError`` for bad values."""
-    if args.seed_list is not None:
-        try:
-            return [int(x) for x in csv_list(args.seed_list)]
-        except ValueError:
-            raise ValueError(
-                f"--seed-list must be integers separated by commas, got {args.seed_list!r}"
-            ) from None
-    if args.seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    return list(range(args.seeds))

@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.grid import anchors, at_anchors, fmt_value
-from aryl_gym.report import RATIO_METRICS
+from aryl_gym.experiments.grid import anchors, at_anchors, fmt_value
+from aryl_gym.experiments.report import RATIO_METRICS
 
 if TYPE_CHECKING:
-    from aryl_gym.runner import RunOutput
+    from aryl_gym.experiments.runner import RunOutput
 
 
 def pyplot():

@@ -26,10 +26,9 @@ HOUR = 3600.0
 
 def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
     """The ``MappingOptions`` flags (defaults are the dataclass's)."""
-    from aryl_gym.workload.real_traces import FORMATS
-
     p.add_argument(
-        "--format", choices=list(FORMATS), help="trace format (default: detected from the header)"
+        "--format",
+        help="trace format (default: detected from the header; `aryl-gym traces formats` lists them)",
     )
     g = p.add_argument_group("mapping options")
     g.add_argument(
@@ -339,6 +338,15 @@ def cmd_curves(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_formats(args: argparse.Namespace) -> int:
+    from aryl_gym.workload.real_traces import FORMATS
+
+    width = max(len(n) for n in FORMATS)
+    for name, text in FORMATS.items():
+        print(f"{name:<{width}}  {text}")
+    return 0
+
+
 def register(subparsers) -> None:
     """Add ``traces convert``, ``traces stats`` and ``traces curves`` to the ``aryl-gym``
     sub-commands."""
@@ -363,3 +371,6 @@ def register(subparsers) -> None:
         "curves", help="list the inference demand curves with their average-day peak/trough"
     )
     k.set_defaults(func=cmd_curves)
+
+    f = tsub.add_parser("formats", help="list the trace formats --format accepts")
+    f.set_defaults(func=cmd_formats)

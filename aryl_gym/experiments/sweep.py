@@ -29,7 +29,6 @@ Writes to ``--out``:
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,21 +36,25 @@ from typing import Any
 
 import pandas as pd
 
-from aryl_gym import runner
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.grid import (
-    PARAMETERS,
-    Parameter,
+from aryl_gym.experiments import runner
+from aryl_gym.experiments.grid import (
     anchors,
     at_anchors,
     fmt_value,
     grid_points,
     normalise_grid,
-    parse_grid,
     point_scenario,
 )
-from aryl_gym.plots import plot_sensitivity
-from aryl_gym.report import RATIO_METRICS, aggregate, cell, md_table, ratios_note, write_json
+from aryl_gym.experiments.plots import plot_sensitivity
+from aryl_gym.experiments.report import (
+    RATIO_METRICS,
+    aggregate,
+    cell,
+    md_table,
+    ratios_note,
+    write_json,
+)
 from aryl_gym.sim.metrics import SUMMARY_KEYS
 
 #: The sweep table's per-policy metrics: (summary key, title, scale, decimals).
@@ -302,75 +305,3 @@ def write_sweep_reports(
     agg = point_aggregates(df, grid, reference) if not df.empty else pd.DataFrame()
     paths += plot_sensitivity(out_dir, base, agg, grid, policies, reference)
     return paths
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def cmd_sweep(args: argparse.Namespace) -> int:
-    policies, seeds = runner.policies_and_seeds(args)
-    # validate everything before any run starts
-    scenario = runner.resolve_scenario(args.scenario)
-    runner.validate_policies(policies)
-    grid = parse_grid(args.grid or [])
-    runner.check_backend(args.backend)
-    df = run_sweep(
-        scenario,
-        policies,
-        seeds,
-        grid,
-        Path(args.out),
-        backend=args.backend,
-        workers=args.workers,
-        address=args.address,
-        progress=not args.quiet,
-        reference=args.reference,
-    )
-    n_points = len(grid_points(grid))
-    print(
-        f"sweep {scenario.name}: {n_points} point(s) x {len(policies)} policies x "
-        f"{len(seeds)} seeds = {n_points * len(policies) * len(seeds)} runs, "
-        f"{len(df)} succeeded"
-    )
-    for p in df.attrs.get("paths", []):
-        print(f"wrote {p}")
-    return 1 if df.attrs.get("failures") else 0
-
-
-def register(subparsers) -> None:
-    """Add the ``sweep`` sub-command to the ``aryl-gym`` parser."""
-    known = "; ".join(f"{k}: {p.help}" for k, p in PARAMETERS.items())
-    s = subparsers.add_parser(
-        "sweep",
-        help="run several policies over a grid of scenario changes x seeds; sensitivity tables",
-    )
-    s.add_argument("--scenario", required=True, help="scenario name (see `aryl-gym scenarios`)")
-    runner.add_run_arguments(s, "comma-separated policy names (see `aryl-gym policies`)")
-    s.add_argument(
-        "--grid",
-        action="append",
-        metavar="NAME=V1,V2,...",
-        help="a swept parameter and its values; repeat for a cartesian product "
-        f"(none: the scenario alone). Known: {known}",
-    )
-    runner.add_output_arguments(s)
-    s.set_defaults(func=cmd_sweep)
-
-
-# Names re-exported from the modules this one was split into: they were defined here.
-__all__ = [
-    "PARAMETERS",
-    "SWEEP_METRICS",
-    "Parameter",
-    "anchors",
-    "format_sweep",
-    "grid_points",
-    "normalise_grid",
-    "parse_grid",
-    "plot_sensitivity",
-    "point_aggregates",
-    "point_scenario",
-    "register",
-    "run_sweep",
-    "write_sweep_reports",
-]

@@ -7,12 +7,12 @@ import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.runner import csv_list
+
+if TYPE_CHECKING:  # pandas only in annotations: the CLI imports this module for --help
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def parse_grid(specs: Sequence[str]) -> dict[str, list[Any]]:
         if name in grid:
             raise ValueError(f"grid parameter {name!r} given more than once")
         try:
-            parsed = [PARAMETERS[name].parse(v) for v in csv_list(values)]
+            parsed = [PARAMETERS[name].parse(v.strip()) for v in values.split(",") if v.strip()]
         except ValueError as exc:
             raise ValueError(f"grid parameter {name!r}: {exc}") from None
         grid[name] = parsed

@@ -1,0 +1,58 @@
+"""``aryl-gym benchmark``: the command-line face of :mod:`aryl_gym.experiments.benchmark`."""
+
+from __future__ import annotations
+
+import argparse
+
+from aryl_gym.cli.common import (
+    add_output_arguments,
+    add_run_arguments,
+    add_scenario_arguments,
+    policies_and_seeds,
+    scenario_from_args,
+)
+
+DEFAULT_POLICIES = "aryl,baseline,aryl-loan-only,aryl-elastic-only"
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from aryl_gym.experiments.benchmark import run_benchmark
+    from aryl_gym.experiments.report import format_table
+    from aryl_gym.experiments.runner import check_backend, validate_policies
+
+    policies, seeds = policies_and_seeds(args)
+    # validate everything before any run starts (the scenario last: it may load a trace)
+    validate_policies(policies)
+    check_backend(args.backend)
+    scenario = scenario_from_args(args)
+    df = run_benchmark(
+        scenario,
+        policies,
+        seeds,
+        args.out,
+        workers=args.workers,
+        progress=not args.quiet,
+        reference=args.reference,
+        backend=args.backend,
+        address=args.address,
+    )
+    print(format_table(df, args.reference))
+    for p in df.attrs.get("paths", []):
+        print(f"wrote {p}")
+    return 1 if df.attrs.get("failures") else 0
+
+
+def register(sub) -> None:
+    b = sub.add_parser(
+        "benchmark",
+        help="run several policies over several seeds and write the paper-style table and plots",
+    )
+    add_scenario_arguments(b, required=True)
+    add_run_arguments(
+        b,
+        "comma-separated policy names (see `aryl-gym policies`; default: Aryl, the "
+        "reference point and both ablations)",
+        DEFAULT_POLICIES,
+    )
+    add_output_arguments(b)
+    b.set_defaults(func=cmd_benchmark)

@@ -1,0 +1,153 @@
+"""Argument helpers shared by the sub-commands. Only argparse and the standard library
+are imported here: building the parser must stay fast (``aryl-gym --help``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+BACKENDS = ("local", "ray")
+
+
+def fmt_value(v) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        return f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def print_summary(summary: dict, title: str = "") -> None:
+    if title:
+        print(title)
+    width = max(len(k) for k in summary)
+    for k, v in summary.items():
+        print(f"  {k:<{width}}  {fmt_value(v)}")
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+# --------------------------------------------------------------------------- scenario
+def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """``--scenario`` plus ``--trace``, ``--format``, ``--target-load`` and
+    ``--inference-curve``: the options that choose the scenario a command runs (see
+    :func:`scenario_from_args`)."""
+    p.add_argument(
+        "--scenario",
+        required=required,
+        default=None if required else "small",
+        help="scenario name (see `aryl-gym scenarios`)" + ("" if required else "; default small"),
+    )
+    p.add_argument(
+        "--trace",
+        type=Path,
+        help="a trace file, project or public format (replaces the generated workload)",
+    )
+    p.add_argument(
+        "--format", help="format of --trace (default: detected; see `aryl-gym traces convert -h`)"
+    )
+    p.add_argument(
+        "--target-load",
+        type=float,
+        help="size the training pool so the trace's offered GPU load is this (default: keep the "
+        "scenario's cluster unless the trace does not fit it, then 0.9)",
+    )
+    p.add_argument(
+        "--inference-curve",
+        metavar="NAME",
+        help="inference demand curve instead of the scenario's (see `aryl-gym traces curves`)",
+    )
+
+
+def scenario_from_args(args: argparse.Namespace):
+    """The scenario of :func:`add_scenario_arguments`' options (see
+    :func:`aryl_gym.scenarios.scenario_with_trace`); prints what it decided."""
+    from aryl_gym.scenarios import get_scenario, inference_curve_line, scenario_with_trace
+
+    if args.trace is None and (args.format is not None or args.target_load is not None):
+        raise ValueError("--format and --target-load need --trace")
+    scenario = scenario_with_trace(
+        get_scenario(args.scenario),
+        trace=args.trace,
+        trace_format=args.format,
+        target_load=args.target_load,
+        inference_curve=args.inference_curve,
+        log=print,
+    )
+    print(inference_curve_line(scenario.inference))
+    return scenario
+
+
+# --------------------------------------------------------------------------- runs
+def add_run_arguments(
+    parser: argparse.ArgumentParser, policies_help: str, policies_default: str | None = None
+) -> None:
+    """``--policies`` (required when there is no default), ``--seeds`` / ``--seed-list``."""
+    parser.add_argument(
+        "--policies",
+        default=policies_default,
+        required=policies_default is None,
+        help=policies_help,
+    )
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=3, help="run seeds 0..N-1 (default 3)")
+    seeds.add_argument("--seed-list", help="comma-separated seeds, e.g. 0,5,9 (instead of --seeds)")
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--out``, the backend options, ``--reference`` and ``--quiet``."""
+    parser.add_argument("--out", required=True, type=Path, help="output directory")
+    add_backend_arguments(parser)
+    parser.add_argument(
+        "--reference", default="baseline", help="policy the ratios compare to (default baseline)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--backend``, ``--address`` and ``--workers``."""
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="local",
+        help="where runs execute: local worker processes (default) or Ray tasks "
+        "(needs the `ray` extra)",
+    )
+    parser.add_argument(
+        "--address",
+        help="Ray cluster address for --backend ray, e.g. auto or ray://head:10001 "
+        "(default: $RAY_ADDRESS, else a new local Ray instance)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local: worker processes (default: min(CPUs, runs); 1 = in-process); "
+        "ray without --address: CPUs of the local Ray instance (default: all)",
+    )
+
+
+def policies_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
+    """``--policies`` split at commas and :func:`seeds_from_args`."""
+    return csv_list(args.policies), seeds_from_args(args)
+
+
+def seeds_from_args(args: argparse.Namespace) -> list[int]:
+    """``--seed-list`` parsed, else ``0..--seeds-1``; ``ValueError`` for bad values."""
+    if args.seed_list is not None:
+        try:
+            return [int(x) for x in csv_list(args.seed_list)]
+        except ValueError:
+            raise ValueError(
+                f"--seed-list must be integers separated by commas, got {args.seed_list!r}"
+            ) from None
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    return list(range(args.seeds))

@@ -1,0 +1,68 @@
+"""``aryl-gym simulate``, ``scenarios`` and ``policies``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from aryl_gym.cli.common import add_scenario_arguments, print_summary, scenario_from_args
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from aryl_gym.baselines import make_policy
+    from aryl_gym.simulate import run_policy
+
+    scenario = scenario_from_args(args)
+    policy = make_policy(args.policy)
+    result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
+    summary = {
+        "scenario": scenario.name,
+        "policy": policy.name,
+        "seed": args.seed,
+        **result.summary,
+    }
+    print_summary(summary, f"aryl-gym simulate: {scenario.name} / {policy.name} / seed {args.seed}")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
+    if args.jobs_csv:
+        result.job_records().to_csv(args.jobs_csv, index=False)
+        print(f"wrote {args.jobs_csv}")
+    return 0
+
+
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from aryl_gym.scenarios import SCENARIOS
+
+    width = max(len(n) for n in SCENARIOS)
+    for name, sc in SCENARIOS.items():
+        print(f"{name:<{width}}  {sc.description}")
+    return 0
+
+
+def cmd_policies(args: argparse.Namespace) -> int:
+    from aryl_gym.baselines import policy_specs
+
+    specs = policy_specs()
+    width = max(len(n) for n in specs)
+    for name, spec in specs.items():
+        print(f"{name:<{width}}  {spec.description}")
+    return 0
+
+
+def register(sub) -> None:
+    s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
+    add_scenario_arguments(s)
+    s.add_argument("--policy", default="sjf-noloan", help="policy name (see `aryl-gym policies`)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--json", type=Path, help="write the summary as JSON here")
+    s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_simulate)
+
+    sub.add_parser("scenarios", help="list the named scenarios").set_defaults(func=cmd_scenarios)
+    sub.add_parser("policies", help="list the policies with their rule").set_defaults(
+        func=cmd_policies
+    )

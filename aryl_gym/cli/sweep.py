@@ -1,0 +1,68 @@
+"""``aryl-gym sweep``: the command-line face of :mod:`aryl_gym.experiments.sweep`."""
+
+from __future__ import annotations
+
+import argparse
+
+from aryl_gym.cli.common import (
+    add_output_arguments,
+    add_run_arguments,
+    add_scenario_arguments,
+    policies_and_seeds,
+    scenario_from_args,
+)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from aryl_gym.experiments import runner
+    from aryl_gym.experiments.grid import grid_points, parse_grid
+    from aryl_gym.experiments.sweep import run_sweep
+
+    policies, seeds = policies_and_seeds(args)
+    # validate everything before any run starts (the scenario last: it may load a trace)
+    runner.validate_policies(policies)
+    grid = parse_grid(args.grid or [])
+    runner.check_backend(args.backend)
+    scenario = scenario_from_args(args)
+    df = run_sweep(
+        scenario,
+        policies,
+        seeds,
+        grid,
+        args.out,
+        backend=args.backend,
+        workers=args.workers,
+        address=args.address,
+        progress=not args.quiet,
+        reference=args.reference,
+    )
+    n_points = len(grid_points(grid))
+    print(
+        f"sweep {scenario.name}: {n_points} point(s) x {len(policies)} policies x "
+        f"{len(seeds)} seeds = {n_points * len(policies) * len(seeds)} runs, "
+        f"{len(df)} succeeded"
+    )
+    for p in df.attrs.get("paths", []):
+        print(f"wrote {p}")
+    return 1 if df.attrs.get("failures") else 0
+
+
+def register(sub) -> None:
+    from aryl_gym.experiments.grid import PARAMETERS
+
+    known = "; ".join(f"{k}: {p.help}" for k, p in PARAMETERS.items())
+    s = sub.add_parser(
+        "sweep",
+        help="run several policies over a grid of scenario changes x seeds; sensitivity tables",
+    )
+    add_scenario_arguments(s, required=True)
+    add_run_arguments(s, "comma-separated policy names (see `aryl-gym policies`)")
+    s.add_argument(
+        "--grid",
+        action="append",
+        metavar="NAME=V1,V2,...",
+        help="a swept parameter and its values; repeat for a cartesian product "
+        f"(none: the scenario alone). Known: {known}",
+    )
+    add_output_arguments(s)
+    s.set_defaults(func=cmd_sweep)
