@@ -16,47 +16,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+# the decision types live in the simulator; a policy writer finds them here too
+from aryl_gym.sim.decisions import Allocation, InvalidDecision, PlacementRules
 
 if TYPE_CHECKING:
     from aryl_gym.sim.view import ClusterView
-
-
-@dataclass(frozen=True)
-class PlacementRules:
-    """How the engine's default placer puts workers on servers.
-
-    Base workers (``gpus`` of an inelastic job, ``min_gpus`` of an elastic one) go to the
-    training pool first (best fit, fewest servers). Extra workers of elastic jobs go to
-    lent servers first when ``extra_on_lent_first`` (Aryl's rule: a reclaim then scales
-    jobs in rather than killing them). ``base_on_lent`` lets base workers overflow onto
-    lent servers; ``inelastic_on_lent`` lets inelastic jobs use lent servers at all.
-    """
-
-    extra_on_lent_first: bool = True
-    base_on_lent: bool = True
-    inelastic_on_lent: bool = False
-
-
-@dataclass
-class Allocation:
-    """A policy's decision in a scheduling round: a *change* of the current allocation.
-
-    ``gpus`` maps a job index (``Job.idx``) to the GPU count it should have after the
-    round; jobs not mentioned keep what they have. ``0`` stops a job (a running job is
-    preempted and requeued). A queued elastic job may start at any count in
-    ``[min_gpus, max_gpus]``, an inelastic one only at ``gpus``. The engine applies
-    shrinks first, then grows in the mapping's order, so put the most important job first.
-
-    ``placement`` optionally pins where a job's workers go: job index -> {server: GPUs},
-    the job's *complete* placement after the round (it must sum to ``gpus[job]``). Jobs
-    without an entry are placed by the default placer following ``rules``.
-    """
-
-    gpus: dict[int, int] = field(default_factory=dict)
-    placement: dict[int, dict[int, int]] = field(default_factory=dict)
-    rules: PlacementRules | None = None
 
 
 class Policy(ABC):
@@ -94,3 +60,6 @@ class Policy(ABC):
     @abstractmethod
     def allocate(self, view: ClusterView) -> Allocation:
         """Return the allocation change of this round (an empty Allocation = no change)."""
+
+
+__all__ = ["Allocation", "InvalidDecision", "PlacementRules", "Policy"]

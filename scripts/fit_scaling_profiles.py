@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fit the scaling profiles of ``aryl_gym.workload.profiles`` to measured step times.
+"""Fit the scaling profiles of ``aryl_gym.sim.profiles`` to measured step times.
 
 Reads ``<scaling>/<model>/placements.csv`` and ``scalability.csv`` (real measurements
 from petuum/adaptdl, branch osdi21-artifact, commit
@@ -38,7 +38,7 @@ from scipy.optimize import least_squares
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from aryl_gym.workload.profiles import PROFILES, ScalingProfile  # noqa: E402
+from aryl_gym.sim.profiles import PROFILES, ScalingProfile  # noqa: E402
 
 MODELS = ("bert", "cifar10", "deepspeech2", "imagenet", "ncf", "yolov3")
 #: GPUs per node of the measurement cluster (16 nodes x 4 T4 GPUs).

@@ -144,7 +144,7 @@ def test_random_masked_policy_never_triggers_invalid_decision(kwargs):
     env = ReclaimEnv("small", check_invariants=True)
     for _ in range(3):
         _, _, info = _random_episode(env, rng)
-        assert info["invalid_actions"] == 0 and env.sim_mismatches == 0
+        assert info["invalid_actions"] == 0
 
 
 def test_invalid_action_is_a_counted_noop():
@@ -284,7 +284,6 @@ def test_reclaim_return_is_minus_reclaim_cost(cost):
     for _ in range(3):
         _, ret, info = _random_episode(env, rng)
         s = info["summary"]
-        assert env.sim_mismatches == 0
         # Aryl's allocation never preempts, so every preemption comes from a reclaim
         if cost == "count":
             assert -ret == s["preemptions"]

@@ -1,4 +1,4 @@
-"""Tests of aryl_gym.workload.profiles: curve properties and the fit to the measurements."""
+"""Tests of aryl_gym.sim.profiles: curve properties and the fit to the measurements."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aryl_gym.workload.profiles import (
+from aryl_gym.sim.profiles import (
     DEFAULT_PROFILE_MIX,
     PROFILES,
     ScalingProfile,

@@ -304,7 +304,7 @@ def test_pai2020_mapping(tmp_path, header):
 
 
 def test_elastic_flags_and_profiles_are_seeded(tmp_path):
-    from aryl_gym.workload.profiles import DEFAULT_PROFILE_MIX
+    from aryl_gym.sim.profiles import DEFAULT_PROFILE_MIX
 
     rows = "job_id,submission_time,duration,num_gpu\n" + "".join(
         f"j{i},{i},100,4\n" for i in range(400)

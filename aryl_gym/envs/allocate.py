@@ -168,9 +168,8 @@ class AllocateEnv(EpisodeEnv):
                 rnd.end_episode()
                 return True
             if point.kind == RECLAIM:
-                q0 = len(e.queue)
-                e.decide_reclaim(policy.reclaim(point.view, point.k))
-                self._preempt_unpaid += len(e.queue) - q0
+                eff = e.decide_reclaim(policy.reclaim(point.view, point.k))
+                self._preempt_unpaid += len(eff.preempted)
                 continue
             rnd.begin_round(point.view)
             if self.skip_trivial and rnd.trivial and not first:

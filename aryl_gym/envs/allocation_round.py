@@ -512,35 +512,9 @@ class AllocationRound:
                     mv[op, i] = self._placeable(job.idx, new)
 
     def _placeable(self, idx: int, new: int) -> bool:
-        view, rules = self.view, self.rules
         targets = dict(self.pending)
         targets[idx] = new
-        free = [self.free_t, self.free_l]
-        grows = []
-        for j, n in targets.items():
-            job = view.job(j)
-            c = job.n_gpus
-            if n < c:
-                r = c if n == 0 else c - n
-                from_l = min(r, job.lent_gpus)
-                free[1] += from_l
-                free[0] += r - from_l
-            elif n > c:
-                grows.append((job, n))
-        for job, n in grows:
-            add = n - job.n_gpus
-            base = min(add, max(0, job.base_gpus - job.n_gpus))
-            may_lend = job.elastic or rules.inelastic_on_lent
-            base_cls = (0, 1) if (may_lend and rules.base_on_lent) else (0,)
-            extra_cls = ((1, 0) if rules.extra_on_lent_first else (0, 1)) if may_lend else (0,)
-            for need, classes in ((base, base_cls), (add - base, extra_cls)):
-                for cls in classes:
-                    take = min(need, free[cls])
-                    free[cls] -= take
-                    need -= take
-                if need:
-                    return False
-        return True
+        return self.view.can_place(targets)
 
 
 _ZERO_ROW = (0.0,) * N_SLOT_F

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.envs.base import EpisodeEnv, resolve_policy
 from aryl_gym.envs.episodes import EpisodeSpec, sample_from_options
@@ -27,19 +25,6 @@ from aryl_gym.policy import Policy
 from aryl_gym.sim.engine import RECLAIM, Engine
 
 COSTS = ("count", "lost_gpu_seconds")
-
-
-def apply_reclaim(engine: Engine, servers: list[int]) -> tuple[int, float]:
-    """``engine.decide_reclaim(servers)``; returns the (preemptions, lost GPU-seconds) it caused."""
-    jobs = {j for s in servers for j in engine.cluster.jobs_on[s]}
-    before = {j: (engine.jobs[j].preemptions, engine.jobs[j].lost_gpu_seconds) for j in jobs}
-    engine.decide_reclaim(servers)
-    n = lost = 0
-    for j, (p, lg) in before.items():
-        job = engine.jobs[j]
-        n += job.preemptions - p
-        lost += job.lost_gpu_seconds - lg
-    return n, lost
 
 
 class ReclaimEnv(EpisodeEnv):
@@ -104,7 +89,7 @@ class ReclaimEnv(EpisodeEnv):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.invalid_actions = self.preemptions = self.sim_mismatches = 0
+        self.invalid_actions = self.preemptions = 0
         self.lost_gpu_seconds = 0.0
         pinned = bool(options) and ("start" in options)
         for _ in range(1 if pinned else self.max_redraws):
@@ -123,7 +108,6 @@ class ReclaimEnv(EpisodeEnv):
         self.invalid_actions = 0
         self.preemptions = 0
         self.lost_gpu_seconds = 0.0
-        self.sim_mismatches = 0
         self._done = False
         return self.round.obs.copy(), self._info(False)
 
@@ -143,11 +127,7 @@ class ReclaimEnv(EpisodeEnv):
         ended = False
         self._paid_this = (self._paid_this[0] + n_pre, self._paid_this[1] + lost)
         if rnd.picks_left == 0:
-            actual = apply_reclaim(self.engine, rnd.picked)
-            if actual[0] != self._paid_this[0] or not np.isclose(
-                actual[1], self._paid_this[1], rtol=1e-9, atol=1e-6
-            ):
-                self.sim_mismatches += 1  # the per-pick costs disagree with the engine (a bug)
+            self.engine.decide_reclaim(rnd.picked)  # does what the picks' what-ifs said
             ended = self._advance()
         # costs of reclaims decided without the agent since the last step
         un_pre, un_lost = self._unpaid
@@ -179,8 +159,11 @@ class ReclaimEnv(EpisodeEnv):
                     self._invalid_here = 0
                     self._paid_this = (0.0, 0.0)
                     return False
-                n, lost = apply_reclaim(e, list(p.reclaim(point.view, point.k)))
-                self._unpaid = (self._unpaid[0] + n, self._unpaid[1] + lost)
+                eff = e.decide_reclaim(p.reclaim(point.view, point.k))
+                self._unpaid = (
+                    self._unpaid[0] + len(eff.preempted),
+                    self._unpaid[1] + eff.lost_gpu_seconds,
+                )
             else:
                 e.decide_allocation(p.allocate(point.view))
 

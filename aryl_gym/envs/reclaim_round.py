@@ -57,10 +57,9 @@ class ReclaimRound:
 
     **Slots.** Up to ``n_slots`` unpicked lent servers, in the order they were lent;
     when more are lent, the ``n_slots`` with the fewest busy GPUs (ties: lent earlier)
-    are shown. The slots are refilled after every pick. The engine's removal rule is
-    simulated pick by pick: an elastic job keeping at least ``min_gpus`` is scaled in
-    (which checkpoints it: a later preemption in the same reclaim loses no work), any
-    other job on the server is preempted and leaves all its servers.
+    are shown. The slots are refilled after every pick. Each pick's effect comes from
+    the simulator's what-if :class:`~aryl_gym.sim.reclaim.ReclaimSimulation` (the
+    engine's own removal rule).
     """
 
     def __init__(self, n_slots: int = 8) -> None:
@@ -78,24 +77,14 @@ class ReclaimRound:
         self.view = view
         self.k = int(k)
         self.picked = []
-        lent = view.lent_servers
-        self.order = {s: i for i, s in enumerate(lent)}
-        self.on: dict[int, dict[int, int]] = {s: dict(view.jobs_on(s)) for s in lent}
-        self.ngpu: dict[int, int] = {}
-        self.spans: dict[int, set[int]] = {}
-        self.lost: dict[int, float] = {}
-        for s, jobs in self.on.items():
-            for j in jobs:
-                if j not in self.ngpu:
-                    job = view.job(j)
-                    self.ngpu[j] = job.n_gpus
-                    self.lost[j] = (
-                        view.lost_work_if_preempted(job) / job.rate * job.n_gpus
-                        if job.rate
-                        else 0.0
-                    )
-                self.spans.setdefault(j, set()).add(s)
+        self.order = {s: i for i, s in enumerate(view.lent_servers)}
+        self.sim = view.reclaim_simulation()  # the engine's removal rule, server by server
         self._refresh()
+
+    @property
+    def on(self) -> dict[int, dict[int, int]]:
+        """Unpicked lent server -> {job: GPUs} (given earlier picks)."""
+        return self.sim.on
 
     @property
     def picks_left(self) -> int:
@@ -103,37 +92,19 @@ class ReclaimRound:
 
     def effect(self, s: int) -> tuple[list[int], list[int]]:
         """(preempted, scaled-in) jobs if server ``s`` is returned next."""
-        pre, sc = [], []
-        view = self.view
-        for j, g in self.on[s].items():
-            job = view.job(j)
-            if job.elastic and self.ngpu[j] - g >= job.min_gpus:
-                sc.append(j)
-            else:
-                pre.append(j)
-        return pre, sc
+        return self.sim.effect(s)
 
     def cost(self, s: int, kind: str = "count") -> float:
         pre, _ = self.effect(s)
-        return float(len(pre)) if kind == "count" else sum(self.lost[j] for j in pre)
+        return float(len(pre)) if kind == "count" else sum(self.sim.lost[j] for j in pre)
 
     def pick(self, slot: int) -> tuple[int, float, float]:
         """Return the slot's server next; gives (server, preemptions, lost GPU-seconds)."""
         s = self.slots[slot]
-        pre, sc = self.effect(s)
-        lost = sum(self.lost[j] for j in pre)
-        on = self.on.pop(s)
-        for j in sc:
-            self.ngpu[j] -= on[j]
-            self.spans[j].discard(s)
-            self.lost[j] = 0.0  # a scale-in checkpoints the job
-        for j in pre:
-            for other in self.spans.pop(j):
-                if other != s:
-                    self.on[other].pop(j, None)
+        eff = self.sim.remove(s)
         self.picked.append(s)
         self._refresh()
-        return s, float(len(pre)), lost
+        return s, float(len(eff.preempted)), eff.lost_gpu_seconds
 
     def pick_cheapest_rest(self, kind: str = "count") -> tuple[float, float]:
         """Make the remaining picks by :meth:`cheapest_slot`; (preemptions, lost GPU-s)."""
@@ -173,9 +144,10 @@ class ReclaimRound:
             jobs = self.on[s]
             pre, sc = self.effect(s)
             busy = sum(jobs.values())
-            span = sum(1 for j in jobs if len(self.spans[j]) > 1)
-            aryl = sum(1.0 / len(self.spans[j]) for j in pre)
-            lost_h = sum(self.lost[j] for j in pre) / HOUR
+            spans, lost = self.sim.spans, self.sim.lost
+            span = sum(1 for j in jobs if len(spans[j]) > 1)
+            aryl = sum(1.0 / len(spans[j]) for j in pre)
+            lost_h = sum(lost[j] for j in pre) / HOUR
             rem = 0.0
             for j in jobs:
                 job = view.job(j)

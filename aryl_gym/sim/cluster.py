@@ -8,7 +8,7 @@ placement costs O(gpus_per_server), never a scan over all servers.
 
 from __future__ import annotations
 
-from aryl_gym.config import ClusterConfig
+from aryl_gym.sim.config import ClusterConfig
 
 TRAINING, LENT = 0, 1  # placement classes: training pool, lent inference servers
 

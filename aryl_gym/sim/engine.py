@@ -27,20 +27,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aryl_gym.config import ScenarioConfig
-from aryl_gym.policy import Allocation, PlacementRules
-from aryl_gym.sim.cluster import LENT, TRAINING, Cluster
+from aryl_gym.sim.cluster import Cluster
+from aryl_gym.sim.decisions import Allocation, InvalidDecision, PlacementRules
 from aryl_gym.sim.job import DONE, QUEUED, RUNNING, Job
 from aryl_gym.sim.metrics import MetricsRecorder
+from aryl_gym.sim.placer import Placer
+from aryl_gym.sim.profiles import get_profile
+from aryl_gym.sim.reclaim import ReclaimEffect, lost_gpu_seconds, scales_in
 from aryl_gym.sim.view import ClusterView
-from aryl_gym.workload.profiles import get_profile
-from aryl_gym.workload.schema import JobTable
 
 RECLAIM, ALLOCATE = "reclaim", "allocate"
 
-
-class InvalidDecision(ValueError):
-    """A policy's decision breaks the rules (unknown job, bad GPU count, no room, ...)."""
+__all__ = ["ALLOCATE", "RECLAIM", "DecisionPoint", "Engine", "InvalidDecision"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,19 @@ class DecisionPoint:
 
 
 class Engine:
-    """Simulates one episode of a scenario. See the module docstring for the loop."""
+    """Simulates one episode of a scenario. See the module docstring for the loop.
+
+    ``scenario`` is any object with the fields of :class:`aryl_gym.config.ScenarioConfig`
+    that the engine reads (``name``, ``cluster``, ``dynamics``, ``inference.reserve_servers``,
+    ``max_time_s``, ``max_drain_s``, ``window``); ``jobs`` any table with the columns of
+    :class:`aryl_gym.workload.schema.JobTable`. The simulator imports neither: it sits
+    below the layers that define them.
+    """
 
     def __init__(
         self,
-        scenario: ScenarioConfig,
-        jobs: JobTable,
+        scenario,
+        jobs,
         demand: tuple[np.ndarray, np.ndarray],
         *,
         seed: int = 0,
@@ -78,6 +83,7 @@ class Engine:
         self.periodic_rounds = periodic_rounds
         self.elastic_scaling = elastic_scaling
         self.rules = rules or PlacementRules()
+        self.placer = Placer(self.cluster, self.rules)
         self.check = check_invariants
         self.view = ClusterView(self)
         self.t = 0.0
@@ -126,12 +132,13 @@ class Engine:
         self.events = 0
         self.reclaim_events = 0
         self.reclaimed_servers = 0
+        self.reclaim_preemptions = 0  # preemptions caused by reclaims (not by policies)
         self.metrics = MetricsRecorder(self, sample_interval_s)
         if self._d_times and self._d_times[0] <= 0.0:
             self._apply_demand(0.0)
 
     # ------------------------------------------------------------------ construction
-    def _validate_capacity(self, jobs: JobTable) -> None:
+    def _validate_capacity(self, jobs) -> None:
         cfg = self.scenario.cluster
         cap = cfg.training_gpus + (cfg.inference_gpus if self.uses_loaning else 0)
         base = (
@@ -249,38 +256,55 @@ class Engine:
             self._pending_reclaim = self.cluster.n_lent - loanable
         return False
 
-    def decide_reclaim(self, servers) -> None:
-        """Give back the chosen lent servers (in order), scaling in or preempting their jobs."""
-        point = self._take_point(RECLAIM)
-        servers = [int(s) for s in servers]
+    def decide_reclaim(self, servers) -> ReclaimEffect:
+        """Give back the chosen lent servers (in order), scaling in or preempting their jobs;
+        returns what it did (the same :class:`ReclaimEffect` ``view.reclaim_effect`` predicts)."""
+        point = self._peek_point(RECLAIM)
+        try:
+            servers = [_as_int(s, "reclaimed server") for s in servers]
+        except TypeError:
+            raise InvalidDecision(
+                f"reclaim: expected a sequence of {point.k} server ids, got {servers!r}"
+            ) from None
         if len(servers) != point.k or len(set(servers)) != point.k:
             raise InvalidDecision(f"reclaim needs {point.k} distinct lent servers, got {servers}")
         for s in servers:
             if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
                 raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
+        self._waiting = None
         t = self.t
+        effect = ReclaimEffect()
         for s in servers:
             for idx, k in list(self.cluster.jobs_on[s].items()):
                 job = self.jobs[idx]
-                if job.elastic and job.n_gpus - k >= job.min_gpus:
+                if scales_in(job, job.n_gpus, k):
                     new = dict(job.placement)
                     del new[s]
                     self._reallocate(job, new, t)
                     self.scaled_in_log.append(idx)
+                    effect.scaled_in.append(idx)
                 else:
-                    self._preempt(job, t)
+                    effect.lost_gpu_seconds += self._preempt(job, t)
+                    effect.preempted.append(idx)
             self.cluster.give_back(s)
+        self.reclaim_preemptions += len(effect.preempted)
         self._pending_reclaim = 0
         self.reclaim_events += 1
         self.reclaimed_servers += len(servers)
         self._round_due = True
         if self.check:
             self.check_invariants()
+        return effect
 
     # ------------------------------------------------------------------ allocation
     def decide_allocation(self, alloc: Allocation) -> None:
-        """Apply a policy's :class:`Allocation`: shrinks and stops first, then grows in order."""
-        self._take_point(ALLOCATE)
+        """Apply a policy's :class:`Allocation`: shrinks and stops first, then grows in order.
+
+        The whole decision is checked first (types, jobs, bounds, room for every grow):
+        ``InvalidDecision`` leaves the engine unchanged and still waiting for a decision."""
+        self._peek_point(ALLOCATE)
+        self._validate_allocation(alloc)
+        self._waiting = None
         epoch = self.allocation_epoch
         self._apply_allocation(alloc)
         if self.allocation_epoch == epoch:  # the round changed nothing (empty or no-op entries)
@@ -288,29 +312,62 @@ class Engine:
         if self.check:
             self.check_invariants()
 
-    def _apply_allocation(self, alloc: Allocation) -> None:
-        rules = alloc.rules or self.rules
-        t = self.t
-        grows: list[tuple[Job, int]] = []
+    def _validate_allocation(self, alloc: Allocation) -> None:
+        """Raise ``InvalidDecision`` unless ``alloc`` can be applied as a whole."""
+        if not isinstance(alloc, Allocation):
+            raise InvalidDecision(
+                f"allocate must return an Allocation, got {type(alloc).__name__}: {alloc!r}"
+            )
+        if not isinstance(alloc.gpus, dict) or not isinstance(alloc.placement, dict):
+            raise InvalidDecision("Allocation.gpus and Allocation.placement must be dicts")
+        targets: dict[int, int] = {}
+        jobs: dict[int, Job] = {}
         for idx, n in alloc.gpus.items():
+            idx = _as_int(idx, "job index in Allocation.gpus")
             job = self._active_job(idx)
-            n = int(n)
+            n = _as_int(n, f"GPU count of job {job.job_id!r}")
             if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
                 span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
                 raise InvalidDecision(f"job {job.job_id!r}: {n} GPUs is outside its allowed {span}")
+            jobs[idx] = job
+            if idx not in alloc.placement:
+                targets[idx] = n
+        for idx, place in alloc.placement.items():
+            job = self._active_job(_as_int(idx, "job index in Allocation.placement"))
+            if not isinstance(place, dict):
+                raise InvalidDecision(
+                    f"job {job.job_id!r}: placement must be a dict server -> GPUs"
+                )
+            for s, k in place.items():
+                _as_int(s, f"server id in the placement of job {job.job_id!r}")
+                _as_int(k, f"GPU count in the placement of job {job.job_id!r}")
+        # explicit placements may free GPUs the grows use; they are checked as applied
+        if not alloc.placement and not self.placer.feasible(targets, jobs):
+            grows = [jobs[i].job_id for i, n in targets.items() if n > jobs[i].n_gpus]
+            raise InvalidDecision(
+                f"no room for the grows of jobs {grows} (free: {self.view.free_training_gpus} "
+                f"training, {self.view.free_lent_gpus} lent GPUs, plus what shrinks free)"
+            )
+
+    def _apply_allocation(self, alloc: Allocation) -> None:
+        t = self.t
+        grows: list[tuple[Job, int]] = []
+        for idx, n in alloc.gpus.items():
+            idx, n = int(idx), int(n)
+            job = self.jobs[idx]
             if idx in alloc.placement:
                 continue  # handled below
             if n < job.n_gpus:
                 if n == 0:
                     self._preempt(job, t)
                 else:
-                    self._reallocate(job, self._shrunk_placement(job, job.n_gpus - n), t)
+                    self._reallocate(job, self.placer.shrink(job, job.n_gpus - n), t)
             elif n > job.n_gpus:
                 grows.append((job, n))
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=True)
         for job, n in grows:
-            self._reallocate(job, self._grown_placement(job, n, rules), t)
+            self._reallocate(job, self.placer.grow(job, n), t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
 
@@ -358,48 +415,6 @@ class Engine:
             )
         return job
 
-    def _shrunk_placement(self, job: Job, remove: int) -> dict[int, int]:
-        """Take workers off lent servers first, then off the servers holding fewest of them."""
-        new = dict(job.placement)
-        order = sorted(new, key=lambda s: (self.cluster.server_class(s) != LENT, new[s], -s))
-        for s in order:
-            if remove == 0:
-                break
-            k = min(new[s], remove)
-            new[s] -= k
-            remove -= k
-            if new[s] == 0:
-                del new[s]
-        return new
-
-    def _grown_placement(self, job: Job, n: int, rules: PlacementRules) -> dict[int, int]:
-        """The default placer: base workers on training servers, extra workers per ``rules``."""
-        add = n - job.n_gpus
-        base = min(add, max(0, job.base_gpus - job.n_gpus))
-        may_lend = job.elastic or rules.inelastic_on_lent
-        base_classes = (TRAINING, LENT) if (may_lend and rules.base_on_lent) else (TRAINING,)
-        if not may_lend:
-            extra_classes: tuple[int, ...] = (TRAINING,)
-        elif rules.extra_on_lent_first:
-            extra_classes = (LENT, TRAINING)
-        else:
-            extra_classes = (TRAINING, LENT)
-        new = dict(job.placement)
-        for need, classes in ((base, base_classes), (add - base, extra_classes)):
-            for cls in classes:
-                if need == 0:
-                    break
-                reserved = {s: k - job.placement.get(s, 0) for s, k in new.items()}
-                for s, k in self.cluster.find_fit(cls, need, prefer=new, reserved=reserved):
-                    new[s] = new.get(s, 0) + k
-                    need -= k
-            if need > 0:
-                raise InvalidDecision(
-                    f"job {job.job_id!r}: no room for {n} GPUs (free: {self.cluster.free_total[TRAINING]} "
-                    f"training, {self.cluster.free_total[LENT]} lent; may use lent: {may_lend})"
-                )
-        return new
-
     # ------------------------------------------------------------------ job transitions
     def _settle(self, job: Job, t: float) -> None:
         """Bring progress and GPU-seconds of a running job up to ``t``."""
@@ -445,16 +460,8 @@ class Engine:
             pause = self.dyn.restart_overhead_s if job.preemptions else 0.0
         self._move_workers(job, new)
         cl = self.cluster
-        g = cl.gpus_per_server
-        speed = min(cl.speed[s] for s in new)
-        n = job.n_gpus
-        min_servers = (n + g - 1) // g
-        extra_servers = len(new) - min_servers
-        factor = (
-            job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
-        )
-        job.speed = speed
-        job.rate = float(job.speedup[n]) * factor * speed
+        job.speed = min(cl.speed[s] for s in new)
+        job.rate = self.placer.rate(job, new)
         job.pause_until = t + pause
         job.seg_progress = job.progress
         job.seg_run_start = job.pause_until
@@ -466,13 +473,16 @@ class Engine:
         self._seq += 1
         heapq.heappush(self._heap, (finish, self._seq, job.idx, job.version))
 
-    def _preempt(self, job: Job, t: float) -> None:
+    def _preempt(self, job: Job, t: float) -> float:
+        """Stop ``job`` and requeue it; returns the GPU-seconds the preemption lost."""
+        ckpt = self.dyn.checkpoint_interval_s
+        lost_gs = lost_gpu_seconds(job, t, ckpt)  # the formula of the what-if queries
         self._settle(job, t)
-        lost = job.work_since_checkpoint(t, self.dyn.checkpoint_interval_s)
+        lost = job.work_since_checkpoint(t, ckpt)
         if lost > 0:
+            job.lost_gpu_seconds += lost_gs
             job.progress -= lost
             job.lost_work += lost
-            job.lost_gpu_seconds += lost / job.rate * job.n_gpus
         self._move_workers(job, {})
         job.state = QUEUED
         job.rate = 0.0
@@ -481,6 +491,7 @@ class Engine:
         job.queued_since = t
         del self.running[job.idx]
         self.queue[job.idx] = job
+        return lost_gs if lost > 0 else 0.0
 
     def _complete(self, job: Job, t: float) -> None:
         self._settle(job, t)
@@ -506,12 +517,11 @@ class Engine:
         self.queue[i] = job
 
     # ------------------------------------------------------------------ end of episode
-    def _take_point(self, kind: str) -> DecisionPoint:
+    def _peek_point(self, kind: str) -> DecisionPoint:
         point = self._waiting
         if point is None or point.kind != kind:
             have = "none" if point is None else point.kind
             raise RuntimeError(f"no pending {kind} decision (pending: {have})")
-        self._waiting = None
         return point
 
     def _note_no_change(self) -> None:
@@ -542,3 +552,11 @@ class Engine:
         from aryl_gym.sim.invariants import check_invariants
 
         check_invariants(self)
+
+
+def _as_int(value, what: str) -> int:
+    """``value`` as an int when it is an integer (Python or numpy, not bool); else
+    ``InvalidDecision`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidDecision(f"{what} must be an integer, got {type(value).__name__} {value!r}")
+    return int(value)

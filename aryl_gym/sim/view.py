@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from aryl_gym.sim.cluster import LENT, TRAINING
 from aryl_gym.sim.job import Job
+from aryl_gym.sim.reclaim import ReclaimEffect, ReclaimSimulation, lost_gpu_seconds
 
 if TYPE_CHECKING:
     from aryl_gym.sim.engine import Engine
@@ -73,6 +74,46 @@ class ClusterView:
     def lost_work_if_preempted(self, job: Job) -> float:
         """Work since the job's last checkpoint (what a preemption now would lose)."""
         return job.work_since_checkpoint(self._e.t, self._e.dyn.checkpoint_interval_s)
+
+    def lost_gpu_seconds_if_preempted(self, job: Job) -> float:
+        """GPU-seconds a preemption now would throw away (the engine's own formula)."""
+        return lost_gpu_seconds(job, self._e.t, self._e.dyn.checkpoint_interval_s)
+
+    # -- what-if queries: the engine's own rules, applied to nothing --------------------
+    @property
+    def rules(self):
+        """The default placer's :class:`~aryl_gym.sim.decisions.PlacementRules`."""
+        return self._e.rules
+
+    def rate_with(self, job: Job, n_gpus: int) -> float | None:
+        """The rate (work per second, before overheads) ``job`` would run at with
+        ``n_gpus`` placed by the default placer from where it is now: speedup x placement
+        factor x slowest GPU's speed. ``0.0`` for 0 GPUs; None when the GPUs cannot be
+        placed. The engine applies exactly this rate when the change is made alone."""
+        return self._e.placer.rate_with(job, n_gpus)
+
+    def placement_with(self, job: Job, n_gpus: int) -> dict[int, int] | None:
+        """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
+        return self._e.placer.placement_with(job, n_gpus)
+
+    def can_place(self, targets: Mapping[int, int]) -> bool:
+        """Whether an allocation ``{job index: GPUs after the round}`` is placeable by the
+        default placer, applied as the engine applies it (shrinks first, grows in order)."""
+        jobs = self._e.jobs
+        return self._e.placer.feasible(targets, {i: jobs[i] for i in targets})
+
+    def may_use_lent(self, job: Job) -> bool:
+        """Whether the placement rules let ``job`` have workers on lent servers."""
+        return self._e.placer.may_use_lent(job)
+
+    def reclaim_effect(self, servers: Iterable[int]) -> ReclaimEffect:
+        """What returning ``servers`` in this order would do: jobs scaled in and preempted,
+        GPU-seconds lost (exactly what ``decide_reclaim`` then does)."""
+        return ReclaimSimulation(self).remove_all(servers)
+
+    def reclaim_simulation(self) -> ReclaimSimulation:
+        """A fresh what-if simulation of the lent servers, to remove them one by one."""
+        return ReclaimSimulation(self)
 
     # -- servers ------------------------------------------------------------------------
     @property

@@ -166,7 +166,7 @@ def _profile_mix(cfg: WorkloadConfig) -> tuple[list[str], np.ndarray]:
         p = np.array([s for _, s in cfg.profile_mix], dtype=float)
     else:
         try:
-            from aryl_gym.workload.profiles import DEFAULT_PROFILE_MIX
+            from aryl_gym.sim.profiles import DEFAULT_PROFILE_MIX
 
             mix = dict(DEFAULT_PROFILE_MIX)
         except ImportError:

@@ -193,7 +193,7 @@ def load_any(
         raise ValueError(f"unknown trace format {fmt!r}; known: {', '.join(FORMATS)}")
     report = MappingReport(source=os.fspath(path), format=fmt)
     if fmt == "aryl":
-        from aryl_gym.workload.profiles import PROFILES
+        from aryl_gym.sim.profiles import PROFILES
         from aryl_gym.workload.trace_io import load_trace
 
         jobs = load_trace(path, known_profiles=PROFILES)

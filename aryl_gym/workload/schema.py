@@ -21,7 +21,7 @@ COLUMNS: dict[str, str] = {
     "elastic": "whether the job can run on any GPU count in [min_gpus, max_gpus] (bool)",
     "min_gpus": "smallest GPU count of an elastic job (int, 1 <= min_gpus <= gpus)",
     "max_gpus": "largest GPU count of an elastic job (int, >= gpus)",
-    "profile": "name of the scaling profile (see aryl_gym.workload.profiles)",
+    "profile": "name of the scaling profile (see aryl_gym.sim.profiles)",
     "user": "submitting user (string, optional; empty when unknown)",
 }
 REQUIRED_COLUMNS = ("job_id", "submit_time", "gpus", "duration")

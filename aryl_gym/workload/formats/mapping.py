@@ -237,7 +237,7 @@ def map_rows(
         words = pd.Series(rows.status[idx]).value_counts()
         report.status_counts = {str(k): int(v) for k, v in words.items()}
 
-    from aryl_gym.workload.profiles import DEFAULT_PROFILE_MIX
+    from aryl_gym.sim.profiles import DEFAULT_PROFILE_MIX
 
     rng = np.random.default_rng(options.seed)
     m = idx.size

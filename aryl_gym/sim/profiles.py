@@ -60,6 +60,8 @@ class ScalingProfile:
     gamma: float = 1.0
     split_factor: float = 1.0
     extra_server_factor: float = 1.0
+    #: whether the model and its optimiser state fit a lent (T4-class, 16 GB) GPU's memory
+    fits_lent_gpu: bool = True
     local_bsz: int | None = field(default=None, compare=False)
     fit_rms_log_error: float | None = field(default=None, compare=False)
     placement_rms_log_error: float | None = field(default=None, compare=False)

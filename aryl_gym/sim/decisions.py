@@ -1,0 +1,65 @@
+"""What a policy hands the engine at a decision point, and the rules of the default placer.
+
+The engine stops at two kinds of decision points:
+
+* **reclaim** — the inference side takes ``k`` lent servers back; the policy says which.
+  Their workers are then removed at once (:mod:`aryl_gym.sim.reclaim`).
+* **allocate** — a scheduling round; the policy returns an :class:`Allocation`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class InvalidDecision(ValueError):
+    """A policy's decision breaks the rules (unknown job, bad GPU count, no room, ...).
+    The engine raises it before changing anything."""
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """How the engine's default placer puts workers on servers (docs/model.md, Placement).
+
+    Base workers (``gpus`` of an inelastic job, ``min_gpus`` of an elastic one) go to the
+    training pool first (best fit, fewest servers). Extra workers of elastic jobs go to
+    lent servers first when ``extra_on_lent_first`` (Aryl's rule: a reclaim then scales
+    jobs in rather than killing them). ``base_on_lent`` lets base workers overflow onto
+    lent servers; ``inelastic_on_lent`` lets inelastic jobs use lent servers at all.
+
+    Rules for slower lent GPUs (the paper's premise; each off by default):
+
+    * ``no_slow_mix`` — a grow never adds lent GPUs to a job whose GPUs are all faster
+      unless the job's rate with them is higher than without (the placer then keeps the
+      extra workers on training servers, or the grow is not placeable);
+    * ``lent_memory_fit`` — jobs whose model does not fit a lent GPU's memory
+      (:attr:`~aryl_gym.sim.profiles.ScalingProfile.fits_lent_gpu`) never use lent GPUs.
+    """
+
+    extra_on_lent_first: bool = True
+    base_on_lent: bool = True
+    inelastic_on_lent: bool = False
+    no_slow_mix: bool = False
+    lent_memory_fit: bool = False
+
+
+@dataclass
+class Allocation:
+    """A policy's decision in a scheduling round: a *change* of the current allocation.
+
+    ``gpus`` maps a job index (``Job.idx``) to the GPU count it should have after the
+    round; jobs not mentioned keep what they have. ``0`` stops a job (a running job is
+    preempted and requeued). A queued elastic job may start at any count in
+    ``[min_gpus, max_gpus]``, an inelastic one only at ``gpus``. The engine applies
+    shrinks first, then grows in the mapping's order, so put the most important job first.
+
+    ``placement`` optionally pins where a job's workers go: job index -> {server: GPUs},
+    the job's *complete* placement after the round (it must sum to ``gpus[job]``). Jobs
+    without an entry are placed by the default placer following the policy's rules.
+    """
+
+    gpus: dict[int, int] = field(default_factory=dict)
+    placement: dict[int, dict[int, int]] = field(default_factory=dict)
+
+
+__all__ = ["Allocation", "InvalidDecision", "PlacementRules"]

@@ -1,0 +1,105 @@
+"""The removal rule of a reclaim, and a what-if simulation of it.
+
+Removing a lent server removes every worker on it: an elastic job that keeps at least
+``min_gpus`` GPUs is scaled in (a resize, which checkpoints it), any other job on the
+server is preempted (it loses the work since its last checkpoint and returns to the
+queue) and leaves all its servers. The engine applies a reclaim with
+:func:`scales_in`; :class:`ReclaimSimulation` plays the same rule on a copy of the
+lent servers' state, server by server, so reclaim policies and envs can ask "what
+would returning these servers do?" without a second copy of the rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aryl_gym.sim.job import Job
+    from aryl_gym.sim.view import ClusterView
+
+
+def scales_in(job: Job, gpus_now: int, gpus_on_server: int) -> bool:
+    """True when removing ``gpus_on_server`` of ``job``'s ``gpus_now`` GPUs scales it in;
+    False when it preempts the job."""
+    return job.elastic and gpus_now - gpus_on_server >= job.min_gpus
+
+
+def lost_gpu_seconds(job: Job, t: float, checkpoint_interval_s: float) -> float:
+    """GPU-seconds a preemption of ``job`` at ``t`` would throw away: the work since its
+    last checkpoint, at its current rate, times its GPUs."""
+    if not job.rate:
+        return 0.0
+    return job.work_since_checkpoint(t, checkpoint_interval_s) / job.rate * job.n_gpus
+
+
+@dataclass
+class ReclaimEffect:
+    """What returning some lent servers does: jobs scaled in, jobs preempted, and the
+    GPU-seconds those preemptions lose."""
+
+    scaled_in: list[int] = field(default_factory=list)
+    preempted: list[int] = field(default_factory=list)
+    lost_gpu_seconds: float = 0.0
+
+
+class ReclaimSimulation:
+    """The lent servers' state during a reclaim, updated server by server with the
+    engine's rule (a scale-in checkpoints a job: a later preemption in the same reclaim
+    loses nothing)."""
+
+    def __init__(self, view: ClusterView) -> None:
+        self.view = view
+        lent = view.lent_servers
+        self.on: dict[int, dict[int, int]] = {s: dict(view.jobs_on(s)) for s in lent}
+        self.gpus: dict[int, int] = {}  # job -> GPUs it still holds
+        self.spans: dict[int, set[int]] = {}  # job -> lent servers it still occupies
+        self.lost: dict[int, float] = {}  # job -> GPU-seconds a preemption would lose now
+        for s, jobs in self.on.items():
+            for j in jobs:
+                if j not in self.gpus:
+                    job = view.job(j)
+                    self.gpus[j] = job.n_gpus
+                    self.lost[j] = view.lost_gpu_seconds_if_preempted(job)
+                self.spans.setdefault(j, set()).add(s)
+        self.removed: list[int] = []
+
+    @property
+    def remaining(self) -> list[int]:
+        """Lent servers not removed yet, in the order they were lent."""
+        return list(self.on)
+
+    def effect(self, s: int) -> tuple[list[int], list[int]]:
+        """(preempted, scaled-in) jobs if server ``s`` is removed next."""
+        pre, sc = [], []
+        job = self.view.job
+        for j, g in self.on[s].items():
+            (sc if scales_in(job(j), self.gpus[j], g) else pre).append(j)
+        return pre, sc
+
+    def remove(self, s: int) -> ReclaimEffect:
+        """Remove server ``s`` next; its effect."""
+        pre, sc = self.effect(s)
+        lost = sum(self.lost[j] for j in pre)
+        on = self.on.pop(s)
+        for j in sc:
+            self.gpus[j] -= on[j]
+            self.spans[j].discard(s)
+            self.lost[j] = 0.0  # the scale-in checkpoints the job
+        for j in pre:
+            for other in self.spans.pop(j):
+                if other != s:
+                    self.on[other].pop(j, None)
+        self.removed.append(s)
+        return ReclaimEffect(sc, pre, lost)
+
+    def remove_all(self, servers: Iterable[int]) -> ReclaimEffect:
+        """Remove ``servers`` in order; their combined effect."""
+        total = ReclaimEffect()
+        for s in servers:
+            e = self.remove(s)
+            total.scaled_in += e.scaled_in
+            total.preempted += e.preempted
+            total.lost_gpu_seconds += e.lost_gpu_seconds
+        return total
