@@ -180,16 +180,17 @@ class ArylPolicy(Policy):
     @staticmethod
     def _donors(view: ClusterView, base) -> list[list]:
         """Running elastic jobs with extra workers, least time saved per extra GPU first:
-        ``[per-GPU value, idx, job, extras left, lent GPUs left]``."""
+        ``[per-GPU value, idx, job, extras left, lent GPUs left]``. The value of a job's
+        extras is the remaining-time increase of shrinking it to its base, at the rates
+        the engine would apply (``view.rate_with``)."""
         t = view.now
         donors = []
         for job in view.running.values():
             extra = job.n_gpus - base(job) if job.elastic else 0
             if extra > 0:
                 r = job.est_remaining_work(t)
-                per_gpu = (
-                    r / job.speedup[job.n_gpus - extra] - r / job.speedup[job.n_gpus]
-                ) / extra
+                shrunk = view.rate_with(job, job.n_gpus - extra)
+                per_gpu = (r / shrunk - r / job.rate) / extra
                 donors.append([per_gpu, job.idx, job, extra, job.lent_gpus])
         donors.sort(key=lambda d: (d[0], d[1]))
         return donors
@@ -229,108 +230,93 @@ class ArylPolicy(Policy):
         free_l: int,
         out: dict[int, int],
     ) -> None:
+        """Step 2: extra workers by MCKP. An option ``k`` of a job at ``n`` GPUs is worth
+        ``R / rate(n) - R / rate(n + k)``, the remaining-time reduction at the rates the
+        engine would apply where the placer would put the workers (``view.rate_with``:
+        speedup x placement factor x slowest GPU's speed). Values may be negative (a grow
+        that splits a job or adds slower GPUs) and non-concave; the solver stays exact."""
         t = view.now
         guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
-        # extras go to lent servers first: a job whose GPUs are all faster than a lent GPU
-        # slows to the lent speed (slowest-GPU rule), which the values must include
-        lent_speed = (
-            view.server_speed(view.lent_servers[0]) if free_l and view.lent_servers else None
-        )
-        # candidates: (job, GPUs now, running?, speed now, speed after growing, remaining work)
-        cands: list[tuple[Job, int, bool, float, float, float]] = []
+        c = view.scenario.cluster
+        fastest = max(c.training_gpu_speed, c.inference_gpu_speed)
+        # candidates: (job, GPUs now, running?, value per option k = 0 .. kmax)
+        cands: list[tuple[Job, int, bool, np.ndarray]] = []
         for job in started:
             base = self._base(job)
             if job.elastic and job.max_gpus > base:
-                s_new = 1.0 if lent_speed is None else min(1.0, lent_speed)
-                cands.append((job, base, False, 1.0, s_new, job.est_remaining_work(t)))
+                rate0 = view.rate_with(job, base)
+                if rate0:
+                    v = _values(view, job, base, rate0, job.est_remaining_work(t), capacity)
+                    if v.size > 1 and v.max() > 0:
+                        cands.append((job, base, False, v))
         watch = self._watch
         for idx, job in list(watch.items()):
             if job.state != RUNNING or job.n_gpus >= job.max_gpus:
                 del watch[idx]
                 continue
-            if idx in shrink:
+            if idx in shrink or not job.rate:
                 continue
-            s_now = job.speed
             r = job.est_remaining_work(t)
-            # the largest gain any grow can bring; remaining work only shrinks, so a job that
-            # cannot beat the guard even on GPUs as fast as its own never will at this
-            # allocation: stop watching it
-            top = r / job.speedup[job.n_gpus] - r / job.speedup[job.max_gpus]
-            if top / s_now <= guard:
+            # the largest gain any grow could bring (compact placement on the fastest GPUs);
+            # remaining work only falls, so a job that cannot beat the guard now never will
+            # at this allocation: stop watching it (a scale-in puts it back)
+            top = r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest)
+            if top <= guard:
                 del watch[idx]
                 continue
-            cands.append(
-                (
-                    job,
-                    job.n_gpus,
-                    True,
-                    s_now,
-                    s_now if lent_speed is None else min(s_now, lent_speed),
-                    r,
-                )
-            )
+            # the same bound within the GPUs free now: skip the job this round only
+            n_top = min(job.max_gpus, job.n_gpus + capacity)
+            if r / job.rate - r / (float(job.speedup[n_top]) * fastest) <= guard:
+                continue
+            v = _values(view, job, job.n_gpus, job.rate, r, capacity)
+            if v.size > 1 and v.max() > guard:
+                cands.append((job, job.n_gpus, True, v))
         if not cands:
             return
-
-        def total(c, k: int) -> float:
-            job, n, _, s_now, s_new, r = c
-            return r / (job.speedup[n] * s_now) - r / (job.speedup[n + k] * s_new)
-
-        def values_of(c) -> np.ndarray:
-            job, n, _, s_now, s_new, r = c
-            v = r / (job.speedup[n] * s_now) - r / (job.speedup[n : job.max_gpus + 1] * s_new)
-            v[0] = 0.0
-            return v
-
-        # -1/thr is concave when thr is, so values are concave unless the first extra GPU
-        # slows the job (s_new < s_now): such items join the exact DP only when some
-        # option is worth having at all
-        concave = [c for c in cands if c[3] == c[4]]
-        other = [
-            (c, v)
-            for c in cands
-            if c[3] != c[4]
-            for v in (values_of(c),)
-            if v.max() > (guard if c[2] else 0.0)
-        ]
-        cands = concave + [c for c, _ in other]
         solver = self.cfg.solver
-
-        def marginal(i: int, k: int) -> float:
-            job, n, _, s_now, s_new, r = cands[i]
-            sp = job.speedup
-            before = r / (sp[n] * s_now) if k == 1 else r / (sp[n + k - 1] * s_new)
-            return before - r / (sp[n + k] * s_new)
-
         failed: set[int] = set()
         for attempt in range(3):  # later passes drop grows that fail the resize guard
+            values = [c[3] for c in cands]
             if solver == "dp":
-                picks = mckp.solve_dp([values_of(c) for c in cands], capacity)
-            elif solver == "greedy":
-                picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
-            elif len(cands) > len(concave):
-                n_conc = len(concave)
-                a, b = mckp.solve_split(
-                    [values_of(c) for c in cands[:n_conc]],
-                    [values_of(c) for c in cands[n_conc:]],
-                    capacity,
-                )
-                picks = a + b
+                picks = mckp.solve_dp(values, capacity)
             else:
-                sizes = [c[0].max_gpus - c[1] for c in cands]
-                if 4 * capacity >= sum(sizes):  # many units to hand out: rank them all at once
-                    picks = mckp.solve_greedy([values_of(c) for c in cands], capacity)
-                else:  # a few units: pop them lazily instead of materialising every value
-                    picks = mckp.solve_greedy_lazy(marginal, sizes, capacity)
+                concave = [i for i, v in enumerate(values) if mckp.is_concave([v])]
+                if solver == "greedy" or len(concave) == len(values):
+                    picks = mckp.solve_greedy(values, capacity)
+                else:
+                    other = [i for i in range(len(values)) if i not in set(concave)]
+                    a, b = mckp.solve_split(
+                        [values[i] for i in concave], [values[i] for i in other], capacity
+                    )
+                    picks = [0] * len(values)
+                    for i, k in zip(concave + other, a + b, strict=True):
+                        picks[i] = k
             failed = {
                 i
                 for i, (c, k) in enumerate(zip(cands, picks, strict=True))
-                if c[2] and k > 0 and total(c, k) <= guard
+                if c[2] and k > 0 and c[3][k] <= guard
             }
             if not failed or attempt == 2:
                 break
             cands = [c for i, c in enumerate(cands) if i not in failed]
-            concave = [c for c in cands if c[3] == c[4]]
         for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
             if k > 0 and i not in failed:
                 out[c[0].idx] = c[1] + k
+
+
+def _values(
+    view: ClusterView, job: Job, n: int, rate_now: float, remaining: float, capacity: int
+) -> np.ndarray:
+    """``v[k] = R / rate(n) - R / rate(n + k)`` for ``k = 0 ..`` up to the job's maximum,
+    the free ``capacity`` or the first count the placer cannot place."""
+    n_max = min(job.max_gpus, n + capacity)
+    if job.n_gpus == n:  # running: the simulator's rate curve from where it is
+        rates = view.rate_curve(job, n_max)
+    else:  # starting this round at n GPUs
+        rates = [rate_now]
+        for m in range(n + 1, n_max + 1):
+            r = view.rate_with(job, m)
+            if r is None:
+                break
+            rates.append(r)
+    return remaining / rate_now - remaining / np.asarray(rates)

@@ -39,6 +39,7 @@ class Cluster:
             range(self.n_training, self.n_servers)
         )  # sorted, lend lowest id first
         self.lent_order: list[int] = []  # lent servers in the order they were lent
+        self.version = 0  # bumps on every change of any server's free GPUs (cache key)
         self.busy = [0, 0]  # busy GPUs per class
         self.free_total = [self.n_training * g, 0]  # free GPUs per class
 
@@ -55,6 +56,7 @@ class Cluster:
 
     # -- GPU bookkeeping -------------------------------------------------------------------
     def _set_free(self, s: int, cls: int, old: int, new: int) -> None:
+        self.version += 1
         b = self.buckets[cls]
         if old:
             b[old].discard(s)

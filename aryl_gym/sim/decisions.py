@@ -29,9 +29,12 @@ class PlacementRules:
 
     Rules for slower lent GPUs (the paper's premise; each off by default):
 
-    * ``no_slow_mix`` — a grow never adds lent GPUs to a job whose GPUs are all faster
-      unless the job's rate with them is higher than without (the placer then keeps the
-      extra workers on training servers, or the grow is not placeable);
+    * ``no_slow_mix`` — a job does not mix training and lent GPUs unless the mix runs
+      faster than every placeable placement on one kind (training only, or, for a job
+      that is starting, lent only); the placer then uses the faster pure placement;
+    * ``elastic_base_on_training`` — base workers of elastic jobs stay on training
+      servers (only their extra workers go to lent servers); inelastic jobs follow
+      ``base_on_lent``;
     * ``lent_memory_fit`` — jobs whose model does not fit a lent GPU's memory
       (:attr:`~aryl_gym.sim.profiles.ScalingProfile.fits_lent_gpu`) never use lent GPUs.
     """
@@ -40,6 +43,7 @@ class PlacementRules:
     base_on_lent: bool = True
     inelastic_on_lent: bool = False
     no_slow_mix: bool = False
+    elastic_base_on_training: bool = False
     lent_memory_fit: bool = False
 
 

@@ -32,6 +32,19 @@ class Placer:
     def __init__(self, cluster: Cluster, rules: PlacementRules) -> None:
         self.cluster = cluster
         self.rules = rules
+        self._hist_key = -1
+        self._hist: list[list[int]] = []
+        # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
+        # and speeds, the histograms): jobs in the same situation share one computation
+        self._curves: dict[tuple, list[tuple[float, bool]]] = {}
+
+    def _histograms(self) -> list[list[int]]:
+        """Per class, how many servers have each free-GPU count (cached per cluster state)."""
+        cl = self.cluster
+        if self._hist_key != cl.version:
+            self._hist = [[len(b) for b in cl.buckets[c]] for c in (TRAINING, LENT)]
+            self._hist_key = cl.version
+        return self._hist
 
     # ------------------------------------------------------------------ rules
     def may_use_lent(self, job: Job) -> bool:
@@ -46,7 +59,8 @@ class Placer:
         r = self.rules
         if not self.may_use_lent(job):
             return (TRAINING,), (TRAINING,)
-        base = (TRAINING, LENT) if r.base_on_lent else (TRAINING,)
+        base_may_lend = r.base_on_lent and not (job.elastic and r.elastic_base_on_training)
+        base = (TRAINING, LENT) if base_may_lend else (TRAINING,)
         extra = (LENT, TRAINING) if r.extra_on_lent_first else (TRAINING, LENT)
         return base, extra
 
@@ -159,6 +173,100 @@ class Placer:
             return None
         return self.rate(job, place) if place else 0.0
 
+    def rate_curve(self, job: Job, n_hi: int) -> list[float]:
+        """``[rate_with(job, n) for n = job.n_gpus .. n_hi]``, stopping before the first
+        count the placer cannot place; element 0 is the current rate.
+
+        For a running job whose added workers are all extra workers this counts servers
+        on the per-class histograms of free GPUs (the placer's best fit depends only on
+        how many servers have each free count, not on which), O(1) histograms per round
+        instead of one placement search per count; ``tests/test_whatif.py`` checks it
+        against :meth:`rate_with` for every count. Other jobs take the slow path."""
+        n0 = job.n_gpus
+        if n0 == 0 or n0 < job.base_gpus or n_hi <= n0:
+            return [self.rate_with(job, n) or 0.0 for n in range(n0, n0 + 1)] + (
+                self._slow_curve(job, n0 + 1, n_hi) if n_hi > n0 else []
+            )
+        _, extra_cls = self._class_orders(job)
+        out = [job.rate]
+        mixed = self._hist_curve(job, n_hi, extra_cls)
+        if self.rules.no_slow_mix and extra_cls != (TRAINING,):
+            pure = self._hist_curve(job, n_hi, (TRAINING,))
+            for i in range(len(mixed)):
+                r_mixed, is_mixed = mixed[i]
+                if is_mixed and i < len(pure) and pure[i][0] >= r_mixed:
+                    mixed[i] = pure[i]
+        out += [r for r, _ in mixed]
+        return out
+
+    def _slow_curve(self, job: Job, n_lo: int, n_hi: int) -> list[float]:
+        out = []
+        for n in range(n_lo, n_hi + 1):
+            r = self.rate_with(job, n)
+            if r is None:
+                break
+            out.append(r)
+        return out
+
+    def _hist_curve(
+        self, job: Job, n_hi: int, classes: tuple[int, ...]
+    ) -> list[tuple[float, bool]]:
+        """(rate, mixes speeds?) for ``n = n0 + 1 .. n_hi`` extra workers placed over
+        ``classes`` in order, by counting on free-GPU histograms."""
+        cl = self.cluster
+        g = cl.gpus_per_server
+        place = job.placement
+        own_free = [0, 0]  # free GPUs on the job's own servers, per class
+        base_hist = self._histograms()
+        hist = base_hist
+        speeds = set()
+        for s in place:
+            c = cl.server_class(s)
+            f = cl.free[s]
+            if f:
+                own_free[c] += f
+                if hist is base_hist:
+                    hist = [list(base_hist[0]), list(base_hist[1])]
+                hist[c][f] -= 1  # an own server is filled first, never picked as new
+            speeds.add(cl.speed[s])
+        n0 = job.n_gpus
+        n_own = len(place)
+        key = (
+            job.profile.name, n0, n_hi, n_own, own_free[0], own_free[1], tuple(sorted(speeds)),
+            classes, tuple(hist[0]), tuple(hist[1]),
+        )  # fmt: skip
+        hit = self._curves.get(key)
+        if hit is not None:
+            return list(hit)
+        if len(self._curves) > 100_000:
+            self._curves.clear()
+        class_speed = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        out: list[tuple[float, bool]] = []
+        for n in range(n0 + 1, n_hi + 1):
+            need = n - n0
+            servers = n_own
+            used_speeds = set(speeds)
+            for c in classes:
+                if need == 0:
+                    break
+                take = min(own_free[c], need)
+                need -= take
+                if need:
+                    k, got = _best_fit_count(hist[c], need, g)
+                    if k:
+                        servers += k
+                        used_speeds.add(class_speed[c])
+                    need -= got
+            if need:
+                break  # not placeable
+            speed = min(used_speeds)
+            min_servers = (n + g - 1) // g
+            extra = servers - min_servers
+            factor = job.profile.placement_factor(extra, min_servers) if extra > 0 else 1.0
+            out.append((float(job.speedup[n]) * factor * speed, len(used_speeds) > 1))
+        self._curves[key] = out
+        return list(out)
+
     # ------------------------------------------------------------------ feasibility
     def feasible(self, targets: Mapping[int, int], jobs: Mapping[int, Job]) -> bool:
         """Whether the default placer can place every change of ``targets`` (job index ->
@@ -190,3 +298,30 @@ class Placer:
                 if need:
                     return False
         return True
+
+
+def _best_fit_count(hist: list[int], need: int, g: int) -> tuple[int, int]:
+    """How many new servers the placer's best fit takes for ``need`` GPUs from servers
+    with ``hist[f]`` servers of ``f`` free GPUs, and how many GPUs it gets (fewer than
+    ``need`` when the class runs out): :meth:`Cluster.find_fit` on counts."""
+    h = list(hist)
+    servers = got = 0
+    while need > 0:
+        f = 0
+        for c in range(min(need, g), g + 1):  # best fit: smallest free count that holds it
+            if h[c]:
+                f = c
+                break
+        if not f:
+            for c in range(g, 0, -1):  # else the emptiest server
+                if h[c]:
+                    f = c
+                    break
+        if not f:
+            break
+        h[f] -= 1
+        k = min(f, need)
+        servers += 1
+        got += k
+        need -= k
+    return servers, got

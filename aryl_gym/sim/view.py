@@ -92,6 +92,11 @@ class ClusterView:
         placed. The engine applies exactly this rate when the change is made alone."""
         return self._e.placer.rate_with(job, n_gpus)
 
+    def rate_curve(self, job: Job, n_max: int) -> list[float]:
+        """``[rate_with(job, n) for n = job.n_gpus .. n_max]`` (element 0: the rate now),
+        cut before the first count that cannot be placed; fast for running jobs."""
+        return self._e.placer.rate_curve(job, n_max)
+
     def placement_with(self, job: Job, n_gpus: int) -> dict[int, int] | None:
         """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
         return self._e.placer.placement_with(job, n_gpus)
