@@ -1,6 +1,11 @@
 """Training callbacks: episode metrics to TensorBoard, validation evaluation through the
 one evaluation path (``aryl_gym.evaluate`` with the agent's masks), best model,
-checkpoints and a progress bar."""
+checkpoints and a progress bar.
+
+The TensorBoard scalars are ``episode/<key>`` and ``eval/<key>`` for the catalog's
+``EPISODE_METRICS`` and ``invalid_actions`` (:mod:`aryl_gym.sim.catalog`; values in the
+stored units, the keys say which), plus ``eval/<metric>_over_aryl`` and
+``eval/best_<metric>``."""
 
 from __future__ import annotations
 
@@ -11,20 +16,19 @@ from pathlib import Path
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-EPISODE_KEYS = (
-    "avg_jct_s",
-    "avg_queue_s",
-    "usage_overall",
-    "preemptions",
-    "lost_gpu_hours",
-    "jobs_unfinished",
-)
+from aryl_gym.sim.catalog import EPISODE_METRICS, metric
+
+#: The summary keys logged per episode and per evaluation (``eval_log.csv``'s columns).
+EPISODE_KEYS: tuple[str, ...] = tuple(m.key for m in EPISODE_METRICS)
+#: The agent's own metric, logged besides them.
+INVALID = metric("invalid_actions").key
 
 
 class EpisodeMetricsCallback(BaseCallback):
-    """Logs ``episode/*`` (means over the episodes finished since the last dump) from the
-    final step's ``info["summary"]``: average JCT, queueing, usage, preemptions, lost
-    GPU-hours, unfinished jobs, and the episode's invalid actions."""
+    """Logs ``episode/<key>`` (means over the episodes finished since the last dump) from
+    the final step's ``info["summary"]`` for the catalog's ``EPISODE_METRICS`` (average
+    JCT, queueing, usage, preemptions, lost GPU-hours, unfinished jobs), and the episode's
+    invalid actions."""
 
     def _on_step(self) -> bool:
         for info in self.locals.get("infos", ()):
@@ -35,9 +39,7 @@ class EpisodeMetricsCallback(BaseCallback):
                 v = s.get(k)
                 if v is not None and np.isfinite(v):
                     self.logger.record_mean(f"episode/{k}", float(v))
-            self.logger.record_mean(
-                "episode/invalid_actions", float(info.get("invalid_actions", 0))
-            )
+            self.logger.record_mean(f"episode/{INVALID}", float(info.get(INVALID, 0)))
         return True
 
 
@@ -128,7 +130,7 @@ class ValEvalCallback(BaseCallback):
         if not self.csv.exists():
             with self.csv.open("w", newline="") as f:
                 csv.writer(f).writerow(
-                    ["timesteps", "wall_s", *EPISODE_KEYS, "invalid_actions", f"aryl_{self.metric}"]
+                    ["timesteps", "wall_s", *EPISODE_KEYS, INVALID, f"aryl_{self.metric}"]
                 )
 
     def evaluate_now(self) -> float:
@@ -153,7 +155,7 @@ class ValEvalCallback(BaseCallback):
         means = {k: float(np.nanmean([r[k] for r in rows])) for k in EPISODE_KEYS}
         for k, v in means.items():
             self.logger.record(f"eval/{k}", v)
-        self.logger.record("eval/invalid_actions", invalid / len(self.seeds))
+        self.logger.record(f"eval/{INVALID}", invalid / len(self.seeds))
         ref = self.ref[self.metric]
         if ref > 0:
             self.logger.record(f"eval/{self.metric}_over_aryl", means[self.metric] / ref)

@@ -5,21 +5,28 @@ split, through the one evaluation path (``aryl_gym.evaluate``).
 zip (``model.zip``, ``best_model.zip`` or ``final_model.zip``; ``--model`` picks another),
 or a zip next to a ``config.yaml``. The agent acts deterministically with its masks.
 
-Prints a table of means with 95 % confidence intervals (Student t over the seeds),
-writes plots (``--plots DIR``, default next to ``--json`` or ``PATH/eval_plots``) and,
-with ``--json OUT``, an object keyed by policy name (``agent``, ``aryl``, ``baseline``,
-...) whose values hold the summary keys of ``aryl-gym simulate --json`` (means over the
-seeds) plus ``ci95`` (half-widths) and ``per_seed`` rows.
+Prints the table of ``aryl-gym benchmark`` (the same metrics, titles, units, decimals
+and 95 % Student-t intervals over the seeds, :func:`aryl_gym.experiments.report.format_table`)
+with ratios to ``aryl``, then the paired differences to ``aryl`` on the same windows
+(t-interval and paired t-test, :func:`aryl_gym.stats.paired_diff`); writes plots
+(``--plots DIR``, default next to ``--json`` or ``PATH/eval_plots``) and, with
+``--json OUT``, an object keyed by policy name (``agent``, ``aryl``, ``baseline``, ...)
+whose values hold the summary keys of ``aryl-gym simulate --json`` (means over the seeds)
+plus ``ci95`` (half-widths, null with one seed) and ``per_seed`` rows.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from aryl_gym.experiments.report import LEVEL, format_table, md_table, write_json
+from aryl_gym.sim.catalog import COMPARE_METRICS, TABLE_METRICS, Metric
+from aryl_gym.stats import mean_ci, paired_diff
 
 ALLOCATE_BASELINES = ("aryl", "baseline")
 RECLAIM_BASELINES = (
@@ -29,15 +36,8 @@ RECLAIM_BASELINES = (
     "aryl-reclaim-last-lent",
     "aryl-reclaim-random",
 )
-TABLE_KEYS = (
-    "avg_jct_s",
-    "p95_jct_s",
-    "avg_queue_s",
-    "usage_overall",
-    "preemptions",
-    "lost_gpu_hours",
-    "jobs_unfinished",
-)
+#: The policy the table's ratios and the paired differences compare to.
+REFERENCE = "aryl"
 
 
 def find_model(path: Path, model: str | None = None) -> tuple[Path, Path]:
@@ -66,34 +66,17 @@ def load_agent(path: Path, model: str | None = None):
     return mdl, cfg, env
 
 
-def ci95(values) -> float:
-    """Half-width of the 95 % Student-t confidence interval of the mean (0 for one value)."""
-    v = np.asarray([x for x in values if x == x], float)
-    if len(v) < 2:
-        return 0.0
-    from scipy import stats  # noqa: PLC0415
-
-    return float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-
-
-def _ci95(values) -> float:
-    try:
-        return ci95(values)
-    except ImportError:  # no scipy: normal approximation
-        v = np.asarray([x for x in values if x == x], float)
-        return 0.0 if len(v) < 2 else float(1.96 * v.std(ddof=1) / math.sqrt(len(v)))
-
-
 def summarize(rows: list[dict]) -> dict:
-    """Means of the numeric summary keys, ``ci95`` half-widths and the per-seed rows."""
+    """Means of the numeric summary keys (a boolean's mean is the fraction of seeds where
+    it holds), ``ci95`` half-widths (``aryl_gym.stats.mean_ci``: non-finite values are left
+    out, NaN with one seed) and the per-seed rows."""
     out: dict = {}
     ci: dict = {}
     for k, v in rows[0].items():
-        if isinstance(v, bool) or not isinstance(v, int | float):
+        if not isinstance(v, int | float | np.number | np.bool_):
             continue
-        vals = [float(r[k]) for r in rows]
-        out[k] = float(np.nanmean(vals)) if any(x == x for x in vals) else float("nan")
-        ci[k] = _ci95(vals)
+        m = mean_ci(float(r[k]) for r in rows)
+        out[k], ci[k] = m.mean, m.half_width
     out["seeds"] = [int(r["seed"]) for r in rows]
     out["ci95"] = ci
     out["per_seed"] = rows
@@ -108,7 +91,8 @@ def compare(
     baselines=None,
     model: str | None = None,
 ) -> dict[str, dict]:
-    """{policy name: summary} for the agent and the baselines on the same windows."""
+    """{policy name: summary} for the agent and the baselines on the same windows; every
+    per-seed row names its ``scenario``."""
     from aryl_gym.agents.callbacks import eval_kwargs_for, make_agent_policy
 
     from aryl_gym.evaluation import evaluate
@@ -122,80 +106,78 @@ def compare(
     ekw = eval_kwargs_for(env_id, env_kwargs)
     agent = make_agent_policy(mdl, env, cfg["algo"] == "maskable_ppo")
     results = {}
-    rows, invalid = [], []
+    rows = []
     for s in seeds:
         r = evaluate(agent, scenario, split, (int(s),), env=kind, **ekw)[0]
         r["invalid_actions"] = agent.invalid_actions
-        invalid.append(agent.invalid_actions)
-        rows.append(r)
+        rows.append({**r, "scenario": scenario})
     results["agent"] = summarize(rows)
     for b in baselines:
-        results[b] = summarize(
-            evaluate(b, scenario, split, [int(s) for s in seeds], env=kind, **ekw)
-        )
+        rows = evaluate(b, scenario, split, [int(s) for s in seeds], env=kind, **ekw)
+        results[b] = summarize([{**r, "scenario": scenario} for r in rows])
     return results
 
 
-def table(results: dict[str, dict], keys=TABLE_KEYS) -> str:
-    """A Markdown table: mean ± 95 % CI half-width per policy."""
-    head = "| policy | " + " | ".join(keys) + " |"
-    lines = [head, "|" + "---|" * (len(keys) + 1)]
-    for name, s in results.items():
-        cells = []
-        for k in keys:
-            m, c = s.get(k, float("nan")), s["ci95"].get(k, 0.0)
-            fmt = "{:.3f}" if abs(m) < 10 else "{:.0f}"
-            cells.append(f"{fmt.format(m)} ± {fmt.format(c)}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def results_frame(results: dict[str, dict]) -> pd.DataFrame:
+    """The per-seed rows of ``results`` (as :func:`compare` returns them) as a benchmark
+    results frame: ``policy``, ``seed``, ``scenario`` and the summary keys, in the order of
+    ``results``."""
+    return pd.DataFrame(
+        [{**r, "policy": name} for name, s in results.items() for r in s["per_seed"]]
+    )
+
+
+def table(results: dict[str, dict], reference: str = REFERENCE) -> str:
+    """The benchmark's Markdown table of ``results``: per policy the mean ± 95 % CI over
+    seeds of the catalog's ``TABLE_METRICS`` and the ratios to ``reference``."""
+    return format_table(results_frame(results), reference, TABLE_METRICS)
 
 
 def paired(
-    results: dict[str, dict], ref: str = "aryl", keys=("avg_jct_s", "preemptions", "lost_gpu_hours")
+    results: dict[str, dict],
+    ref: str = REFERENCE,
+    metrics: Sequence[Metric] = COMPARE_METRICS,
 ) -> str:
     """Markdown: per-seed paired difference (policy - ``ref``) on the same windows, mean ±
-    95 % CI; negative = lower than ``ref``."""
+    95 % CI and the paired t-test's p-value; negative = lower than ``ref``. Empty when
+    ``ref`` was not evaluated."""
     if ref not in results:
         return ""
     base = {r["seed"]: r for r in results[ref]["per_seed"]}
-    lines = [f"| policy - {ref} | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
+    rows = []
     for name, s in results.items():
         if name == ref:
             continue
-        cells = []
-        for k in keys:
-            d = [r[k] - base[r["seed"]][k] for r in s["per_seed"] if r["seed"] in base]
-            cells.append(f"{np.mean(d):+.3f} ± {_ci95(d):.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        pairs = [(r, base[r["seed"]]) for r in s["per_seed"] if r["seed"] in base]
+        cells = [name]
+        for m in metrics:
+            d = paired_diff([a[m.key] for a, _ in pairs], [b[m.key] for _, b in pairs])
+            p = "" if np.isnan(d.p_value) else f" (p = {d.p_value:.3f})"
+            cells.append(m.format(d.mean, d.half_width, sign=True) + p)
+        rows.append(cells)
+    return "\n".join(md_table([f"policy - {ref}", *(m.heading for m in metrics)], rows, 1))
 
 
 def plot(
-    results: dict[str, dict],
-    out_dir: Path,
-    keys=("avg_jct_s", "avg_queue_s", "preemptions", "lost_gpu_hours"),
+    results: dict[str, dict], out_dir: Path, metrics: Sequence[Metric] = COMPARE_METRICS
 ) -> list[Path]:
-    """Bar charts (mean with 95 % CI) per metric; returns the PNG paths."""
-    import matplotlib
+    """Bar charts (mean with 95 % CI, in the catalog's units) per metric; the PNG paths."""
+    from aryl_gym.experiments.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(results)
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.2))
-    for ax, k in zip(np.atleast_1d(axes), keys, strict=True):
-        m = [results[n].get(k, np.nan) for n in names]
-        c = [results[n]["ci95"].get(k, 0.0) for n in names]
-        ax.bar(range(len(names)), m, yerr=c, capsize=3, color=["C1"] + ["C0"] * (len(names) - 1))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2))
+    for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
+        mean = np.array([results[n].get(m.key, np.nan) for n in names], float) * m.scale
+        ci = np.array([results[n]["ci95"].get(m.key, np.nan) for n in names], float) * m.scale
+        colours = ["C1"] + ["C0"] * (len(names) - 1)
+        ax.bar(range(len(names)), mean, yerr=np.nan_to_num(ci), capsize=3, color=colours)
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
-        ax.set_title(k, fontsize=9)
-    fig.tight_layout()
-    png = out_dir / "compare.png"
-    fig.savefig(png, dpi=100)
-    plt.close(fig)
-    return [png]
+        ax.set_title(m.heading, fontsize=9)
+    fig.suptitle(f"mean ± {LEVEL} CI over seeds", fontsize=9)
+    return [save_figure(plt, fig, out_dir / "compare.png")]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -225,8 +207,13 @@ def main_from_args(args: argparse.Namespace) -> int:
     res = compare(
         args.agent, args.scenario, range(args.seeds), args.split, args.baselines, args.model
     )
-    md = table(res) + "\n\nPaired differences (same windows):\n\n" + paired(res)
-    print(f"{args.agent} on {args.split} split, seeds 0..{args.seeds - 1} (mean ± 95 % CI)")
+    md = table(res)
+    if REFERENCE in res:
+        md += (
+            f"\nPaired differences to `{REFERENCE}` (same windows; mean ± {LEVEL} CI, "
+            "paired t-test):\n\n" + paired(res)
+        )
+    print(f"{args.agent} on {args.split} split, seeds 0..{args.seeds - 1} (mean ± {LEVEL} CI)")
     print(md)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
@@ -239,7 +226,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         print(f"no plots: {exc}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=2, default=float) + "\n")
+        write_json(args.json, res)
         print(f"wrote {args.json}")
     return 0
 

@@ -18,7 +18,7 @@ T4 GPUs, 4 GPUs per node), fits per model
 prints the fitted numbers (these are the numbers committed in ``profiles.py``), the fit
 errors and a table of speedups, and writes ``docs/scaling-profiles.png``.
 
-Needs scipy and matplotlib (fitting only; the library itself is numpy-only)::
+Uses scipy and matplotlib (both core dependencies of the package)::
 
     .venv/bin/python scripts/fit_scaling_profiles.py [path/to/shared/scaling] [--plot PNG]
 """

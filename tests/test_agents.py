@@ -15,6 +15,7 @@ pytest.importorskip("stable_baselines3", reason=REASON)
 pytest.importorskip("sb3_contrib", reason=REASON)
 
 from aryl_gym.envs import make_env  # noqa: E402
+from aryl_gym.sim.catalog import EPISODE_METRICS, METRICS, metric  # noqa: E402
 from aryl_gym.sim.metrics import SUMMARY_KEYS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,20 @@ def test_smoke_training_writes_model_and_tensorboard_events(tmp_path):
     assert list((tmp_path / "checkpoints").glob("model_*_steps.zip"))
     events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+    # the callbacks' scalars are named by catalog keys
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tags: set[str] = set()
+    for d in {e.parent for e in events}:
+        ea = EventAccumulator(str(d))
+        ea.Reload()
+        tags |= set(ea.Tags()["scalars"])
+    assert {f"eval/{m.key}" for m in (*EPISODE_METRICS, metric("invalid_actions"))} <= tags
+    for tag in tags:
+        group, _, name = tag.partition("/")
+        if group in ("episode", "eval"):
+            key = name.removeprefix("best_").removesuffix("_over_aryl")
+            assert key in METRICS, tag
     saved = json.loads((tmp_path / "meta.json").read_text())
     assert {"config", "seed", "steps", "wall_s", "versions"} <= set(saved)
     # resume from the last checkpoint continues the step count

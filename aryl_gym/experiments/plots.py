@@ -1,4 +1,7 @@
-"""The figures of ``aryl-gym benchmark`` and ``aryl-gym sweep`` (matplotlib, Agg backend)."""
+"""The figures of ``aryl-gym benchmark`` and ``aryl-gym sweep`` (matplotlib, Agg backend).
+
+Metric titles and units come from the catalog (:mod:`aryl_gym.sim.catalog`), intervals
+from :func:`aryl_gym.experiments.report.aggregate` (:mod:`aryl_gym.stats`)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.experiments.grid import anchors, at_anchors, fmt_value
-from aryl_gym.experiments.report import RATIO_METRICS
+from aryl_gym.experiments.report import LEVEL
+from aryl_gym.sim.catalog import RATIO_METRICS, Metric, metric
 
 if TYPE_CHECKING:
     from aryl_gym.experiments.runner import RunOutput
@@ -26,7 +30,8 @@ def pyplot():
     return plt
 
 
-def _save(plt, fig, path: Path) -> Path:
+def save_figure(plt, fig, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (PNG, 120 dpi) and close it; returns ``path``."""
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -51,7 +56,7 @@ def plot_all(
             plt, out_dir / "queue_cdf.png", by_policy, "queue_time", "queueing time (s)", scenario
         ),
         _plot_usage(plt, out_dir / "usage_over_time.png", by_policy, first_seed, scenario),
-        _plot_preemptions(plt, out_dir / "preemptions.png", agg, scenario),
+        plot_bars(plt, out_dir / "preemptions.png", agg, metric("preemptions"), scenario),
     ]
     return paths
 
@@ -82,7 +87,7 @@ def _plot_cdf(plt, path: Path, by_policy, column: str, label: str, scenario) -> 
     ax.set_title(f"{scenario.name}: {label.split(' (')[0]} CDF, pooled over seeds")
     if ax.has_data():
         ax.legend(loc="lower right")
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def _plot_usage(plt, path: Path, by_policy, seed: int, scenario) -> Path:
@@ -118,21 +123,22 @@ def _plot_usage(plt, path: Path, by_policy, seed: int, scenario) -> Path:
         ax.grid(True, alpha=0.3)
         if ax.has_data():
             ax.legend(loc="upper right", fontsize=8)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
-def _plot_preemptions(plt, path: Path, agg: pd.DataFrame, scenario) -> Path:
+def plot_bars(plt, path: Path, agg: pd.DataFrame, m: Metric, scenario) -> Path:
+    """Per policy, the mean of ``m`` per run with its CI (an :func:`aggregate` frame)."""
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(agg) + 2), 4))
     if not agg.empty:
         names = list(agg["policy"])
-        means = agg["preemptions_mean"].to_numpy(float)
-        ci = np.nan_to_num(agg["preemptions_ci95"].to_numpy(float))
+        means = agg[f"{m.key}_mean"].to_numpy(float) * m.scale
+        ci = np.nan_to_num(agg[f"{m.key}_ci95"].to_numpy(float)) * m.scale
         ax.bar(range(len(names)), means, yerr=ci, capsize=5, color="tab:blue", alpha=0.8)
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
-    ax.set_ylabel("preemptions per run (mean ± 95 % CI)")
-    ax.set_title(f"{scenario.name}: preemptions")
+    ax.set_ylabel(f"{m.heading} per run (mean ± {LEVEL} CI)")
+    ax.set_title(f"{scenario.name}: {m.title}")
     ax.grid(True, axis="y", alpha=0.3)
-    return _save(plt, fig, path)
+    return save_figure(plt, fig, path)
 
 
 def plot_sensitivity(
@@ -160,28 +166,37 @@ def plot_sensitivity(
         numeric = all(isinstance(v, (int, float)) for v in values)
         x = np.asarray(values, float) if numeric else np.arange(len(values), dtype=float)
         fig, axes = plt.subplots(1, len(RATIO_METRICS), figsize=(4.2 * len(RATIO_METRICS), 3.8))
-        for ax, (key, title, _dec, suffix) in zip(axes, RATIO_METRICS, strict=True):
+        for ax, m in zip(axes, RATIO_METRICS, strict=True):
             for p in others:
                 rows = sub[sub["policy"] == p].set_index(name)
-                y = np.array([rows[f"{key}_mean"].get(v, np.nan) for v in values], float)
-                ci = np.array([rows[f"{key}_ci95"].get(v, np.nan) for v in values], float)
+                y = np.array([rows[f"{m.key}_mean"].get(v, np.nan) for v in values], float)
+                ci = np.array([rows[f"{m.key}_ci95"].get(v, np.nan) for v in values], float)
                 y[~np.isfinite(y)] = np.nan
                 lw = 2.2 if p == "aryl" else 1.2
-                ax.errorbar(x, y, yerr=np.nan_to_num(ci), marker="o", lw=lw, capsize=3, label=p)
-            ax.axhline(0.0 if key == "usage_gain_pp" else 1.0, color="grey", ls=":", lw=1)
+                ax.errorbar(
+                    x,
+                    y * m.scale,
+                    yerr=np.nan_to_num(ci) * m.scale,
+                    marker="o",
+                    lw=lw,
+                    capsize=3,
+                    label=p,
+                )
+            if m.no_change is not None:
+                ax.axhline(m.no_change * m.scale, color="grey", ls=":", lw=1)
             if not numeric:
                 ax.set_xticks(x, [str(v) for v in values], rotation=15, ha="right")
                 ax.set_xlim(-0.5, len(values) - 0.5)
             ax.set_xlabel(name)
-            ax.set_title(f"{title}" + (f" ({suffix})" if suffix else ""), fontsize=10)
+            ax.set_title(m.heading, fontsize=10)
             ax.grid(True, alpha=0.3)
         if axes[0].has_data():
             axes[0].legend(fontsize=8)
         held = ", ".join(f"{k}={fmt_value(v)}" for k, v in anchor.items() if k != name)
         fig.suptitle(
-            f"{base.name}: ratios to {reference} vs {name}, mean ± 95 % CI over seeds"
+            f"{base.name}: ratios to {reference} vs {name}, mean ± {LEVEL} CI over seeds"
             + (f" ({held})" if held else ""),
             fontsize=10,
         )
-        paths.append(_save(plt, fig, out_dir / f"sweep_{name}.png"))
+        paths.append(save_figure(plt, fig, out_dir / f"sweep_{name}.png"))
     return paths

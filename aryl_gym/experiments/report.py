@@ -1,14 +1,16 @@
-"""The statistics and markdown tables of ``aryl-gym benchmark`` and ``aryl-gym sweep``.
+"""The statistics and markdown tables of ``aryl-gym benchmark``, ``aryl-gym sweep`` and
+``aryl-gym evaluate``.
 
-Per policy, the mean and 95 % confidence interval across seeds (Student's t) of the
-headline metrics, and the ratios to a reference policy computed per seed then averaged.
+Per policy, the mean and 95 % confidence interval across seeds (Student's t, from
+:mod:`aryl_gym.stats`) of the catalog's table metrics (:mod:`aryl_gym.sim.catalog`), and
+the ratios to a reference policy computed per seed then averaged.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,132 +18,88 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
+from aryl_gym.sim.catalog import RATIO_METRICS, TABLE_METRICS, Metric
+from aryl_gym.stats import CONFIDENCE, mean_ci
 
-#: The table's metrics: (summary key, column title, scale applied to the value, decimals).
-TABLE_METRICS: tuple[tuple[str, str, float, int], ...] = (
-    ("avg_queue_s", "avg queue (h)", 1 / 3600, 2),
-    ("p95_queue_s", "p95 queue (h)", 1 / 3600, 2),
-    ("avg_jct_s", "avg JCT (h)", 1 / 3600, 2),
-    ("p95_jct_s", "p95 JCT (h)", 1 / 3600, 2),
-    ("usage_training", "training usage (%)", 100.0, 1),
-    ("usage_overall", "overall usage (%)", 100.0, 1),
-    ("preemptions", "preemptions", 1.0, 1),
-    ("lost_gpu_hours", "lost GPU-h", 1.0, 1),
-    ("resizes", "resizes", 1.0, 1),
-    ("avg_lent_servers", "avg lent servers", 1.0, 2),
-)
-#: Ratios to the reference, computed per seed then averaged: (key, title, decimals, suffix).
-RATIO_METRICS: tuple[tuple[str, str, int, str], ...] = (
-    ("queue_ratio", "queueing vs ref", 2, "x lower"),
-    ("jct_ratio", "JCT vs ref", 2, "x lower"),
-    ("usage_gain_pp", "usage gain vs ref (pp)", 1, ""),
-)
-
-# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
-_T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
+#: The confidence level as the notes under the tables write it ("95 %").
+LEVEL = f"{100 * CONFIDENCE:g} %"
 
 
-def t_quantile_975(df: int) -> float:
-    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (df >= 1)."""
-    if df < 1:
-        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
-    if df <= len(_T975):
-        return _T975[df - 1]
-    # Cornish-Fisher expansion around the normal quantile; error < 1e-4 beyond df = 30.
-    z = 1.959963984540054
-    return (
-        z
-        + (z**3 + z) / (4 * df)
-        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
-        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3)
-    )
+def _ratio(ref: float, run: float) -> float:
+    """``ref / run``; 1 when both are 0, inf when only ``run`` is, NaN when one is missing."""
+    ref, run = float(ref), float(run)
+    if not (math.isfinite(ref) and math.isfinite(run)):
+        return math.nan
+    if run == 0:
+        return 1.0 if ref == 0 else math.inf
+    return ref / run
 
 
-def mean_ci(values: Sequence[float]) -> tuple[float, float, int]:
-    """Mean, 95 % CI half-width (t-distribution; NaN with fewer than 2 values) and count
-    of the finite values."""
-    a = np.asarray(values, dtype=float)
-    a = a[np.isfinite(a)]
-    n = int(a.size)
-    if n == 0:
-        return math.nan, math.nan, 0
-    m = float(a.mean())
-    if n < 2:
-        return m, math.nan, n
-    return m, t_quantile_975(n - 1) * float(a.std(ddof=1)) / math.sqrt(n), n
+#: How each comparison of the catalog (``RATIO_METRICS``) is computed from the summaries of
+#: the reference's run and a policy's run on the same seed.
+_COMPARISONS: dict[str, Callable[[pd.Series, pd.Series], float]] = {
+    "queue_ratio": lambda ref, run: _ratio(ref["avg_queue_s"], run["avg_queue_s"]),
+    "jct_ratio": lambda ref, run: _ratio(ref["avg_jct_s"], run["avg_jct_s"]),
+    "usage_gain_pp": lambda ref, run: (
+        100.0 * (float(run["usage_overall"]) - float(ref["usage_overall"]))
+    ),
+}
+if set(_COMPARISONS) != {m.key for m in RATIO_METRICS}:  # pragma: no cover - coding error
+    raise RuntimeError("report: the comparisons computed here differ from the catalog's")
 
 
 def _per_seed_ratios(df: pd.DataFrame, reference: str) -> pd.DataFrame:
-    """Per (policy, seed): ref/policy avg queue and avg JCT, usage gain in pp."""
+    """Per (policy, seed) of ``df`` whose seed the reference ran: every comparison."""
     ref = df[df["policy"] == reference].set_index("seed")
-
-    def ratio(r: float, p: float) -> float:
-        if not (math.isfinite(r) and math.isfinite(p)):
-            return math.nan
-        if p == 0:
-            return 1.0 if r == 0 else math.inf
-        return r / p
-
-    rows = []
-    for _, row in df.iterrows():
-        if row["seed"] not in ref.index:
-            continue
-        r = ref.loc[row["seed"]]
-        rows.append(
-            {
-                "policy": row["policy"],
-                "seed": row["seed"],
-                "queue_ratio": ratio(float(r["avg_queue_s"]), float(row["avg_queue_s"])),
-                "jct_ratio": ratio(float(r["avg_jct_s"]), float(row["avg_jct_s"])),
-                "usage_gain_pp": 100.0 * (float(row["usage_overall"]) - float(r["usage_overall"])),
-            }
-        )
-    return pd.DataFrame(rows, columns=["policy", "seed", *(m[0] for m in RATIO_METRICS)])
+    rows = [
+        {
+            "policy": row["policy"],
+            "seed": row["seed"],
+            **{m.key: _COMPARISONS[m.key](ref.loc[row["seed"]], row) for m in RATIO_METRICS},
+        }
+        for _, row in df.iterrows()
+        if row["seed"] in ref.index
+    ]
+    return pd.DataFrame(rows, columns=["policy", "seed", *(m.key for m in RATIO_METRICS)])
 
 
-def aggregate(df: pd.DataFrame, reference: str = "baseline") -> pd.DataFrame:
+def aggregate(
+    df: pd.DataFrame, reference: str = "baseline", metrics: Sequence[Metric] = TABLE_METRICS
+) -> pd.DataFrame:
     """One row per policy (in the order of ``df``): ``seeds``, then ``<key>_mean`` and
-    ``<key>_ci95`` (half-width) for every table metric and, when ``reference`` is in
-    ``df``, for the ratios to it."""
+    ``<key>_ci95`` (the half-width of :func:`aryl_gym.stats.mean_ci`) for every metric of
+    ``metrics`` and, when ``reference`` is in ``df``, for the ratios to it
+    (:data:`~aryl_gym.sim.catalog.RATIO_METRICS`)."""
     has_ref = reference in set(df["policy"])
     ratios = _per_seed_ratios(df, reference) if has_ref else None
     rows = []
     for policy in dict.fromkeys(df["policy"]):
         sub = df[df["policy"] == policy]
         row: dict[str, Any] = {"policy": policy, "seeds": len(sub)}
-        for key, *_ in TABLE_METRICS:
-            m, ci, _n = mean_ci(sub[key].astype(float))
-            row[f"{key}_mean"], row[f"{key}_ci95"] = m, ci
+        for m in metrics:
+            ci = mean_ci(sub[m.key].astype(float))
+            row[f"{m.key}_mean"], row[f"{m.key}_ci95"] = ci.mean, ci.half_width
         if ratios is not None:
             rs = ratios[ratios["policy"] == policy]
-            for key, *_ in RATIO_METRICS:
-                vals = rs[key].astype(float)
+            for m in RATIO_METRICS:
+                vals = rs[m.key].astype(float)
                 if np.isinf(vals).any():  # a policy with zero queueing: infinitely lower
-                    m, ci = math.inf, math.nan
+                    mean, half = math.inf, math.nan
                 else:
-                    m, ci, _n = mean_ci(vals)
-                row[f"{key}_mean"], row[f"{key}_ci95"] = m, ci
+                    ci = mean_ci(vals)
+                    mean, half = ci.mean, ci.half_width
+                row[f"{m.key}_mean"], row[f"{m.key}_ci95"] = mean, half
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def cell(
-    mean: float | None, scale: float, decimals: int, suffix: str = "", ci: float = math.nan
-) -> str:
-    """A table cell: ``mean`` times ``scale``, then `` ± ci`` unless the CI is NaN, then
-    ``suffix``; ``n/a`` for a missing value."""
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return "n/a"
-    if math.isinf(mean):
-        return "inf" + (f" {suffix}" if suffix else "")
-    text = f"{mean * scale:,.{decimals}f}"
-    if not math.isnan(ci):
-        text += f" ± {ci * scale:,.{decimals}f}"
-    return text + (f" {suffix}" if suffix else "")
+def cell(row: pd.Series | dict[str, Any], metric: Metric, with_ci: bool = True) -> str:
+    """The cell of ``metric`` in an :func:`aggregate` row: the mean, `` ± `` the CI
+    half-width when ``with_ci`` (and the half-width is known), in the metric's unit and
+    decimals; ``n/a`` when the row lacks it."""
+    mean = row.get(f"{metric.key}_mean", math.nan)
+    half = row.get(f"{metric.key}_ci95", math.nan) if with_ci else math.nan
+    return metric.format(mean, half)
 
 
 def md_table(head: list[str], rows: list[list[str]], n_left: int) -> list[str]:
@@ -152,32 +110,31 @@ def md_table(head: list[str], rows: list[list[str]], n_left: int) -> list[str]:
     return lines
 
 
-def format_table(df: pd.DataFrame, reference: str = "baseline") -> str:
-    """The paper-style markdown table of a results frame (one row per policy x seed):
-    per policy the mean ± 95 % CI half-width across seeds (the value alone with one
-    seed), and, when ``reference`` is among the policies, the ratios to it."""
+def format_table(
+    df: pd.DataFrame, reference: str = "baseline", metrics: Sequence[Metric] = TABLE_METRICS
+) -> str:
+    """The paper-style markdown table of a results frame (one row per policy x seed, with
+    ``policy``, ``seed``, ``scenario`` and the summary keys): per policy the mean ± 95 % CI
+    half-width across seeds (the value alone with one seed) of ``metrics``, and, when
+    ``reference`` is among the policies, the ratios to it. ``aryl-gym benchmark`` and
+    ``aryl-gym evaluate`` both print it."""
     if df.empty:
         return "_no successful runs_\n"
-    agg = aggregate(df, reference)
+    agg = aggregate(df, reference, metrics)
     has_ref = reference in set(df["policy"])
-    head = ["policy", "seeds"] + [t for _, t, _, _ in TABLE_METRICS]
-    if has_ref:
-        head += [t for _, t, _, _ in RATIO_METRICS]
-    rows = []
-    for _, row in agg.iterrows():
-        cells = [str(row["policy"]), str(int(row["seeds"]))]
-        for key, _t, scale, dec in TABLE_METRICS:
-            cells.append(cell(row[f"{key}_mean"], scale, dec, ci=row[f"{key}_ci95"]))
-        if has_ref:
-            for key, _t, dec, suffix in RATIO_METRICS:
-                cells.append(cell(row[f"{key}_mean"], 1.0, dec, suffix, ci=row[f"{key}_ci95"]))
-        rows.append(cells)
+    shown = [*metrics, *(RATIO_METRICS if has_ref else ())]
+    head = ["policy", "seeds"] + [m.heading for m in shown]
+    rows = [
+        [str(row["policy"]), str(int(row["seeds"]))] + [cell(row, m) for m in shown]
+        for _, row in agg.iterrows()
+    ]
     lines = md_table(head, rows, 1)
     scenario = ", ".join(str(s) for s in dict.fromkeys(df["scenario"]))
     seeds = ", ".join(str(s) for s in sorted(set(df["seed"])))
     notes = [
         "",
-        f"Scenario {scenario}; seeds {seeds}. Mean ± 95 % CI half-width across seeds (t-distribution).",
+        f"Scenario {scenario}; seeds {seeds}. "
+        f"Mean ± {LEVEL} CI half-width across seeds (t-distribution).",
         ratios_note(reference, has_ref, ", computed"),
     ]
     return "\n".join(lines + notes) + "\n"

@@ -18,10 +18,11 @@ Writes to ``--out``:
 
 * ``sweep.csv`` — one row per run: every grid parameter, policy, seed, scenario and every
   summary key;
-* ``sweep.md`` — per grid point and policy the mean over seeds of avg queue, avg JCT,
-  overall usage and preemptions and the ratios to the reference policy (queueing and JCT
-  as reference / policy, usage gain in percentage points; per seed, then averaged); then
-  one sensitivity table per swept parameter, the other parameters at their defaults;
+* ``sweep.md`` — per grid point and policy the mean over seeds of the catalog's
+  ``SWEEP_METRICS`` (avg queue, avg JCT, overall usage, preemptions) and the ratios to the
+  reference policy (``RATIO_METRICS``: queueing and JCT as reference / policy, usage gain
+  in percentage points; per seed, then averaged); then one sensitivity table per swept
+  parameter, the other parameters at their defaults;
 * ``sweep_<parameter>.png`` — per swept parameter, the ratios of every policy to the
   reference against the parameter's values (others at their defaults);
 * ``failures.json`` — the runs that raised (an empty list when none did).
@@ -29,7 +30,6 @@ Writes to ``--out``:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -48,22 +48,21 @@ from aryl_gym.experiments.grid import (
 )
 from aryl_gym.experiments.plots import plot_sensitivity
 from aryl_gym.experiments.report import (
-    RATIO_METRICS,
     aggregate,
     cell,
     md_table,
     ratios_note,
     write_json,
 )
-from aryl_gym.sim.metrics import SUMMARY_KEYS
-
-#: The sweep table's per-policy metrics: (summary key, title, scale, decimals).
-SWEEP_METRICS: tuple[tuple[str, str, float, int], ...] = (
-    ("avg_queue_s", "avg queue (h)", 1 / 3600, 2),
-    ("avg_jct_s", "avg JCT (h)", 1 / 3600, 2),
-    ("usage_overall", "usage (%)", 100.0, 1),
-    ("preemptions", "preemptions", 1.0, 1),
+from aryl_gym.sim.catalog import (
+    RATIO_METRICS,
+    SENSITIVITY_METRICS,
+    SUMMARY_KEYS,
+    SWEEP_METRICS,
 )
+
+#: What :func:`point_aggregates` computes: the per-point and the sensitivity columns.
+_AGGREGATED = tuple(dict.fromkeys((*SWEEP_METRICS, *SENSITIVITY_METRICS)))
 
 
 # --------------------------------------------------------------------------- running
@@ -164,8 +163,9 @@ def run_sweep(
 
 
 def point_aggregates(df: pd.DataFrame, grid: dict[str, list[Any]], reference: str) -> pd.DataFrame:
-    """One row per grid point x policy: the grid values, then ``benchmark.aggregate``'s
-    columns (``<key>_mean``, ``<key>_ci95`` and, with the reference, the ratios)."""
+    """One row per grid point x policy: the grid values, then ``report.aggregate``'s
+    columns (``<key>_mean``, ``<key>_ci95`` of the sweep's metrics and, with the
+    reference, of the ratios)."""
     names = list(grid)
     parts = []
     if df.empty:
@@ -173,7 +173,7 @@ def point_aggregates(df: pd.DataFrame, grid: dict[str, list[Any]], reference: st
     groups = df.groupby(names, sort=False, dropna=False) if names else [((), df)]
     for key, sub in groups:
         key = key if isinstance(key, tuple) else (key,)
-        agg = aggregate(sub, reference)
+        agg = aggregate(sub, reference, _AGGREGATED)
         for name, value in zip(names, key, strict=True):
             agg[name] = value
         parts.append(agg)
@@ -182,10 +182,7 @@ def point_aggregates(df: pd.DataFrame, grid: dict[str, list[Any]], reference: st
 
 
 def _ratio_cells(row: pd.Series) -> list[str]:
-    return [
-        cell(row.get(f"{key}_mean", math.nan), 1.0, dec, suffix)
-        for key, _t, dec, suffix in RATIO_METRICS
-    ]
+    return [cell(row, m, with_ci=False) for m in RATIO_METRICS]
 
 
 def format_sweep(
@@ -221,13 +218,13 @@ def format_sweep(
     agg = point_aggregates(df, grid, reference)
 
     out += ["## Per grid point", ""]
-    head = [*names, "policy", "seeds", *(t for _, t, _, _ in SWEEP_METRICS)]
+    head = [*names, "policy", "seeds", *(m.heading for m in SWEEP_METRICS)]
     if has_ref:
-        head += [t for _, t, _, _ in RATIO_METRICS]
+        head += [m.heading for m in RATIO_METRICS]
     rows = []
     for _, r in agg.iterrows():
         cells = [fmt_value(r[n]) for n in names] + [str(r["policy"]), str(int(r["seeds"]))]
-        cells += [cell(r[f"{k}_mean"], sc, dec) for k, _t, sc, dec in SWEEP_METRICS]
+        cells += [cell(r, m, with_ci=False) for m in SWEEP_METRICS]
         if has_ref:
             cells += _ratio_cells(r)
         rows.append(cells)
@@ -246,22 +243,21 @@ def format_sweep(
         for name in swept:
             sub = at_anchors(agg, grid, anchor, name)
             out += ["", f"### {name}", ""]
+            first = SENSITIVITY_METRICS[0]
             if has_ref:
-                head = [name, f"{reference} avg queue (h)", f"{reference} avg JCT (h)"]
+                head = [name, *(f"{reference} {m.heading}" for m in SENSITIVITY_METRICS)]
                 for p in others:
-                    head += [f"{p} {t}" for _, t, _, _ in RATIO_METRICS]
+                    head += [f"{p} {m.heading}" for m in RATIO_METRICS]
             else:
-                head = [name] + [f"{p} avg queue (h)" for p in policies]
+                head = [name] + [f"{p} {first.heading}" for p in policies]
             rows = []
             for value in grid[name]:
                 at = sub[sub[name] == value].set_index("policy")
                 cells = [fmt_value(value)]
                 if has_ref:
                     ref = at.loc[reference] if reference in at.index else None
-                    for key in ("avg_queue_s", "avg_jct_s"):
-                        cells.append(
-                            cell(ref[f"{key}_mean"], 1 / 3600, 2) if ref is not None else "n/a"
-                        )
+                    for m in SENSITIVITY_METRICS:
+                        cells.append(cell(ref, m, with_ci=False) if ref is not None else "n/a")
                     for p in others:
                         cells += (
                             _ratio_cells(at.loc[p])
@@ -271,9 +267,7 @@ def format_sweep(
                 else:
                     for p in policies:
                         cells.append(
-                            cell(at.loc[p, "avg_queue_s_mean"], 1 / 3600, 2)
-                            if p in at.index
-                            else "n/a"
+                            cell(at.loc[p], first, with_ci=False) if p in at.index else "n/a"
                         )
                 rows.append(cells)
             out += md_table(head, rows, 1)

@@ -15,15 +15,11 @@ import numpy as np
 if TYPE_CHECKING:
     from aryl_gym.sim.engine import Engine
 
+from aryl_gym.sim.catalog import SUMMARY_KEYS
 from aryl_gym.sim.cluster import LENT, TRAINING
 
-#: Keys every summary holds (``aryl-gym simulate --json`` writes them all).
-SUMMARY_KEYS = (
-    "jobs_total", "jobs_finished", "avg_jct_s", "p50_jct_s", "p95_jct_s", "p99_jct_s",
-    "avg_queue_s", "p50_queue_s", "p95_queue_s", "p99_queue_s", "makespan_s", "preemptions",
-    "resizes", "lost_gpu_hours", "usage_training", "usage_lent", "usage_overall",
-    "avg_lent_servers", "reclaim_events", "reclaimed_servers", "sim_events", "rounds", "wall_s",
-)  # fmt: skip
+# SUMMARY_KEYS (the catalog's summary metrics, in order) is re-exported from here.
+__all__ = ["SUMMARY_KEYS", "MetricsRecorder"]
 
 
 class MetricsRecorder:
@@ -90,6 +86,8 @@ class MetricsRecorder:
         return [j for j in self.e.jobs if j is not None and self.w0 <= j.submit < self.w1]
 
     def summary(self, wall_s: float = 0.0) -> dict[str, float | int | bool]:
+        """The run's summary metrics: exactly :data:`SUMMARY_KEYS`, in the catalog's order
+        (:mod:`aryl_gym.sim.catalog` describes each)."""
         e = self.e
         cfg = e.scenario.cluster
         sub = e.table.submit_time
@@ -146,7 +144,13 @@ class MetricsRecorder:
             "stalled": e.stalled,
             "wall_s": wall_s,
         }
-        return out
+        if set(out) != set(SUMMARY_KEYS):
+            raise RuntimeError(
+                "summary keys differ from the metric catalog: "
+                f"not in the catalog {sorted(set(out) - set(SUMMARY_KEYS))}, "
+                f"missing {sorted(set(SUMMARY_KEYS) - set(out))}"
+            )
+        return {k: out[k] for k in SUMMARY_KEYS}
 
     def job_records(self):
         """One row per arrived job (pandas DataFrame): MODEL.md section 6's per-job metrics."""
