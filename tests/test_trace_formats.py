@@ -1,15 +1,23 @@
-"""The trace-format registry (aryl_gym.workload.formats): discovery, detection,
-registration of a format defined outside the package, and the CLI reading it."""
+"""The trace-format registry (aryl_gym.workload.formats) and the formats of peer
+simulators: Pollux workloads, the Philly-derived job list, Gavel and Blox traces.
+
+Each format is tested on a small file written here from the format's published
+description (the real files are never copied), and on malformed files whose error must
+name the file, the row and the field.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 import subprocess
 import sys
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import aryl_gym.workload.formats as formats_pkg
@@ -22,10 +30,14 @@ from aryl_gym.workload.formats import (
     register,
     unregister,
 )
+from aryl_gym.workload.formats.gavel import V100_STEPS_PER_S
 from aryl_gym.workload.formats.mapping import REASONS, MappingReport
+from aryl_gym.workload.formats.pollux import RUNTIME_1GPU_S
+from aryl_gym.workload.profiles import DEFAULT_PROFILE_MIX, PROFILES
 from aryl_gym.workload.real_traces import (
     FORMATS,
     HAS_CLOCK,
+    MappingOptions,
     detect_format,
     load_any,
 )
@@ -61,7 +73,7 @@ def test_every_module_of_the_package_is_registered():
         module = importlib.import_module(f"{formats_pkg.__name__}.{info.name}")
         declared += [f.name for f in getattr(module, "TRACE_FORMATS", ())]
     assert sorted(declared) == sorted(f.name for f in formats())
-    assert {"aryl", "itp", "helios", "pai2023", "philly"} <= set(declared)
+    assert {"aryl", "itp", "pollux", "philly-csv", "gavel", "blox"} <= set(declared)
     assert list(FORMATS) == [f.name for f in formats()]
     assert all(FORMATS[f.name] == f.description for f in formats())
     assert HAS_CLOCK["helios"] is False and HAS_CLOCK["itp"] is True
@@ -239,3 +251,228 @@ def test_load_any_refuses_a_loader_that_loses_rows(tmp_path):
 def test_header_of_an_empty_file_is_an_error(tmp_path):
     with pytest.raises(TraceFormatError, match="file is empty"):
         Header.read(write(tmp_path, "e.csv", "\n\n"))
+
+
+# --------------------------------------------------------------------------- pollux
+
+POLLUX = """name,time,application,num_replicas,batch_size
+cifar10-0,53,cifar10,6,2048
+deepspeech2-2,326,deepspeech2,8,320
+bert-4,735,bert,8,384
+ncf-6,1585,ncf,1,32768
+imagenet-9,1600,imagenet,16,12800
+yolov3-8,1500,yolov3,4,64
+"""
+
+
+def test_pollux_mapping(tmp_path):
+    src = write(tmp_path, "workload-6.csv", POLLUX)
+    assert detect_format(src) == "pollux"
+    jobs, rep = load_any(src)
+    order = ["cifar10-0", "deepspeech2-2", "bert-4", "yolov3-8", "ncf-6", "imagenet-9"]
+    assert list(jobs.job_id) == order
+    assert list(jobs.profile) == [j.split("-")[0] for j in jobs.job_id]  # from application
+    np.testing.assert_array_equal(jobs.gpus, [6, 8, 8, 4, 1, 16])
+    np.testing.assert_array_equal(jobs.submit_time, [0, 273, 682, 1447, 1532, 1547])
+    # the work, duration * speedup(gpus), is the application's 1-GPU run time
+    work = [
+        d * PROFILES[p].speedup(g)
+        for d, p, g in zip(jobs.duration, jobs.profile, jobs.gpus, strict=True)
+    ]
+    np.testing.assert_allclose(work, [RUNTIME_1GPU_S[p] for p in jobs.profile], rtol=1e-12)
+    assert jobs.duration[4] == RUNTIME_1GPU_S["ncf"]  # 1 GPU: no rescaling
+    assert max(jobs.duration) == jobs.duration[5]  # imagenet: the extra-large class
+    assert rep.counts["profile_from_trace"] == 6 and rep.counts["duration_derived"] == 6
+    assert rep.counts["profile_drawn_unmeasured_model"] == 0
+    assert any("batch_size not used" in n for n in rep.notes)
+    assert_accounted(rep)
+    # name and batch_size are optional: ids are then the file lines
+    short = write(tmp_path, "w.csv", "time,application,num_replicas\n0,cifar10,2\n5,ncf,1\n")
+    jobs, _ = load_any(short, "pollux")
+    assert list(jobs.job_id) == ["2", "3"]
+
+
+@pytest.mark.parametrize(
+    "content,row,field,words",
+    [
+        (POLLUX.replace("bert-4,735,bert", "bert-4,735,gpt3"), 4, "application", "unknown application 'gpt3'; known: bert"),
+        (POLLUX.replace("ncf,1,32768", "ncf,0,32768"), 5, "num_replicas", "must be >= 1"),
+        (POLLUX.replace("cifar10-0,53,", "cifar10-0,-53,"), 2, "time", ">= 0"),
+        (POLLUX.replace("bert-4,", "cifar10-0,"), 4, "name", "duplicate id"),
+        (POLLUX.replace("deepspeech2,8,320", "deepspeech2,8,big"), 3, "batch_size", "must be a number"),
+        ("name,time,application,batch_size\na,0,cifar10,128\n", None, "num_replicas", "missing column"),
+    ],
+    ids=["application", "replicas", "time", "duplicate", "batch", "missing-column"],
+)  # fmt: skip
+def test_pollux_malformed(tmp_path, content, row, field, words):
+    assert_names_row_and_field(write(tmp_path, "w.csv", content), None, row, field, words)
+
+
+# --------------------------------------------------------------------------- philly-csv
+
+PHILLY_CSV = """timestamp,duration,num_gpus,gpu_time,cluster
+2017-10-09 07:01:55,66.0,1,66.0,11cb48
+2017-10-09 06:13:03,2951.0,1,2951.0,6214e9
+2017-10-03 12:00:00,7200.0,8,57600.0,6c71a0
+2017-10-09 06:20:00,0.0,2,0.0,6214e9
+2017-10-09 06:30:00,600.0,0,0.0,6214e9
+"""
+
+
+def test_philly_csv_mapping(tmp_path, capsys):
+    src = write(tmp_path, "philly.csv", PHILLY_CSV)
+    assert detect_format(src) == "philly-csv" and HAS_CLOCK["philly-csv"]
+    jobs, rep = load_any(src)
+    assert list(jobs.job_id) == ["4", "3", "2"]  # file lines, sorted by timestamp
+    first = datetime(2017, 10, 3, 12, 0, 0)
+    later = [datetime(2017, 10, 9, 6, 13, 3), datetime(2017, 10, 9, 7, 1, 55)]
+    expected = [0.0] + [(t - first).total_seconds() for t in later]
+    np.testing.assert_array_equal(jobs.submit_time, expected)
+    np.testing.assert_array_equal(jobs.duration, [7200.0, 2951.0, 66.0])
+    np.testing.assert_array_equal(jobs.gpus, [8, 1, 1])
+    assert rep.counts["zero_duration_dropped"] == 1 and rep.counts["cpu_only_dropped"] == 1
+    assert any("sorted" in n for n in rep.notes)
+    assert_accounted(rep)
+    assert main(["traces", "stats", str(src)]) == 0
+    assert "peak hour" in capsys.readouterr().out  # the wall clock is kept
+
+
+@pytest.mark.parametrize(
+    "content,row,field,words",
+    [
+        (PHILLY_CSV.replace("2951.0,1,2951.0", "2951.0,1,2950.0"), 3, "gpu_time", "must equal duration * num_gpus"),
+        (PHILLY_CSV.replace("2017-10-03 12:00:00", "last tuesday"), 4, "timestamp", "date-time"),
+        (PHILLY_CSV.replace("600.0,0,0.0", "-600.0,0,0.0"), 6, "duration", ">= 0"),
+        (PHILLY_CSV.replace("66.0,1,66.0", "66.0,1.5,99.0"), 2, "num_gpus", "integer"),
+    ],
+    ids=["gpu-time", "timestamp", "negative", "fraction"],
+)  # fmt: skip
+def test_philly_csv_malformed(tmp_path, content, row, field, words):
+    assert_names_row_and_field(write(tmp_path, "philly.csv", content), None, row, field, words)
+
+
+# --------------------------------------------------------------------------- gavel
+
+
+def gavel_line(job_type, steps, scale=1, arrival=0, priority=1, slo="-1.000000", flag=1):
+    command = "python3 main.py --data_dir=%s/data --batch_size 64"
+    cells = [job_type, command, "image_classification/cifar10", "--num_steps", flag]
+    return "\t".join(map(str, [*cells, steps, scale, priority, slo, arrival])) + "\n"
+
+
+def gavel_steps(job_type, scale, hours):
+    """total_steps as Gavel's generator writes it: int(run time * V100 throughput)."""
+    return int(hours * 3600 * V100_STEPS_PER_S[job_type][scale])
+
+
+GAVEL = (
+    gavel_line("ResNet-18 (batch size 64)", gavel_steps("ResNet-18 (batch size 64)", 1, 1), 1, 0)
+    + gavel_line("Transformer (batch size 128)", gavel_steps("Transformer (batch size 128)", 2, 2), 2, 120)
+    + gavel_line("A3C", 0, 1, 300)
+    + gavel_line("Recommendation (batch size 8192)", gavel_steps("Recommendation (batch size 8192)", 1, 4), 1, 60, 5, "1.200000")
+    + gavel_line("LM (batch size 20)", gavel_steps("LM (batch size 20)", 4, 3), 4, 400)
+)  # fmt: skip
+
+
+def test_gavel_mapping(tmp_path):
+    src = write(tmp_path, "sample.trace", GAVEL)
+    assert detect_format(src) == "gavel"
+    jobs, rep = load_any(src)
+    assert list(jobs.job_id) == ["1", "4", "2", "5"]  # file lines, sorted by arrival
+    np.testing.assert_array_equal(jobs.submit_time, [0.0, 60.0, 120.0, 400.0])
+    np.testing.assert_array_equal(jobs.gpus, [1, 1, 2, 4])
+    # durations come back as the run times Gavel's generator started from (to a step)
+    np.testing.assert_allclose(jobs.duration, [3600, 4 * 3600, 2 * 3600, 3 * 3600], atol=1.0)
+    assert list(jobs.profile[:2]) == ["cifar10", "ncf"]
+    assert set(jobs.profile[2:]) <= set(DEFAULT_PROFILE_MIX)  # Transformer, LM: drawn
+    assert rep.counts["zero_duration_dropped"] == 1  # A3C with 0 steps
+    assert rep.counts["profile_from_trace"] == 2
+    assert rep.counts["profile_drawn_unmeasured_model"] == 2
+    assert rep.counts["duration_derived"] == 4
+    assert_accounted(rep)
+
+
+@pytest.mark.parametrize(
+    "content,row,field,words",
+    [
+        (GAVEL + "ResNet-18 (batch size 64)\tpython3 main.py\t1\n", 6, None, "has 3 tab-separated cells"),
+        (GAVEL.replace("LM (batch size 20)", "GPT (batch size 20)"), 5, "job_type", "unknown job_type 'GPT (batch size 20)'"),
+        (GAVEL + gavel_line("A3C", 100, 2, 500), 6, "scale_factor", "no V100 throughput for 'A3C' at scale_factor 2"),
+        (GAVEL + gavel_line("A3C", 100, 0, 500), 6, "scale_factor", "must be >= 1"),
+        (GAVEL + gavel_line("A3C", 100, 1, 500, flag=2), 6, "needs_data_dir", "0 or 1"),
+        (GAVEL + gavel_line("A3C", -100, 1, 500), 6, "total_steps", ">= 0"),
+        (GAVEL + gavel_line("A3C", 100, 1, "soon"), 6, "arrival_time", "must be a number"),
+    ],
+    ids=["cells", "job-type", "unmeasured-scale", "scale", "flag", "steps", "arrival"],
+)  # fmt: skip
+def test_gavel_malformed(tmp_path, content, row, field, words):
+    assert_names_row_and_field(write(tmp_path, "t.trace", content), None, row, field, words)
+
+
+# --------------------------------------------------------------------------- blox
+
+BLOX_ROWS = """0,res50,0,1000,4
+1,transformer,30.5,2000,1
+2,lstm,60,0,2
+3,deepspeech,90,500,0
+4,res18,120,100,8
+"""
+BLOX_HEADER = "job_id,model_name,arrival_time,num_iters,gpu_demand\n"
+
+
+@pytest.mark.parametrize("header", [False, True])
+def test_blox_mapping(tmp_path, header):
+    src = write(tmp_path, "trace.csv", (BLOX_HEADER if header else "") + BLOX_ROWS)
+    assert detect_format(src) == "blox"
+    jobs, rep = load_any(src)
+    assert list(jobs.job_id) == ["0", "1", "4"]
+    np.testing.assert_array_equal(jobs.submit_time, [0.0, 30.5, 120.0])
+    np.testing.assert_allclose(jobs.duration, [1000 * 0.78, 2000 * 0.67, 100 * 0.64])
+    np.testing.assert_array_equal(jobs.gpus, [4, 1, 8])
+    assert jobs.profile[0] == "imagenet" and jobs.profile[2] == "cifar10"
+    assert rep.counts["zero_duration_dropped"] == 1 and rep.counts["cpu_only_dropped"] == 1
+    assert rep.counts["profile_from_trace"] == 2
+    assert rep.counts["profile_drawn_unmeasured_model"] == 1
+    assert_accounted(rep)
+
+
+@pytest.mark.parametrize(
+    "content,row,field,words",
+    [
+        (BLOX_ROWS.replace("1,transformer", "1,bert"), 2, "model_name", "unknown model_name 'bert'; known: alexnet"),
+        (BLOX_ROWS.replace("4,res18", "2,res18"), 5, "job_id", "duplicate id '2' (first used on row 3)"),
+        (BLOX_ROWS.replace("500,0", "500.5,0"), 4, "num_iters", "integer"),
+        (BLOX_ROWS.replace("30.5,2000,1", "30.5,2000,1,9"), 2, None, "has 6 cells"),
+        (BLOX_HEADER + BLOX_ROWS.replace("120,100", "-120,100"), 6, "arrival_time", ">= 0"),
+        (BLOX_HEADER.replace("model_name", "model") + BLOX_ROWS, None, "model_name", "missing column"),
+    ],
+    ids=["model", "duplicate", "iterations", "cells", "arrival", "header-typo"],
+)  # fmt: skip
+def test_blox_malformed(tmp_path, content, row, field, words):
+    path = write(tmp_path, "trace.csv", content)
+    assert detect_format(path) == "blox"  # even with a typo in the header (near miss)
+    assert_names_row_and_field(path, None, row, field, words)
+
+
+# --------------------------------------------------------------------------- all four
+
+
+@pytest.mark.parametrize(
+    "name,text,fmt",
+    [
+        ("w.csv", POLLUX, "pollux"),
+        ("p.csv", PHILLY_CSV, "philly-csv"),
+        ("g.trace", GAVEL, "gavel"),
+        ("b.csv", BLOX_ROWS, "blox"),
+    ],
+)
+def test_new_formats_convert_by_name_and_round_trip(tmp_path, capsys, name, text, fmt):
+    src = write(tmp_path, name, text)
+    out = tmp_path / "out.csv"
+    argv = ["traces", "convert", "--format", fmt, "--elastic-share", "1", str(src), str(out)]
+    assert main(argv) == 0
+    assert re.search(rf"^format +{re.escape(fmt)}$", capsys.readouterr().out, re.MULTILINE)
+    jobs, _ = load_any(src, fmt, options=MappingOptions(elastic_share=1.0))
+    back = load_trace(out, known_profiles=PROFILES)
+    assert back.job_id.tolist() == jobs.job_id.tolist() and back.elastic.all()
+    np.testing.assert_array_equal(back.duration, jobs.duration)

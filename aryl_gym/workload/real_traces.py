@@ -13,9 +13,13 @@ pai2023    Alibaba PAI 2023 pod list (clusterdata cluster-trace-gpu-v2023)  full
 philly     Microsoft Philly ``cluster_job_log`` (JSON list of jobs)         synthetic
 helios-raw SenseTime HeliosData ``cluster_log.csv``                         synthetic
 pai2020    Alibaba PAI 2020 ``pai_task_table`` (with or without header)     synthetic
+pollux     Pollux/AdaptDL simulator workloads (petuum/adaptdl)              synthetic
+philly-csv Philly-derived job list shipped with Pollux and Blox             synthetic
+gavel      Gavel job traces (stanford-futuredata/gavel, tab-separated)      synthetic
+blox       Blox replay traces (msr-fiddle/blox)                             synthetic
 ========== ================================================================ ==========
 
-"synthetic": written from the published schemas of those datasets (their READMEs), and
+"synthetic": written from the published schema or reader code of those projects, and
 tested on small files written in the tests, not on the full files (external
 downloads): check the :class:`MappingReport` the first time you load one.
 
@@ -24,8 +28,9 @@ naming the file, the row (a file line number: header = 1, first data row = 2; fo
 Philly JSON list, the 1-based position of the job record) and the field. Well-formed rows
 that the simulator cannot use (CPU-only, never started, too short, ...) are dropped and
 counted in the :class:`MappingReport`, never silently. Jobs are sorted by submit time and
-shifted so that the first one is submitted at 0. The traces carry no elastic flag and
-no model, so :class:`MappingOptions` draws both (seeded).
+shifted so that the first one is submitted at 0. The traces carry no elastic flag, and
+most no model, so :class:`MappingOptions` draws both (seeded); where a trace names the
+model (pollux, gavel, blox) its measured profile is used and counted.
 
 A format is one module of :mod:`aryl_gym.workload.formats` declaring a
 :class:`~aryl_gym.workload.formats.TraceFormat` (``TRACE_FORMATS``); detection,

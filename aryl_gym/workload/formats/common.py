@@ -58,6 +58,17 @@ class Rows:
     notes: list[str] = field(default_factory=list)  # for the report: choices made
 
 
+def completed_rows(
+    job_id: np.ndarray, submit: np.ndarray, gpus: np.ndarray, duration: np.ndarray, **more
+) -> Rows:
+    """:class:`Rows` of a trace with no status (every job ran to completion) and whole
+    GPUs; ``more`` are the other fields (``profile``, ``duration_derived``, ``notes``)."""
+    n = len(gpus)
+    return Rows(
+        job_id, submit, gpus, np.zeros(n, bool), duration, np.full(n, OK, dtype=object), **more
+    )
+
+
 def open_csv(
     path: PathLike,
     fmt: str,

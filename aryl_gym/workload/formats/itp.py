@@ -6,9 +6,9 @@ import numpy as np
 
 from aryl_gym.workload.formats.common import (
     ITP_COLUMNS,
-    OK,
     PathLike,
     Rows,
+    completed_rows,
     nonneg_column,
     open_with_ids,
 )
@@ -31,8 +31,7 @@ def read_itp(path: PathLike) -> Rows:
     )
     duration = nonneg_column(c, "duration")
     gpus = nonneg_column(c, "num_gpu", integer=True)
-    n = len(submit)
-    return Rows(job_id, submit, gpus, np.zeros(n, bool), duration, np.full(n, OK, dtype=object))
+    return completed_rows(job_id, submit, gpus, duration)
 
 
 TRACE_FORMATS = (
