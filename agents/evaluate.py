@@ -180,29 +180,6 @@ def plot(
     return [save_figure(plt, fig, out_dir / "compare.png")]
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--agent", required=True, type=Path, help="agent directory (config.yaml + model zip) or zip"
-    )
-    p.add_argument(
-        "--model",
-        help="model file inside --agent (default model.zip / best_model.zip / final_model.zip)",
-    )
-    p.add_argument("--scenario", help="scenario (default: the agent's training scenario)")
-    p.add_argument(
-        "--seeds", type=int, default=5, help="evaluate on windows of seeds 0..N-1 (default 5)"
-    )
-    p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--baselines", nargs="*", help="baseline policy names (default: per env)")
-    p.add_argument("--json", type=Path, help="write {policy: summary} as JSON here")
-    p.add_argument("--markdown", type=Path, help="write the table as Markdown here")
-    p.add_argument(
-        "--plots",
-        type=Path,
-        help="directory for the plots (default next to --json or PATH/eval_plots)",
-    )
-
-
 def main_from_args(args: argparse.Namespace) -> int:
     res = compare(
         args.agent, args.scenario, range(args.seeds), args.split, args.baselines, args.model
@@ -235,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m agents.evaluate", description=__doc__.split("\n")[0]
     )
-    add_arguments(p)
+    from aryl_gym.cli.agents import add_evaluate_arguments
+
+    add_evaluate_arguments(p)
     return main_from_args(p.parse_args(argv))
 
 

@@ -283,15 +283,6 @@ def plot_learning_curve(csv_path: Path, png: Path, metric: str, title: str | Non
     plt.close(fig)
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML config (see agents/configs/)")
-    p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
-    p.add_argument("--timesteps", type=int, help="override n_timesteps")
-    p.add_argument("--seed", type=int, help="override seed")
-    p.add_argument("--resume", help="continue from a checkpoint zip (same run dir)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
 def main_from_args(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     if args.timesteps is not None:
@@ -310,7 +301,9 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__.split("\n")[0])
-    add_arguments(p)
+    from aryl_gym.cli.agents import add_train_arguments
+
+    add_train_arguments(p)
     return main_from_args(p.parse_args(argv))
 
 

@@ -17,7 +17,7 @@ SMALL = {"scenario": "tiny", "episode_hours": 0.5, "drain_hours": 1.0}
 # Reclaim-v0 needs a window in which the inference pool reclaims lent servers
 KWARGS = {
     "ArylGym/Allocate-v0": SMALL,
-    "ArylGym/Reclaim-v0": {"scenario": "small", "episode_hours": 2.0, "drain_hours": 2.0},
+    "ArylGym/Reclaim-v0": {"scenario": "small", "episode_hours": 24.0, "drain_hours": 2.0},
 }
 NEEDS_RLLIB = "RLlib not installed (pip install -e '.[rllib]')"
 

@@ -259,3 +259,46 @@ def test_message_format() -> None:
     assert str(e) == "traces/x.csv, row 17, field 'duration': must be > 0, got -3.0"
     assert isinstance(e, ValueError)
     assert str(TraceFormatError("t.csv", "file is empty")) == "t.csv: file is empty"
+
+
+# --------------------------------------------------------------------------- line breaks in cells
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "field"),
+    [
+        pytest.param(
+            'job_id,submit_time,gpus,duration,user\na,0,1,60,"al\nice"\nb,1,0,60,bob\n',
+            2,
+            "user",
+            id="lf-in-user",
+        ),
+        pytest.param(
+            'job_id,submit_time,gpus,duration\na,0,1,60\nb,1,1,60\n"c\r\nd",2,1,60\n',
+            4,
+            "job_id",
+            id="crlf-in-id",
+        ),
+        pytest.param(
+            'job_id,submit_time,"gp\nus",duration\na,0,1,60\n',
+            1,
+            None,
+            id="in-header",
+        ),
+    ],
+)
+def test_quoted_line_break_rejected(tmp_path: Path, text: str, row: int, field: str | None) -> None:
+    # A quoted cell spanning lines would shift every later row number: the format forbids it.
+    path = write(tmp_path, text)
+    with pytest.raises(TraceFormatError) as err:
+        load_trace(path)
+    e = err.value
+    assert (e.row, e.field) == (row, field), str(e)
+    assert "line break" in e.reason
+    assert e.path == str(path)
+
+
+def test_quoted_commas_and_quotes_still_accepted(tmp_path: Path) -> None:
+    text = 'job_id,submit_time,gpus,duration,user\n"a,1",0,1,60,"say ""hi"""\n'
+    table = load_trace(write(tmp_path, text))
+    assert table.job_id.tolist() == ["a,1"] and table.user.tolist() == ['say "hi"']

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -15,6 +16,38 @@ def _evaluate(args: argparse.Namespace) -> int:
     from aryl_gym.agents.evaluate import main_from_args
 
     return main_from_args(args)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="YAML config (see agents/configs/)")
+    p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
+    p.add_argument("--timesteps", type=int, help="override n_timesteps")
+    p.add_argument("--seed", type=int, help="override seed")
+    p.add_argument("--resume", help="continue from a checkpoint zip (same run dir)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--agent", required=True, type=Path, help="agent directory (config.yaml + model zip) or zip"
+    )
+    p.add_argument(
+        "--model",
+        help="model file inside --agent (default model.zip / best_model.zip / final_model.zip)",
+    )
+    p.add_argument("--scenario", help="scenario (default: the agent's training scenario)")
+    p.add_argument(
+        "--seeds", type=int, default=5, help="evaluate on windows of seeds 0..N-1 (default 5)"
+    )
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--baselines", nargs="*", help="baseline policy names (default: per env)")
+    p.add_argument("--json", type=Path, help="write {policy: summary} as JSON here")
+    p.add_argument("--markdown", type=Path, help="write the table as Markdown here")
+    p.add_argument(
+        "--plots",
+        type=Path,
+        help="directory for the plots (default next to --json or PATH/eval_plots)",
+    )
 
 
 def _rl_stack_missing() -> str | None:
@@ -33,14 +66,11 @@ def register(sub) -> None:
     if missing is not None:
         register_stubs(sub, f"no module named {missing!r}")
         return
-    from aryl_gym.agents.evaluate import add_arguments as eval_args
-    from aryl_gym.agents.train import add_arguments as train_args
-
     t = sub.add_parser("train", help="train an RL agent from a YAML config (MaskablePPO / PPO)")
-    train_args(t)
+    add_train_arguments(t)
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="a trained agent vs the baselines on the test split")
-    eval_args(e)
+    add_evaluate_arguments(e)
     e.set_defaults(func=_evaluate)
 
 

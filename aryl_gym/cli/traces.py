@@ -7,6 +7,8 @@
   jobs (arrivals, GPU demand, durations, statuses) and optionally plots them.
 * ``aryl-gym traces curves`` lists the inference demand curves (``--inference-curve`` of
   ``simulate`` and ``benchmark``) with the peak-to-trough ratio of their average day.
+* ``aryl-gym traces formats`` lists the trace formats of the registry
+  (:mod:`aryl_gym.workload.formats`), which ``--format`` takes.
 
 ``convert`` and ``stats`` take the mapping options (``--elastic-share``, ``--seed``,
 ``--min-duration``, ``--drop-failed``, ``--fractional-gpu``, ``--exclude-censored``, ``--qos``,
@@ -339,17 +341,26 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 
 def cmd_formats(args: argparse.Namespace) -> int:
-    from aryl_gym.workload.real_traces import FORMATS
+    """List the registered trace formats: name, description, source, wall clock."""
+    from aryl_gym.workload.formats import formats
 
-    width = max(len(n) for n in FORMATS)
-    for name, text in FORMATS.items():
-        print(f"{name:<{width}}  {text}")
+    known = formats()
+    width = max(len(f.name) for f in known)
+    pad = " " * (width + 2)
+    for f in known:
+        print(f"{f.name:<{width}}  {f.description}")
+        clock = "wall clock" if f.has_clock else "no wall clock"
+        print(f"{pad}source: {f.source}; {clock}")
+    print(
+        "\n--format NAME picks one; without it the format is told from the file's first line.\n"
+        "Columns and mapping of each: traces/README.md."
+    )
     return 0
 
 
 def register(subparsers) -> None:
-    """Add ``traces convert``, ``traces stats`` and ``traces curves`` to the ``aryl-gym``
-    sub-commands."""
+    """Add ``traces convert``, ``traces stats``, ``traces curves`` and ``traces formats``
+    to the ``aryl-gym`` sub-commands."""
     t = subparsers.add_parser("traces", help="convert and describe public cluster traces")
     tsub = t.add_subparsers(dest="traces_command", required=True)
 

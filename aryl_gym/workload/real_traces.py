@@ -1,6 +1,7 @@
 """Loaders for public GPU-cluster traces: each turns a real file into a :class:`JobTable`.
 
-Formats (``FORMATS``; details, columns and mapping choices in ``traces/README.md``):
+Formats (the registry of :mod:`aryl_gym.workload.formats`, ``FORMATS``, ``aryl-gym
+traces formats``; columns, sources and mapping choices in ``traces/README.md``):
 
 ========== ================================================================ ==========
 name       source                                                           tested on
@@ -12,38 +13,41 @@ pai2023    Alibaba PAI 2023 pod list (clusterdata cluster-trace-gpu-v2023)  full
 philly     Microsoft Philly ``cluster_job_log`` (JSON list of jobs)         synthetic
 helios-raw SenseTime HeliosData ``cluster_log.csv``                         synthetic
 pai2020    Alibaba PAI 2020 ``pai_task_table`` (with or without header)     synthetic
+pollux     Pollux/AdaptDL simulator workloads (petuum/adaptdl)              synthetic
+philly-csv Philly-derived job list shipped with Pollux and Blox             synthetic
+gavel      Gavel job traces (stanford-futuredata/gavel, tab-separated)      synthetic
+blox       Blox replay traces (msr-fiddle/blox)                             synthetic
 ========== ================================================================ ==========
 
-The last three were written from the published schemas of those datasets (their
-READMEs), not against the full files, which are external downloads: check the
-:class:`MappingReport` the first time you load one.
+"synthetic": written from the published schema or reader code of those projects, and
+tested on small files written in the tests, not on the full files (external
+downloads): check the :class:`MappingReport` the first time you load one.
 
 Every loader checks its input and raises :class:`~aryl_gym.workload.trace_io.TraceFormatError`
 naming the file, the row (a file line number: header = 1, first data row = 2; for the
 Philly JSON list, the 1-based position of the job record) and the field. Well-formed rows
 that the simulator cannot use (CPU-only, never started, too short, ...) are dropped and
 counted in the :class:`MappingReport`, never silently. Jobs are sorted by submit time and
-shifted so that the first one is submitted at 0. The traces carry no elastic flag and no
-model, so :class:`MappingOptions` draws both (seeded).
+shifted so that the first one is submitted at 0. The traces carry no elastic flag, and
+most no model, so :class:`MappingOptions` draws both (seeded); where a trace names the
+model (pollux, gavel, blox) its measured profile is used and counted.
+
+A format is one module of :mod:`aryl_gym.workload.formats` declaring a
+:class:`~aryl_gym.workload.formats.TraceFormat` (``TRACE_FORMATS``); detection,
+:func:`load_any`, ``FORMATS``, ``HAS_CLOCK`` and the CLI read the registry, and
+:func:`register` adds a format defined elsewhere.
 
 :func:`size_cluster_for` sizes a training pool for a loaded trace at a target load.
-
-The readers are in :mod:`aryl_gym.workload.formats` (``itp``, ``helios``, ``pai``,
-``philly``, their shared checks in ``common`` and the mapping to jobs in ``mapping``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import os
 from dataclasses import replace
 
 import numpy as np
 
 from aryl_gym.workload.formats.common import (
-    _REQUIRED,
     CENSORED,
     FAILED,
     HELIOS_COLUMNS,
@@ -56,18 +60,20 @@ from aryl_gym.workload.formats.common import (
     PAI2023_COLUMNS,
     PathLike,
 )
-from aryl_gym.workload.formats.helios import read_helios, read_helios_raw
-from aryl_gym.workload.formats.itp import read_itp
 from aryl_gym.workload.formats.mapping import (
     REASONS,
     MappingOptions,
     MappingReport,
-    map_rows,
     parse_qos,
 )
-from aryl_gym.workload.formats.pai import _PAI2020_STATUS, read_pai2020, read_pai2023
-from aryl_gym.workload.formats.philly import read_philly
-from aryl_gym.workload.schema import COLUMNS, REQUIRED_COLUMNS, JobTable
+from aryl_gym.workload.formats.registry import (
+    FormatView,
+    TraceFormat,
+    detect_format,
+    get_format,
+    register,
+)
+from aryl_gym.workload.schema import JobTable
 from aryl_gym.workload.trace_io import TraceFormatError
 
 # The readers live in aryl_gym.workload.formats (one module per format family); the
@@ -88,86 +94,22 @@ __all__ = [
     "REASONS",
     "MappingOptions",
     "MappingReport",
+    "TraceFormat",
+    "TraceFormatError",
     "detect_format",
+    "get_format",
     "load_any",
     "offered_gpu_demand",
     "parse_qos",
+    "register",
     "size_cluster_for",
 ]
 
-#: Format name -> one-line description.
-FORMATS: dict[str, str] = {
-    "aryl": "the project's own trace format (traces/README.md)",
-    "itp": "Microsoft ITP / ElasticFlow job list: job_id,submission_time,duration,num_gpu",
-    "helios": "SenseTime Helios excerpt (DIR-LAB): u_id,user,gpu_num,...,interval,run_time,...,new_status",
-    "pai2023": "Alibaba PAI 2023 pod list: name,...,num_gpu,gpu_milli,...,qos,pod_phase,creation_time,deletion_time,scheduled_time",
-    "philly": "Microsoft Philly cluster_job_log (JSON list of jobs with attempts)",
-    "helios-raw": "SenseTime HeliosData cluster_log.csv: job_id,user,gpu_num,...,state,submit_time,start_time,end_time,duration,queue",
-    "pai2020": "Alibaba PAI 2020 pai_task_table: job_name,task_name,inst_num,status,start_time,end_time,plan_cpu,plan_mem,plan_gpu,gpu_type",
-}
+#: Format name -> one-line description (a live view of the registry).
+FORMATS: FormatView[str] = FormatView("description")
 
-#: Whether the format's times keep a wall clock (hour of day meaningful).
-HAS_CLOCK: dict[str, bool] = {
-    "aryl": True,
-    "itp": True,
-    "helios": False,  # DIR-LAB replaced timestamps by inter-arrival gaps
-    "pai2023": True,
-    "philly": True,
-    "helios-raw": True,
-    "pai2020": True,
-}
-
-
-# --------------------------------------------------------------------------- detection
-
-
-def _first_line(path: PathLike) -> str:
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        for line in f:
-            if line.strip():
-                return line
-    raise TraceFormatError(path, "file is empty (expected a header line and rows)")
-
-
-def detect_format(path: PathLike) -> str:
-    """The format of ``path`` (a key of ``FORMATS``), told from its header columns.
-
-    A file whose first character is ``[`` or ``{`` is a Philly JSON job log. A CSV with
-    every required column of the project's format and no other column is ``"aryl"``; the
-    others need their identifying columns (extra columns are allowed). A headerless PAI
-    2020 task table (as published) is recognised by its 10 cells with a PAI status in the
-    4th. Failing all that, the format sharing strictly the most of its required columns,
-    at least half, is returned (its loader then names the missing column). Raises
-    ``TraceFormatError`` (row 1) when nothing matches.
-    """
-    try:
-        line = _first_line(path)
-    except UnicodeDecodeError as e:
-        raise TraceFormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
-    if line.lstrip()[:1] in ("[", "{"):
-        return "philly"
-    cells = [c.strip() for c in next(csv.reader(io.StringIO(line)))]
-    names = set(cells)
-    if set(REQUIRED_COLUMNS) <= names and names <= set(COLUMNS):
-        return "aryl"
-    for fmt in ("itp", "helios", "pai2023", "helios-raw", "pai2020"):
-        if set(_REQUIRED[fmt]) <= names:
-            return fmt
-    if len(cells) == len(PAI2020_COLUMNS) and cells[3] in _PAI2020_STATUS:
-        return "pai2020"
-    # No complete match: take the format sharing most of its required columns (at least
-    # half of them), so that its loader can name the missing column.
-    required = {"aryl": REQUIRED_COLUMNS, **_REQUIRED}
-    score = {fmt: len(names & set(cols)) / len(cols) for fmt, cols in required.items()}
-    best = max(score, key=score.__getitem__)
-    if score[best] >= 0.5 and sorted(score.values())[-2] < score[best]:
-        return best
-    raise TraceFormatError(
-        path,
-        f"cannot tell the trace format from the header {', '.join(cells[:12])!r}; "
-        f"known formats: {', '.join(FORMATS)} (pass the format explicitly)",
-        row=1,
-    )
+#: Format name -> whether its times keep a wall clock (hour of day meaningful).
+HAS_CLOCK: FormatView[bool] = FormatView("has_clock")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -184,38 +126,16 @@ def load_any(
 
     Raises:
         TraceFormatError: malformed input (names file, row and field), or nothing left.
-        ValueError: an unknown format name.
+        ValueError: an unknown format name (the message lists the known ones).
     """
     options = MappingOptions() if options is None else options
-    if fmt is None:
-        fmt = detect_format(path)
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown trace format {fmt!r}; known: {', '.join(FORMATS)}")
-    report = MappingReport(source=os.fspath(path), format=fmt)
-    if fmt == "aryl":
-        from aryl_gym.sim.profiles import PROFILES
-        from aryl_gym.workload.trace_io import load_trace
-
-        jobs = load_trace(path, known_profiles=PROFILES)
-        report.rows_read = report.rows_kept = len(jobs)
-        report.notes.append("project format: loaded as is (mapping options do not apply)")
-        return jobs, report
-    if fmt == "pai2020":
-        rows, n_tasks = read_pai2020(path)
-        report.rows_read = n_tasks
-        report.add("tasks_merged", n_tasks - len(rows.submit))
-    else:
-        reader = {
-            "itp": read_itp,
-            "helios": read_helios,
-            "pai2023": read_pai2023,
-            "helios-raw": read_helios_raw,
-            "philly": read_philly,
-        }[fmt]
-        rows = reader(path)
-        report.rows_read = len(rows.submit)
-    jobs = map_rows(path, fmt, rows, options, report)
-    assert report.rows_read == report.rows_kept + report.dropped, report
+    trace_format = get_format(detect_format(path) if fmt is None else fmt)
+    jobs, report = trace_format.load(path, options)
+    if report.rows_read != report.rows_kept + report.dropped or report.rows_kept != len(jobs):
+        raise RuntimeError(
+            f"format {trace_format.name!r} lost rows loading {path}: read {report.rows_read}, "
+            f"kept {report.rows_kept} ({len(jobs)} jobs), dropped {report.dropped}"
+        )
     return jobs, report
 
 

@@ -8,8 +8,9 @@ with ``repr`` precision).
 
 Row numbers are *file line numbers*: the header is line 1, so the first job is row 2.
 Blank lines are skipped but still counted, so a reported row is the line an editor shows.
-Cells must not contain line breaks (they would shift the numbering); :func:`save_trace`
-refuses to write them.
+Cells must not contain line breaks (a quoted cell spanning lines would shift the
+numbering): :func:`load_trace` rejects them, naming the row where the cell starts, and
+:func:`save_trace` refuses to write them.
 
 The checks are vectorised (one numpy pass per rule); only when a rule fails is the first
 offending row looked up, so 50,000 rows load in a few tens of milliseconds.
@@ -179,6 +180,8 @@ def _read_cells(path: PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
             raise TraceFormatError(path, f"not valid CSV: {e}") from e
         expected, line, saw = (int(g) for g in m.groups())
         raise TraceFormatError(path, f"has {saw} cells, the header has {expected}", row=line) from e
+    if '"' in text:  # only a quoted cell can hold a line break
+        _reject_line_breaks(path, frame)
     cells = frame.to_numpy(dtype=object)
     header = [str(name).strip() for name in cells[0]]
     body = cells[1:]
@@ -187,6 +190,33 @@ def _read_cells(path: PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
     if blank.any():
         body, lines = body[~blank], lines[~blank]
     return header, body, lines
+
+
+def _reject_line_breaks(path: PathLike, frame: pd.DataFrame) -> None:
+    """Raise for the first quoted cell holding a line break (CR or LF).
+
+    CSV quoting lets a cell span lines, but then a record no longer is a file line and
+    every later row number would be wrong, so the format forbids it. Records before the
+    first such cell each take one line, so record ``r`` (the header is record 0) starts
+    on file line ``r + 1``: the row reported.
+    """
+    broken = np.column_stack(
+        [frame[col].str.contains("[\r\n]", regex=True).to_numpy(dtype=bool) for col in frame]
+    )
+    if not broken.any():
+        return
+    rows = np.flatnonzero(broken.any(axis=1))
+    r = int(rows[0])
+    j = int(np.argmax(broken[r]))
+    cell = str(frame.iat[r, j])
+    reason = (
+        f"quoted cell {cell!r} contains a line break; cells must fit on one line "
+        "(a cell spanning lines would shift every later row number)"
+    )
+    if r == 0:
+        raise TraceFormatError(path, f"header column {j + 1}: {reason}", row=1)
+    field = str(frame.iat[0, j]).strip()
+    raise TraceFormatError(path, reason, row=r + 1, field=field)
 
 
 def _check_header(path: PathLike, header: list[str]) -> None:
@@ -337,7 +367,8 @@ def save_trace(table: JobTable, path: PathLike) -> None:
         for i, v in enumerate(values):
             if "\n" in v or "\r" in v:
                 raise ValueError(
-                    f"{table.source}: row {i}, column {name!r} contains a line break: {v!r}"
+                    f"{table.source}: job {i} (file row {i + 2}), column {name!r} contains a "
+                    f"line break: {v!r}"
                 )
     columns = {
         "job_id": text_columns["job_id"],

@@ -4,8 +4,8 @@ classes of a job, the CSV checks and :class:`Rows`, a trace parsed but not yet m
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,15 +34,6 @@ PAI2020_COLUMNS = (
     "plan_mem", "plan_gpu", "gpu_type",
 )  # fmt: skip
 
-# Columns a file must have to be loaded (others may be absent) and that identify it.
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "itp": ITP_COLUMNS,
-    "helios": ("u_id", "gpu_num", "interval", "run_time", "new_status"),
-    "pai2023": ("name", "num_gpu", "gpu_milli", "pod_phase", "creation_time", "deletion_time", "scheduled_time"),
-    "helios-raw": ("job_id", "gpu_num", "state", "submit_time", "start_time", "duration"),
-    "pai2020": ("job_name", "inst_num", "status", "start_time", "end_time", "plan_gpu"),
-}  # fmt: skip
-
 # Job outcome classes every status is mapped to.
 OK, FAILED, KILLED, CENSORED, NEVER = "ok", "failed", "killed", "censored", "never_started"
 
@@ -60,10 +51,36 @@ class Rows:
     status: np.ndarray | None = None  # raw status words
     user: np.ndarray | None = None
     qos: np.ndarray | None = None
+    profile: np.ndarray | None = None  # profile named by the trace; "" where none (drawn)
+    duration_derived: bool = False  # duration computed from work and a run rate
+    may_be_fractional: bool = False  # the format can ask for part of a GPU
+    merged: int | None = None  # file rows folded into these (tasks_merged); None: never
+    notes: list[str] = field(default_factory=list)  # for the report: choices made
 
 
-def open_csv(path: PathLike, fmt: str, *, headerless: tuple[str, ...] | None = None) -> _Checker:
-    """Read a CSV, check its required columns, return a checker over its cells."""
+def completed_rows(
+    job_id: np.ndarray, submit: np.ndarray, gpus: np.ndarray, duration: np.ndarray, **more
+) -> Rows:
+    """:class:`Rows` of a trace with no status (every job ran to completion) and whole
+    GPUs; ``more`` are the other fields (``profile``, ``duration_derived``, ``notes``)."""
+    n = len(gpus)
+    return Rows(
+        job_id, submit, gpus, np.zeros(n, bool), duration, np.full(n, OK, dtype=object), **more
+    )
+
+
+def open_csv(
+    path: PathLike,
+    fmt: str,
+    required: tuple[str, ...],
+    *,
+    headerless: tuple[str, ...] | None = None,
+) -> _Checker:
+    """Read a CSV, check that it has the ``required`` columns, return a checker over it.
+
+    With ``headerless`` (the published column order), a first line of exactly that many
+    cells none of which is a column name is a data row (line 1) of a file without header.
+    """
     header, body, lines = _read_cells(path)
     if (
         headerless is not None
@@ -75,29 +92,68 @@ def open_csv(path: PathLike, fmt: str, *, headerless: tuple[str, ...] | None = N
         body = np.concatenate([first, body]) if len(body) else first
         lines = np.concatenate([[1], lines])
         header = list(headerless)
-    missing = [c for c in _REQUIRED[fmt] if c not in header]
+    missing = [c for c in required if c not in header]
     if missing:
         raise TraceFormatError(
             path,
-            f"missing column {missing[0]!r} for format {fmt!r} (needs: {', '.join(_REQUIRED[fmt])})",
+            f"missing column {missing[0]!r} for format {fmt!r} (needs: {', '.join(required)})",
             field=missing[0],
         )
     if len(body) == 0:
         raise TraceFormatError(path, "no data rows after the header")
-    n = len(body)
     cells = {name: np.asarray(body[:, j], dtype=object) for j, name in enumerate(header)}
-    for name in header:
-        cells.setdefault(name, np.full(n, "", dtype=object))
-    c = _Checker(path, cells, np.asarray(lines))
-    return c
+    return _Checker(path, cells, np.asarray(lines))
 
 
-def open_with_ids(path: PathLike, fmt: str, id_column: str) -> tuple[_Checker, np.ndarray]:
+def open_with_ids(
+    path: PathLike,
+    fmt: str,
+    required: tuple[str, ...],
+    id_column: str,
+    *,
+    headerless: tuple[str, ...] | None = None,
+) -> tuple[_Checker, np.ndarray]:
     """:func:`open_csv` and the job ids of column ``id_column`` (checked unique)."""
-    c = open_csv(path, fmt)
+    c = open_csv(path, fmt, required, headerless=headerless)
     ids = c.string(id_column)
     unique_ids(c, id_column, ids)
     return c, ids
+
+
+def open_tsv(path: PathLike, fmt: str, columns: tuple[str, ...]) -> _Checker:
+    """Read a headerless tab-separated file with exactly ``columns``, one record a line
+    (no quoting: a tab always separates cells), cells stripped; blank lines are skipped
+    but counted, so rows are file line numbers."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise TraceFormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
+    records, lines = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        cells = line.split("\t")
+        if len(cells) != len(columns):
+            raise TraceFormatError(
+                path,
+                f"has {len(cells)} tab-separated cells, format {fmt!r} has {len(columns)} "
+                f"({', '.join(columns)})",
+                row=number,
+            )
+        records.append([cell.strip() for cell in cells])
+        lines.append(number)
+    if not records:
+        raise TraceFormatError(path, "file is empty (expected job rows)")
+    body = np.asarray(records, dtype=object)
+    cells = {name: body[:, j] for j, name in enumerate(columns)}
+    return _Checker(path, cells, np.asarray(lines))
+
+
+def line_ids(c: _Checker) -> np.ndarray:
+    """Job ids for a format that has none: each row's file line number, as text."""
+    return np.asarray([str(int(n)) for n in c.lines], dtype=object)
 
 
 def nonneg(c: _Checker, name: str, values: np.ndarray, what: str = "") -> None:
@@ -134,20 +190,34 @@ def not_before(
     )
 
 
+def known_words(c: _Checker, name: str, known: Collection[str], what: str) -> np.ndarray:
+    """Column ``name`` stripped, each cell one of ``known``; else an error naming the
+    row and listing them (``what`` names the kind of word, e.g. ``"status"``)."""
+    raw = c.string(name)
+    words = np.asarray([str(w).strip() for w in raw], dtype=object)
+    c.fail_first(
+        ~np.isin(words.astype(str), list(known)),
+        name,
+        lambda i: f"unknown {what} {raw[i]!r}; known: {', '.join(known)}",
+    )
+    return words
+
+
 def status_column(
     c: _Checker, name: str, mapping: Mapping[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """(raw status words, outcome class per row); unknown words are an error."""
-    raw = c.string(name)
-    words = np.asarray([str(w).strip() for w in raw], dtype=object)
-    known = np.isin(words.astype(str), list(mapping))
-    c.fail_first(
-        ~known,
-        name,
-        lambda i: f"unknown status {raw[i]!r}; known: {', '.join(mapping)}",
-    )
+    words = known_words(c, name, mapping, "status")
     kind = pd.Series(words).map(mapping).to_numpy(dtype=object)
     return words, kind
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` parses as a finite float (for header tests of headerless files)."""
+    try:
+        return bool(np.isfinite(float(text)))
+    except ValueError:
+        return False
 
 
 def unique_ids(c: _Checker, name: str, ids: np.ndarray) -> None:

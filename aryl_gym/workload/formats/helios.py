@@ -20,6 +20,12 @@ from aryl_gym.workload.formats.common import (
     status_column,
     time_seconds,
 )
+from aryl_gym.workload.formats.mapping import rows_loader
+from aryl_gym.workload.formats.registry import TraceFormat
+
+# Columns a file must have (the others of the published header may be absent).
+_HELIOS_REQUIRED = ("u_id", "gpu_num", "interval", "run_time", "new_status")
+_HELIOS_RAW_REQUIRED = ("job_id", "gpu_num", "state", "submit_time", "start_time", "duration")
 
 _HELIOS_STATUS = {"Pass": OK, "Failed": FAILED, "Killed": KILLED}
 # Slurm job states (HeliosData ran Slurm). Compared upper-case; "CANCELLED by 123" counts
@@ -40,7 +46,7 @@ _SLURM_STATE = {
 
 
 def read_helios(path: PathLike) -> Rows:
-    c, job_id = open_with_ids(path, "helios", "u_id")
+    c, job_id = open_with_ids(path, "helios", _HELIOS_REQUIRED, "u_id")
     interval = nonneg_column(c, "interval", what=" (seconds since the previous submission)")
     duration = nonneg_column(c, "run_time")
     gpus = nonneg_column(c, "gpu_num", integer=True)
@@ -52,7 +58,7 @@ def read_helios(path: PathLike) -> Rows:
 
 
 def read_helios_raw(path: PathLike) -> Rows:
-    c, job_id = open_with_ids(path, "helios-raw", "job_id")
+    c, job_id = open_with_ids(path, "helios-raw", _HELIOS_RAW_REQUIRED, "job_id")
     gpus = nonneg_column(c, "gpu_num", integer=True)
     raw_state = c.string("state")
     words = np.asarray([str(s).strip().upper() for s in raw_state], dtype=object)
@@ -76,3 +82,23 @@ def read_helios_raw(path: PathLike) -> Rows:
     user = c.string("user", "") if "user" in c.cells else None
     n = len(gpus)
     return Rows(job_id, submit, gpus, np.zeros(n, bool), duration, kind, status, user)
+
+
+TRACE_FORMATS = (
+    TraceFormat(
+        name="helios",
+        description="SenseTime Helios excerpt (DIR-LAB): u_id,user,gpu_num,...,interval,run_time,...,new_status",
+        source="DIR-LAB/Gen-Parallel-Workloads Helios/training_data/helios_data_training.csv",
+        has_clock=False,  # DIR-LAB replaced timestamps by inter-arrival gaps
+        load=rows_loader("helios", read_helios),
+        columns=_HELIOS_REQUIRED,
+    ),
+    TraceFormat(
+        name="helios-raw",
+        description="SenseTime HeliosData cluster_log.csv: job_id,user,gpu_num,...,state,submit_time,start_time,end_time,duration,queue",
+        source="S-Lab-System-Group/HeliosData cluster_log.csv (user-downloaded)",
+        has_clock=True,
+        load=rows_loader("helios-raw", read_helios_raw),
+        columns=_HELIOS_RAW_REQUIRED,
+    ),
+)

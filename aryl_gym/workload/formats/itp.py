@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from aryl_gym.workload.formats.common import OK, PathLike, Rows, nonneg_column, open_with_ids
+from aryl_gym.workload.formats.common import (
+    ITP_COLUMNS,
+    PathLike,
+    Rows,
+    completed_rows,
+    nonneg_column,
+    open_with_ids,
+)
+from aryl_gym.workload.formats.mapping import rows_loader
+from aryl_gym.workload.formats.registry import TraceFormat
 
 
 def read_itp(path: PathLike) -> Rows:
-    c, job_id = open_with_ids(path, "itp", "job_id")
+    c, job_id = open_with_ids(path, "itp", ITP_COLUMNS, "job_id")
     submit = nonneg_column(c, "submission_time")
     back = np.zeros(len(submit), bool)
     back[1:] = submit[1:] < submit[:-1]
@@ -22,5 +31,16 @@ def read_itp(path: PathLike) -> Rows:
     )
     duration = nonneg_column(c, "duration")
     gpus = nonneg_column(c, "num_gpu", integer=True)
-    n = len(submit)
-    return Rows(job_id, submit, gpus, np.zeros(n, bool), duration, np.full(n, OK, dtype=object))
+    return completed_rows(job_id, submit, gpus, duration)
+
+
+TRACE_FORMATS = (
+    TraceFormat(
+        name="itp",
+        description="Microsoft ITP / ElasticFlow job list: job_id,submission_time,duration,num_gpu",
+        source="microsoft/elasticflow-traces data/raw-traces.tar.gz clusterNN.csv",
+        has_clock=True,
+        load=rows_loader("itp", read_itp),
+        columns=ITP_COLUMNS,
+    ),
+)

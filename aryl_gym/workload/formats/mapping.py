@@ -1,10 +1,12 @@
 """How a parsed trace becomes the simulator's jobs: :class:`MappingOptions` (the
-choices), :class:`MappingReport` (what was dropped or changed) and :func:`map_rows`."""
+choices), :class:`MappingReport` (what was dropped or changed), :func:`map_rows` and
+:func:`rows_loader`, the ``load`` of every format that parses into :class:`Rows`."""
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -112,7 +114,22 @@ REASONS: dict[str, str] = {
     "failed_kept": "kept: failed, with the run time it had",
     "killed_kept": "kept: killed / cancelled, with the run time it had",
     "censored_kept": "kept: still running at the end, with its observed (censored) duration",
+    "profile_from_trace": "kept: profile named by the trace's model (not drawn)",
+    "profile_drawn_unmeasured_model": "kept: the trace's model has no measured profile; drawn",
+    "duration_derived": "kept: duration computed from the job's work and its model's run rate",
 }
+
+
+def add_reasons(reasons: Mapping[str, str], *, owner: str) -> None:
+    """Define new report counters (``REASONS``) for format ``owner``; a name already
+    defined with another meaning is a ``ValueError``."""
+    for name, meaning in reasons.items():
+        if name in REASONS and REASONS[name] != meaning:
+            raise ValueError(
+                f"trace format {owner!r}: report reason {name!r} is already defined "
+                f"as {REASONS[name]!r}"
+            )
+    REASONS.update(reasons)
 
 
 @dataclass
@@ -201,7 +218,7 @@ def map_rows(
         report.notes.append(
             f"qos filter {','.join(options.qos)} ignored: format {fmt!r} has no qos"
         )
-    has_fraction = bool(rows.fractional.any()) or fmt in ("pai2023", "pai2020")
+    has_fraction = rows.may_be_fractional or bool(rows.fractional.any())
     if has_fraction and options.fractional_gpu == "drop":
         drop("fractional_gpu_dropped", rows.fractional)
     if has_status and not options.keep_failed:
@@ -220,7 +237,14 @@ def map_rows(
         report.add("failed_kept", int((keep & (kind == FAILED)).sum()))
         report.add("killed_kept", int((keep & (kind == KILLED)).sum()))
         report.add("censored_kept", int((keep & (kind == CENSORED)).sum()))
+    named = None if rows.profile is None else rows.profile.astype(str) != ""
+    if named is not None:
+        report.add("profile_from_trace", int((keep & named).sum()))
+        report.add("profile_drawn_unmeasured_model", int((keep & ~named).sum()))
+    if rows.duration_derived:
+        report.add("duration_derived", int(keep.sum()))
 
+    report.notes.extend(rows.notes)
     idx = np.flatnonzero(keep)
     if idx.size == 0:
         raise TraceFormatError(path, f"no job left after mapping (all {n} rows dropped):\n{report}")
@@ -245,6 +269,8 @@ def map_rows(
     names = list(DEFAULT_PROFILE_MIX)
     p = np.asarray([DEFAULT_PROFILE_MIX[k] for k in names], float)
     profile = np.asarray(names, dtype=object)[rng.choice(len(names), size=m, p=p / p.sum())]
+    if named is not None:  # drawn for every job first, so the draws do not depend on it
+        profile = np.where(named[idx], rows.profile[idx], profile).astype(object)
     user = None if rows.user is None else rows.user[idx]
     return JobTable.from_columns(
         job_id=rows.job_id[idx],
@@ -256,3 +282,24 @@ def map_rows(
         user=user,
         source=os.fspath(path),
     )
+
+
+def rows_loader(
+    fmt: str, read: Callable[[PathLike], Rows]
+) -> Callable[[PathLike, MappingOptions], tuple[JobTable, MappingReport]]:
+    """The ``load`` of a format whose reader parses a file into :class:`Rows`.
+
+    ``load(path, options)`` reads, counts the rows (plus ``rows.merged``, reported as
+    ``tasks_merged``) and maps them with :func:`map_rows`.
+    """
+
+    def load(path: PathLike, options: MappingOptions) -> tuple[JobTable, MappingReport]:
+        report = MappingReport(source=os.fspath(path), format=fmt)
+        rows = read(path)
+        report.rows_read = len(rows.submit) + (rows.merged or 0)
+        if rows.merged is not None:
+            report.add("tasks_merged", rows.merged)
+        return map_rows(path, fmt, rows, options, report), report
+
+    load.__doc__ = f"Load a {fmt!r} trace: read with {read.__module__}.{read.__name__}, map."
+    return load

@@ -21,13 +21,21 @@ from aryl_gym.workload.formats.common import (
     open_with_ids,
     status_column,
 )
+from aryl_gym.workload.formats.mapping import rows_loader
+from aryl_gym.workload.formats.registry import Header, TraceFormat
+
+# Columns a file must have (the others of the published header may be absent).
+_PAI2023_REQUIRED = (
+    "name", "num_gpu", "gpu_milli", "pod_phase", "creation_time", "deletion_time", "scheduled_time",
+)  # fmt: skip
+_PAI2020_REQUIRED = ("job_name", "inst_num", "status", "start_time", "end_time", "plan_gpu")
 
 _PAI2023_PHASE = {"Succeeded": OK, "Failed": FAILED, "Running": CENSORED, "Pending": NEVER}
 _PAI2020_STATUS = {"Terminated": OK, "Failed": FAILED, "Running": CENSORED, "Waiting": NEVER}
 
 
 def read_pai2023(path: PathLike) -> Rows:
-    c, job_id = open_with_ids(path, "pai2023", "name")
+    c, job_id = open_with_ids(path, "pai2023", _PAI2023_REQUIRED, "name")
     num_gpu = nonneg_column(c, "num_gpu", integer=True)
     milli = c.integer("gpu_milli")
     c.fail_first(
@@ -52,12 +60,14 @@ def read_pai2023(path: PathLike) -> Rows:
     gpus = np.where(demand > 0, num_gpu, 0)
     fractional = (demand > 0) & (milli < 1000)
     duration = deleted - sched  # run time: scheduled (started) to deleted
-    return Rows(job_id, created, gpus, fractional, duration, kind, status, None, qos)
+    return Rows(
+        job_id, created, gpus, fractional, duration, kind, status, None, qos, may_be_fractional=True
+    )
 
 
-def read_pai2020(path: PathLike) -> tuple[Rows, int]:
-    """Task rows grouped into jobs; returns the rows and the number of task rows."""
-    c = open_csv(path, "pai2020", headerless=PAI2020_COLUMNS)
+def read_pai2020(path: PathLike) -> Rows:
+    """Task rows grouped into jobs (``merged``: the task rows folded into a job)."""
+    c = open_csv(path, "pai2020", _PAI2020_REQUIRED, headerless=PAI2020_COLUMNS)
     name = c.string("job_name")
     inst = c.number("inst_num")
     c.fail_first(inst < 1, "inst_num", lambda i: f"must be >= 1, got {c.cells['inst_num'][i]!r}")
@@ -101,7 +111,7 @@ def read_pai2020(path: PathLike) -> tuple[Rows, int]:
     duration = np.array(jobs["end"] - jobs["start"], dtype=np.float64)  # a writable copy
     duration[jobs["no_end"].to_numpy()] = np.nan
     status_word = {OK: "Terminated", FAILED: "Failed", CENSORED: "Running", NEVER: "Waiting"}
-    rows = Rows(
+    return Rows(
         job_id=jobs.index.to_numpy(dtype=object),
         submit=np.nan_to_num(jobs["start"].to_numpy(dtype=np.float64), nan=0.0),
         gpus=jobs["whole"].to_numpy().astype(np.int64),
@@ -109,5 +119,35 @@ def read_pai2020(path: PathLike) -> tuple[Rows, int]:
         duration=duration,
         kind=jkind,
         status=np.asarray([status_word[k] for k in jkind], dtype=object),
+        may_be_fractional=True,
+        merged=len(name) - len(jobs),
     )
-    return rows, len(name)
+
+
+def _is_pai2020(header: Header) -> bool:
+    """The header line, or (as published) a first task row: 10 cells, a status 4th."""
+    if set(_PAI2020_REQUIRED) <= header.names:
+        return True
+    cells = header.cells
+    return len(cells) == len(PAI2020_COLUMNS) and cells[3] in _PAI2020_STATUS
+
+
+TRACE_FORMATS = (
+    TraceFormat(
+        name="pai2023",
+        description="Alibaba PAI 2023 pod list: name,...,num_gpu,gpu_milli,...,qos,pod_phase,creation_time,deletion_time,scheduled_time",
+        source="alibaba/clusterdata cluster-trace-gpu-v2023/csv/openb_pod_list_default.csv",
+        has_clock=True,
+        load=rows_loader("pai2023", read_pai2023),
+        columns=_PAI2023_REQUIRED,
+    ),
+    TraceFormat(
+        name="pai2020",
+        description="Alibaba PAI 2020 pai_task_table: job_name,task_name,inst_num,status,start_time,end_time,plan_cpu,plan_mem,plan_gpu,gpu_type",
+        source="alibaba/clusterdata cluster-trace-gpu-v2020 pai_task_table (user-downloaded)",
+        has_clock=True,
+        load=rows_loader("pai2020", read_pai2020),
+        columns=_PAI2020_REQUIRED,
+        detect=_is_pai2020,
+    ),
+)

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.workload.formats.common import CENSORED, FAILED, KILLED, NEVER, OK, PathLike, Rows
+from aryl_gym.workload.formats.mapping import rows_loader
+from aryl_gym.workload.formats.registry import Header, TraceFormat
 from aryl_gym.workload.trace_io import TraceFormatError
 
 _PHILLY_STATUS = {"Pass": OK, "Failed": FAILED, "Killed": KILLED, "Running": CENSORED}
@@ -129,3 +131,20 @@ def read_philly(path: PathLike) -> Rows:
         np.asarray(ids, dtype=object), submit, gpus, np.zeros(n, bool), duration, kind, status,
         np.asarray(users, dtype=object),
     )  # fmt: skip
+
+
+def _is_json(header: Header) -> bool:
+    """A JSON list or object: the first non-blank character is ``[`` or ``{``."""
+    return header.line.lstrip()[:1] in ("[", "{")
+
+
+TRACE_FORMATS = (
+    TraceFormat(
+        name="philly",
+        description="Microsoft Philly cluster_job_log (JSON list of jobs with attempts)",
+        source="msr-fiddle/philly-traces trace-data.tar.gz cluster_job_log (user-downloaded)",
+        has_clock=True,
+        load=rows_loader("philly", read_philly),
+        detect=_is_json,
+    ),
+)
