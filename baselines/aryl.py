@@ -250,6 +250,7 @@ class ArylPolicy(Policy):
                     if v.size > 1 and v.max() > 0:
                         cands.append((job, base, False, v))
         watch = self._watch
+        grow: list[tuple[Job, float]] = []  # running candidates and their remaining work
         for idx, job in list(watch.items()):
             if job.state != RUNNING or job.n_gpus >= job.max_gpus:
                 del watch[idx]
@@ -268,9 +269,14 @@ class ArylPolicy(Policy):
             n_top = min(job.max_gpus, job.n_gpus + capacity)
             if r / job.rate - r / (float(job.speedup[n_top]) * fastest) <= guard:
                 continue
-            v = _values(view, job, job.n_gpus, job.rate, r, capacity)
-            if v.size > 1 and v.max() > guard:
-                cands.append((job, job.n_gpus, True, v))
+            grow.append((job, r))
+        if grow:  # the simulator's rate curves of all running candidates at once
+            curves = view.rate_curves(
+                [j for j, _ in grow], [min(j.max_gpus, j.n_gpus + capacity) for j, _ in grow]
+            )
+            for (job, r), rates in zip(grow, curves, strict=True):
+                if len(rates) > 1 and r / rates[0] - r / max(rates) > guard:
+                    cands.append((job, job.n_gpus, True, r / rates[0] - r / np.asarray(rates)))
         if not cands:
             return
         solver = self.cfg.solver

@@ -14,8 +14,10 @@ queries) or from the engine itself, so there is one copy of each rule:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from aryl_gym.sim.cluster import LENT, TRAINING, Cluster
 from aryl_gym.sim.decisions import InvalidDecision, PlacementRules
@@ -37,6 +39,7 @@ class Placer:
         # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
+        self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
 
     def _histograms(self) -> list[list[int]]:
         """Per class, how many servers have each free-GPU count (cached per cluster state)."""
@@ -198,6 +201,136 @@ class Placer:
                     mixed[i] = pure[i]
         out += [r for r, _ in mixed]
         return out
+
+    def rate_curves(self, jobs: Sequence[Job], n_max: Sequence[int]) -> list[list[float]]:
+        """:meth:`rate_curve` of many running jobs at once (``n_max[i]`` for ``jobs[i]``).
+
+        Jobs none of whose servers has a free GPU (the common case in a busy cluster) are
+        computed together as one array operation: for them the placer takes new servers
+        only, and how many it takes for ``m`` GPUs of a class depends on the class's
+        free-GPU histogram alone (counted once per cluster state). The others go through
+        :meth:`rate_curve`. Same floats as :meth:`rate_with` (tests/test_whatif.py)."""
+        cl = self.cluster
+        free, speed = cl.free, cl.speed
+        fast: list[int] = []
+        out: list[list[float]] = [[] for _ in jobs]
+        self._own: dict[int, tuple[int, float, float]] = {}  # job -> servers, speeds
+        for i, job in enumerate(jobs):
+            n0 = job.n_gpus
+            place = job.placement
+            if n0 == 0 or n0 < job.base_gpus or n_max[i] <= n0:
+                out[i] = self.rate_curve(job, n_max[i])
+                continue
+            lo, hi, full = 2.0**60, 0.0, True
+            for s in place:
+                if free[s]:
+                    full = False
+                    break
+                v = speed[s]
+                lo = v if v < lo else lo
+                hi = v if v > hi else hi
+            if full:
+                self._own[i] = (len(place), lo, hi)
+                fast.append(i)
+            else:
+                out[i] = self.rate_curve(job, n_max[i])
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i in fast:  # jobs whose extra workers follow the same class order
+            groups.setdefault(self._class_orders(jobs[i])[1], []).append(i)
+        for classes, idx in groups.items():
+            own = [self._own[i] for i in idx]
+            self._fast_curves(
+                [jobs[i] for i in idx], [n_max[i] for i in idx], idx, out, classes, own
+            )
+        return out
+
+    def _class_counts(self, cls: int, m_max: int) -> tuple[np.ndarray, int]:
+        """``S[m]``: new servers the best fit takes for ``m = 0 .. m_max`` GPUs of class
+        ``cls`` (from the histogram), and the class's free GPUs."""
+        key = (self.cluster.version, cls)
+        hit = self._counts.get(key)
+        if hit is not None and len(hit[0]) > m_max:
+            return hit
+        hist = self._histograms()[cls]
+        free = self.cluster.free_total[cls]
+        top = min(m_max, free)
+        counts = np.zeros(m_max + 1, dtype=np.int64)
+        for m in range(1, top + 1):
+            counts[m] = _best_fit_count(hist, m, self.cluster.gpus_per_server)[0]
+        if self._counts and next(iter(self._counts))[0] != self.cluster.version:
+            self._counts.clear()
+        self._counts[key] = (counts, free)
+        return counts, free
+
+    def _fast_curves(
+        self,
+        jobs: list[Job],
+        n_max: list[int],
+        where: list[int],
+        out: list[list[float]],
+        extra_cls: tuple[int, ...],
+        own: list[tuple[int, float, float]],
+    ) -> None:
+        cl = self.cluster
+        g = cl.gpus_per_server
+        K = max(n_max[i] - jobs[i].n_gpus for i in range(len(jobs)))
+        ks = np.arange(1, K + 1)
+        n0 = np.array([j.n_gpus for j in jobs])
+        n_own, own_min, own_max = (np.array(col) for col in zip(*own, strict=True))
+        tables = {}
+        for j in jobs:
+            tables.setdefault(id(j.speedup), j.speedup)
+        keys = list(tables)
+        width = max(len(t) for t in tables.values())
+        stack = np.zeros((len(keys), width))
+        for r, k in enumerate(keys):
+            stack[r, : len(tables[k])] = tables[k]
+        row = np.array([keys.index(id(j.speedup)) for j in jobs])
+        split = np.array([j.profile.split_factor for j in jobs])
+        xf = np.array([j.profile.extra_server_factor for j in jobs])
+        n = n0[:, None] + ks[None, :]  # GPUs after the grow, [jobs, K]
+        valid = n <= np.array([n_max[i] for i in range(len(jobs))])[:, None]
+        sp = stack[row[:, None], np.minimum(n, width - 1)]
+        min_servers = (n + g - 1) // g
+        speeds = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+
+        def curve(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+            servers = np.broadcast_to(n_own[:, None], n.shape).copy()
+            lo = np.broadcast_to(own_min[:, None], n.shape).copy()
+            hi = np.broadcast_to(own_max[:, None], n.shape).copy()
+            need = np.broadcast_to(ks[None, :], n.shape).copy()
+            for c in classes:
+                counts, free = self._class_counts(c, K)
+                take = np.minimum(need, free)
+                servers += counts[take]
+                used = take > 0
+                lo = np.where(used, np.minimum(lo, speeds[c]), lo)
+                hi = np.where(used, np.maximum(hi, speeds[c]), hi)
+                need = need - take
+            extra = servers - min_servers
+            one = min_servers == 1
+            factor = np.where(
+                extra > 0,
+                np.where(
+                    one,
+                    split[:, None] * xf[:, None] ** np.maximum(extra - 1, 0),
+                    xf[:, None] ** np.maximum(extra, 0),
+                ),
+                1.0,
+            )
+            rate = sp * factor * lo
+            rate = np.where((need == 0) & valid, rate, np.nan)
+            return rate, hi != lo
+
+        rate, mixed = curve(extra_cls)
+        if self.rules.no_slow_mix and extra_cls != (TRAINING,):
+            pure, _ = curve((TRAINING,))
+            rate = np.where(mixed & ~np.isnan(pure) & (pure >= rate), pure, rate)
+        bad = np.isnan(rate)
+        ends = np.where(bad.any(axis=1), bad.argmax(axis=1), K).tolist()
+        rows = rate.tolist()
+        for i, j in enumerate(jobs):
+            out[where[i]] = [j.rate, *rows[i][: ends[i]]]
 
     def _slow_curve(self, job: Job, n_lo: int, n_hi: int) -> list[float]:
         out = []

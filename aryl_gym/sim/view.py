@@ -97,6 +97,10 @@ class ClusterView:
         cut before the first count that cannot be placed; fast for running jobs."""
         return self._e.placer.rate_curve(job, n_max)
 
+    def rate_curves(self, jobs, n_max) -> list[list[float]]:
+        """:meth:`rate_curve` of many running jobs (``n_max[i]`` for ``jobs[i]``) at once."""
+        return self._e.placer.rate_curves(jobs, n_max)
+
     def placement_with(self, job: Job, n_gpus: int) -> dict[int, int] | None:
         """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
         return self._e.placer.placement_with(job, n_gpus)
