@@ -284,7 +284,11 @@ def plot_learning_curve(csv_path: Path, png: Path, metric: str, title: str | Non
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML config (see agents/configs/)")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="YAML config, or the name of a packaged one (see agents/configs/, e.g. smoke)",
+    )
     p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
     p.add_argument("--timesteps", type=int, help="override n_timesteps")
     p.add_argument("--seed", type=int, help="override seed")
@@ -293,7 +297,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    from aryl_gym.resources import resolve_config
+
+    cfg = load_config(resolve_config(args.config))
     if args.timesteps is not None:
         cfg["n_timesteps"] = args.timesteps
     if args.seed is not None:
