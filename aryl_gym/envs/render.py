@@ -188,9 +188,13 @@ def sparkline(values: Sequence[float], width: int = 48) -> str:
     return "".join(SPARK[min(int(x * len(SPARK)), len(SPARK) - 1)] for x in v)
 
 
-def _job_gpus(job: Job) -> str:
-    """``"4"``, or ``"4 [2-16]"`` for an elastic job (requested, then its bounds)."""
-    return f"{job.gpus} [{job.min_gpus}-{job.max_gpus}]" if job.elastic else f"{job.gpus}"
+def _gpus(n: int) -> str:
+    return f"{n} GPU" if n == 1 else f"{n} GPUs"
+
+
+def _elastic(job: Job) -> str:
+    """``" (elastic 1-4)"`` for an elastic job, else ``""``."""
+    return f" (elastic {job.min_gpus}-{job.max_gpus})" if job.elastic else ""
 
 
 def _capped(items: list[str], limit: int, sep: str = "\n") -> str:
@@ -248,7 +252,7 @@ def ansi_frame(frame: Frame, *, max_lines: int = 40) -> str:
     if unlent:
         lines.append(f"  not lent: {_server_ranges(unlent)}")
     queue = [
-        f"  {j.job_id}: {_job_gpus(j)} GPUs, waiting {fmt_duration(e.t - j.queued_since)}"
+        f"  {j.job_id}: asks {_gpus(j.gpus)}{_elastic(j)}, waiting {fmt_duration(e.t - j.queued_since)}"
         for j in e.queue.values()
     ]
     lines.append(f"queue ({len(queue)}):")
@@ -259,7 +263,8 @@ def ansi_frame(frame: Frame, *, max_lines: int = 40) -> str:
         paused = " paused" if j.pause_until > e.t else ""
         servers = ",".join(f"s{s}" for s in sorted(j.placement))
         running.append(
-            f"  {j.job_id}: {j.n_gpus} GPUs of {_job_gpus(j)}, rate {j.rate:.2f}{paused} on {servers}"
+            f"  {j.job_id}: {_gpus(j.n_gpus)}{f' of {j.gpus} asked' if j.n_gpus != j.gpus else ''}"
+            f"{_elastic(j)}, rate {j.rate:.2f}{paused} on {servers}"
         )
     lines.append(f"running ({len(running)}):")
     if running:
