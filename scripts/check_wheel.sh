@@ -23,6 +23,8 @@ echo "\$ aryl-gym simulate --scenario tiny --policy aryl"
 "$venv/bin/aryl-gym" simulate --scenario tiny --policy aryl --quiet
 echo "\$ aryl-gym evaluate --agent allocate --seeds 1"
 "$venv/bin/aryl-gym" evaluate --agent allocate --seeds 1
+echo "\$ aryl-gym watch --agent reclaim --max-steps 0   (last line)"
+"$venv/bin/aryl-gym" watch --agent reclaim --max-steps 0 --delay 0 | tail -n 1
 echo "\$ python -c 'import agents'"
 if "$venv/bin/python" -c "import agents" 2>err.txt; then
     echo "FAIL: a top-level 'agents' module is installed" >&2

@@ -235,11 +235,10 @@ def _gif_writer():
     else:
 
         def write_pillow(path: Path, frames: list, fps: float) -> None:
-            images = [Image.fromarray(f) for f in frames]
-            images[0].save(
+            Image.fromarray(frames[0]).save(
                 path,
                 save_all=True,
-                append_images=images[1:],
+                append_images=(Image.fromarray(f) for f in frames[1:]),  # one at a time
                 duration=int(round(1000 / fps)),
                 loop=0,
             )
