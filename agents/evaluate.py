@@ -41,8 +41,11 @@ REFERENCE = "aryl"
 
 
 def find_model(path: Path, model: str | None = None) -> tuple[Path, Path]:
-    """(model zip, config.yaml) of an agent directory or zip."""
-    path = Path(path)
+    """(model zip, config.yaml) of an agent directory or zip, or of a packaged agent by
+    name (``allocate``, ``reclaim``: see :func:`aryl_gym.resources.resolve_agent`)."""
+    from aryl_gym.resources import resolve_agent
+
+    path = resolve_agent(path)
     if path.suffix == ".zip":
         return path, path.parent / "config.yaml"
     if model:
@@ -54,15 +57,21 @@ def find_model(path: Path, model: str | None = None) -> tuple[Path, Path]:
 
 
 def load_agent(path: Path, model: str | None = None):
-    """(model, config, env) of a trained agent."""
-    from aryl_gym.agents.train import algo_class, load_config
+    """(model, config, env) of a trained agent.
+
+    The policy class comes from the config, not from the zip: zips saved when the
+    package was the top-level ``agents`` name it by that module, which installs as
+    ``aryl_gym.agents``."""
+    from aryl_gym.agents.train import algo_class, load_config, policy_spec
 
     from aryl_gym.envs import make_env
 
     zip_path, cfg_path = find_model(path, model)
     cfg = load_config(cfg_path)
     env = make_env(cfg["env_id"], **cfg["env_kwargs"])
-    mdl = algo_class(cfg["algo"]).load(zip_path, device="cpu")
+    policy_class, _ = policy_spec(cfg, env)
+    custom = {} if isinstance(policy_class, str) else {"policy_class": policy_class}
+    mdl = algo_class(cfg["algo"]).load(zip_path, device="cpu", custom_objects=custom)
     return mdl, cfg, env
 
 
@@ -196,11 +205,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(md + "\n")
     plots_dir = args.plots or (args.json.parent if args.json else Path(args.agent) / "eval_plots")
-    try:
-        for p in plot(res, plots_dir):
-            print(f"wrote {p}")
-    except OSError as exc:  # read-only agent dir: plots are optional
-        print(f"no plots: {exc}")
+    if not Path(args.agent).exists() and args.plots is None and args.json is None:
+        print("no plots for a packaged agent without --plots DIR or --json OUT")
+    else:
+        try:
+            for p in plot(res, plots_dir):
+                print(f"wrote {p}")
+        except OSError as exc:  # read-only agent dir: plots are optional
+            print(f"no plots: {exc}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         write_json(args.json, res)

@@ -284,7 +284,9 @@ def plot_learning_curve(csv_path: Path, png: Path, metric: str, title: str | Non
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    from aryl_gym.resources import resolve_config
+
+    cfg = load_config(resolve_config(args.config))
     if args.timesteps is not None:
         cfg["n_timesteps"] = args.timesteps
     if args.seed is not None:

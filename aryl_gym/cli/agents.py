@@ -19,7 +19,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, help="YAML config (see agents/configs/)")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="YAML config, or the name of a packaged one (see agents/configs/, e.g. smoke)",
+    )
     p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
     p.add_argument("--timesteps", type=int, help="override n_timesteps")
     p.add_argument("--seed", type=int, help="override seed")
@@ -29,7 +33,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--agent", required=True, type=Path, help="agent directory (config.yaml + model zip) or zip"
+        "--agent",
+        required=True,
+        type=Path,
+        help="agent directory (config.yaml + model zip) or zip, or the name of a packaged "
+        "trained agent (allocate, reclaim)",
     )
     p.add_argument(
         "--model",

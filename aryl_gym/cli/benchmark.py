@@ -50,8 +50,8 @@ def register(sub) -> None:
     add_scenario_arguments(b, required=True)
     add_run_arguments(
         b,
-        "comma-separated policy names (see `aryl-gym policies`; default: Aryl, the "
-        "reference point and both ablations)",
+        "comma-separated policy names (see `aryl-gym policies`) or package.module:Class "
+        "paths of Policy subclasses (default: Aryl, the reference point and both ablations)",
         DEFAULT_POLICIES,
     )
     add_output_arguments(b)

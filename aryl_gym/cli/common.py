@@ -49,7 +49,8 @@ def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False
     p.add_argument(
         "--trace",
         type=Path,
-        help="a trace file, project or public format (replaces the generated workload)",
+        help="a trace file, project or public format (replaces the generated workload); "
+        "'example' is the packaged example trace",
     )
     p.add_argument(
         "--format", help="format of --trace (default: detected; see `aryl-gym traces convert -h`)"
@@ -70,13 +71,14 @@ def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of :func:`add_scenario_arguments`' options (see
     :func:`aryl_gym.scenarios.scenario_with_trace`); prints what it decided."""
+    from aryl_gym.resources import resolve_trace
     from aryl_gym.scenarios import get_scenario, inference_curve_line, scenario_with_trace
 
     if args.trace is None and (args.format is not None or args.target_load is not None):
         raise ValueError("--format and --target-load need --trace")
     scenario = scenario_with_trace(
         get_scenario(args.scenario),
-        trace=args.trace,
+        trace=None if args.trace is None else resolve_trace(args.trace),
         trace_format=args.format,
         target_load=args.target_load,
         inference_curve=args.inference_curve,

@@ -48,14 +48,23 @@ def cmd_policies(args: argparse.Namespace) -> int:
     specs = policy_specs()
     width = max(len(n) for n in specs)
     for name, spec in specs.items():
-        print(f"{name:<{width}}  {spec.description}")
+        source = "" if spec.source == "built-in" else f"  [plug-in from {spec.source}]"
+        print(f"{name:<{width}}  {spec.description}{source}")
+    print(
+        "\nAny Policy subclass also runs as package.module:Class; installed packages add "
+        "policies through the 'aryl_gym.policies' entry-point group."
+    )
     return 0
 
 
 def register(sub) -> None:
     s = sub.add_parser("simulate", help="run one policy on one scenario and print its summary")
     add_scenario_arguments(s)
-    s.add_argument("--policy", default="sjf-noloan", help="policy name (see `aryl-gym policies`)")
+    s.add_argument(
+        "--policy",
+        default="sjf-noloan",
+        help="policy name (see `aryl-gym policies`) or package.module:Class of a Policy subclass",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, help="write the summary as JSON here")
     s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")

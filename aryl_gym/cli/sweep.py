@@ -56,7 +56,11 @@ def register(sub) -> None:
         help="run several policies over a grid of scenario changes x seeds; sensitivity tables",
     )
     add_scenario_arguments(s, required=True)
-    add_run_arguments(s, "comma-separated policy names (see `aryl-gym policies`)")
+    add_run_arguments(
+        s,
+        "comma-separated policy names (see `aryl-gym policies`) or package.module:Class "
+        "paths of Policy subclasses",
+    )
     s.add_argument(
         "--grid",
         action="append",

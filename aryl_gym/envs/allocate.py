@@ -23,6 +23,7 @@ from aryl_gym.envs.observation import (
     SLOT_FEATURES,
     AllocationRound,
 )
+from aryl_gym.envs.render import check_render_mode
 from aryl_gym.policy import Allocation, PlacementRules, Policy
 from aryl_gym.sim.engine import RECLAIM
 
@@ -81,8 +82,10 @@ class AllocateEnv(EpisodeEnv):
         inelastic_on_lent: bool = True,
         skip_trivial_rounds: bool = True,
         check_invariants: bool = False,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__()
+        self.render_mode = check_render_mode(render_mode)
         self._init_episodes(
             scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )

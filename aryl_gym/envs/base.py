@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.envs.episodes import EpisodeSampler, EpisodeSpec
+from aryl_gym.envs.render import RENDER_FPS, RENDER_MODES, render_env
 from aryl_gym.policy import PlacementRules, Policy
 from aryl_gym.sim.engine import Engine
 
@@ -38,7 +39,7 @@ class EpisodeEnv(gym.Env):
     :meth:`_init_spaces` last, set ``check_invariants`` and keep their encoder (with
     ``mask``) in ``self.round``."""
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": RENDER_FPS}
 
     def _init_episodes(
         self,
@@ -107,6 +108,11 @@ class EpisodeEnv(gym.Env):
         truncated = bool(e.queue or e.running) and not e.stalled
         info["summary"] = episode_summary(e, self.spec_)
         return not truncated, truncated
+
+    def render(self) -> str | np.ndarray | None:
+        """The frame of ``render_mode``: text (``"ansi"``) or an ``(H, W, 3)`` ``uint8``
+        picture (``"rgb_array"``); see :mod:`aryl_gym.envs.render`."""
+        return render_env(self)
 
     def action_masks(self) -> np.ndarray:
         """Valid actions now (sb3-contrib MaskablePPO protocol)."""

@@ -21,6 +21,7 @@ from aryl_gym.envs.observation import (
     ReclaimRound,
     reclaim_is_choice,
 )
+from aryl_gym.envs.render import check_render_mode
 from aryl_gym.policy import Policy
 from aryl_gym.sim.engine import RECLAIM, Engine
 
@@ -60,8 +61,10 @@ class ReclaimEnv(EpisodeEnv):
         max_invalid_per_reclaim: int | None = None,
         max_redraws: int = 50,
         check_invariants: bool = False,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__()
+        self.render_mode = check_render_mode(render_mode)
         self._init_episodes(
             scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )

@@ -246,13 +246,18 @@ def resolve_scenario(scenario: str | ScenarioConfig) -> ScenarioConfig:
 def validate_policies(
     policies: Sequence[str], policy_factories: dict[str, PolicyFactory] | None = None
 ) -> None:
-    """Raise ``ValueError`` naming every unknown or repeated policy."""
-    from aryl_gym.baselines import policy_specs
+    """Raise ``ValueError`` naming every unknown or repeated policy; a ``module:Class``
+    policy is imported here, so a bad one fails before any run (naming the module and
+    the class)."""
+    from aryl_gym.baselines import is_import_path, load_policy_class, policy_specs
 
     known = list(policy_specs()) + list(policy_factories or {})
     if not policies:
         raise ValueError("no policies given")
-    unknown = [p for p in policies if p not in known]
+    for p in policies:
+        if p not in known and is_import_path(p):
+            load_policy_class(p)
+    unknown = [p for p in policies if p not in known and not is_import_path(p)]
     if unknown:
         raise ValueError(
             f"unknown polic{'y' if len(unknown) == 1 else 'ies'} "
