@@ -51,6 +51,14 @@ class ArylConfig:
         "min"  # base demand of an elastic job: "min" (MODEL.md) or "requested" (its gpus)
     )
     solver: str = "auto"  # "auto" (greedy when exact), "greedy" or "dp"
+    # --- readings for slower lent GPUs (docs/model.md, "Heterogeneous pools"); each rule
+    # changes nothing when lent GPUs are as fast as training GPUs
+    no_slow_mix: bool = True  # no job mixes training and lent GPUs unless the mix is faster
+    elastic_base_on_training: bool = True  # elastic jobs' base workers stay on training servers
+    lent_memory_fit: bool = True  # jobs whose model does not fit a T4's memory never use lent GPUs
+    # a queued job starts (partly) on lent GPUs only if it is expected to finish sooner there
+    # than by waiting for training GPUs ("if_sooner"), or whenever they are free ("always")
+    lent_start: str = "if_sooner"
 
 
 class ArylPolicy(Policy):
@@ -70,6 +78,10 @@ class ArylPolicy(Policy):
             raise ValueError(
                 f"ArylConfig.elastic_base must be 'min' or 'requested', got {cfg.elastic_base!r}"
             )
+        if cfg.lent_start not in ("if_sooner", "always"):
+            raise ValueError(
+                f"ArylConfig.lent_start must be 'if_sooner' or 'always', got {cfg.lent_start!r}"
+            )
         if cfg.solver not in ("auto", "greedy", "dp"):
             raise ValueError(f"ArylConfig.solver must be auto, greedy or dp, got {cfg.solver!r}")
         self.name = name
@@ -78,7 +90,12 @@ class ArylPolicy(Policy):
         self.periodic_rounds = cfg.elastic
         self.elastic_scaling = cfg.elastic
         self.rules = PlacementRules(
-            extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=cfg.inelastic_on_lent
+            extra_on_lent_first=True,
+            base_on_lent=True,
+            inelastic_on_lent=cfg.inelastic_on_lent,
+            no_slow_mix=cfg.no_slow_mix,
+            elastic_base_on_training=cfg.elastic_base_on_training,
+            lent_memory_fit=cfg.lent_memory_fit,
         )
         self._reclaim_rule = RECLAIM_RULES[cfg.reclaim][0]
         self.rng = np.random.default_rng(0)
@@ -131,9 +148,21 @@ class ArylPolicy(Policy):
         else:
             queue.sort(key=lambda j: (j.submit, j.idx))
         started: list[Job] = []
+        waits: list | None = None  # built on first need: when training GPUs free up
         for job in queue:
             b = self._base(job)
-            may_lend = job.elastic or cfg.inelastic_on_lent
+            may_lend = view.base_may_use_lent(job)
+            if (
+                may_lend
+                and b > free_t
+                and cfg.lent_start == "if_sooner"
+                and view.server_speed(view.lent_servers[0]) < 1.0
+                if view.lent_servers
+                else False
+            ):
+                if waits is None:
+                    waits = _training_release(view)
+                may_lend = _sooner_on_lent(view, job, b, free_t, waits)
             if b > free_t + (free_l if may_lend else 0):
                 if not cfg.elastic:
                     continue
@@ -308,6 +337,38 @@ class ArylPolicy(Policy):
         for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
             if k > 0 and i not in failed:
                 out[c[0].idx] = c[1] + k
+
+
+def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:
+    """When running jobs' training GPUs free up if nothing changes: (estimated finish
+    times sorted, cumulative training GPUs freed by then)."""
+    t = view.now
+    ends, gpus = [], []
+    for job in view.running.values():
+        on_training = job.n_gpus - job.lent_gpus
+        if on_training and job.rate:
+            ends.append(max(t, job.pause_until) + job.est_remaining_work(t) / job.rate)
+            gpus.append(on_training)
+    order = np.argsort(ends, kind="stable")
+    return np.asarray(ends)[order], np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
+
+
+def _sooner_on_lent(
+    view: ClusterView, job: Job, b: int, free_t: int, waits: tuple[np.ndarray, np.ndarray]
+) -> bool:
+    """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
+    lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
+    jobs' estimated finishes free them; queued jobs ahead are not counted)."""
+    rate = view.rate_with(job, b)
+    if not rate:
+        return False
+    r = job.est_remaining_work(view.now)
+    ends, cum = waits
+    k = int(np.searchsorted(cum, b - free_t))
+    if k >= len(ends):
+        return True  # the training pool alone never frees enough while these jobs run
+    speed = view.scenario.cluster.training_gpu_speed
+    return r / rate < (ends[k] - view.now) + r / (float(job.speedup[b]) * speed)
 
 
 def _values(

@@ -57,6 +57,10 @@ class Placer:
             return False
         return job.elastic or r.inelastic_on_lent
 
+    def base_may_use_lent(self, job: Job) -> bool:
+        """Whether ``job``'s base workers may go to lent servers."""
+        return LENT in self._class_orders(job)[0]
+
     def _class_orders(self, job: Job) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """(classes for base workers, classes for extra workers), in the order tried."""
         r = self.rules
@@ -405,7 +409,11 @@ class Placer:
         """Whether the default placer can place every change of ``targets`` (job index ->
         GPUs after the round), applied as the engine does: shrinks and stops first (they
         free lent GPUs first), then grows in order. Counting free GPUs per class is
-        exact: the placer fails only when a class it may use has too few."""
+        exact: the placer fails only when a class it may use has too few. Under
+        ``no_slow_mix`` a running job's extra workers may stay on training servers
+        instead of going to lent ones: they are counted training-first, the worst case
+        for later grows that may use training GPUs only (a start that goes to lent GPUs
+        alone only leaves more training GPUs), so a feasible answer is always placeable."""
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
         grows = []
@@ -423,6 +431,8 @@ class Placer:
             add = n - job.n_gpus
             base = min(add, max(0, job.base_gpus - job.n_gpus))
             base_cls, extra_cls = self._class_orders(job)
+            if self.rules.no_slow_mix and job.n_gpus and extra_cls == (LENT, TRAINING):
+                extra_cls = (TRAINING, LENT)
             for need, classes in ((base, base_cls), (add - base, extra_cls)):
                 for cls in classes:
                     take = min(need, free[cls])

@@ -115,6 +115,10 @@ class ClusterView:
         """Whether the placement rules let ``job`` have workers on lent servers."""
         return self._e.placer.may_use_lent(job)
 
+    def base_may_use_lent(self, job: Job) -> bool:
+        """Whether the rules let ``job``'s base workers go to lent servers."""
+        return self._e.placer.base_may_use_lent(job)
+
     def reclaim_effect(self, servers: Iterable[int]) -> ReclaimEffect:
         """What returning ``servers`` in this order would do: jobs scaled in and preempted,
         GPU-seconds lost (exactly what ``decide_reclaim`` then does)."""
