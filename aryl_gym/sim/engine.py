@@ -11,6 +11,9 @@
             engine.decide_allocation(policy.allocate(point.view))
         point = engine.advance()
 
+:class:`aryl_gym.sim.driver.Driver` runs this loop for a policy (and stops where a
+caller wants to decide itself).
+
 Events: job arrivals, completions, inference-demand changes (which lend or reclaim
 servers), delayed lends and, for policies that ask for them, periodic rounds. All
 events at one instant are processed together and make at most one round; an instant
