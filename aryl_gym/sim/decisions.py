@@ -31,7 +31,8 @@ class PlacementRules:
 
     * ``no_slow_mix`` — a grow never adds lent GPUs to a job whose GPUs are all faster
       unless the job's rate with them is higher than without (the placer then keeps the
-      extra workers on training servers, or the grow is not placeable);
+      extra workers on training servers, or the grow is not placeable; each grow of a
+      round decides this on the cluster as the round found it);
     * ``lent_memory_fit`` — jobs whose model does not fit a lent GPU's memory
       (:attr:`~aryl_gym.sim.profiles.ScalingProfile.fits_lent_gpu`) never use lent GPUs.
     """
