@@ -72,26 +72,22 @@ def _allocate_episode(env, seed: int, split: str):
 def _reclaim_episode(env, seed: int, split: str, teacher: str = "aryl"):
     from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
 
+    from aryl_gym.envs.reclaim_round import ReclaimPlanFollower
+
     u = env.unwrapped
     obs, info = env.reset(seed=seed, options={"split": split})
     aryl = ArylPolicy(ArylConfig(reclaim=teacher))
     aryl.reset(u.engine.view, u.spec_.engine_seed)
-    rows, skipped, plan, seen = [], 0, [], -1
+    follower = ReclaimPlanFollower(aryl)  # picks without a slot count as skipped
+    rows = []
     while True:
-        rr = u.round
-        if u.reclaims != seen or not plan:
-            seen = u.reclaims
-            plan = list(aryl.reclaim(u.engine.view, rr.k))[len(rr.picked) :]
-        slot = rr.slot_of(plan.pop(0))
-        if slot is None:
-            skipped += 1
-            slot = rr.cheapest_slot(u.cost)
+        slot = follower.action(u)
         mask = u.action_masks()
         nobs, r, term, trunc, info = env.step(slot)
         rows.append((obs, mask, slot, r))
         obs = nobs
         if term or trunc:
-            return rows, skipped
+            return rows, follower.untranslatable
 
 
 def collect(

@@ -23,6 +23,7 @@ The package exposes the function as ``aryl_gym.evaluate(...)`` too.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,10 @@ from gymnasium.utils import seeding
 
 from aryl_gym.envs.allocate import AllocateEnv, episode_summary, resolve_policy
 from aryl_gym.envs.episodes import EpisodeSampler
-from aryl_gym.envs.observation import COMMIT, AllocationRound, ReclaimRound, reclaim_is_choice
+from aryl_gym.envs.observation import AllocationRound, ReclaimRound
+from aryl_gym.envs.protocol import AllocateProtocol, ReclaimProtocol
 from aryl_gym.envs.reclaim_round import ReclaimPlanFollower
-from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.policy import Allocation, Policy
 from aryl_gym.simulate import run_policy
 
 _EPISODE_KEYS = ("workload_seed", "episode_hours", "drain_hours", "split_fractions", "trace")
@@ -44,10 +46,12 @@ class AgentPolicy(Policy):
     """A :class:`Policy` around any ``act(obs, mask) -> action`` callable (an SB3 model's
     ``predict`` with ``action_masks``, a scripted rule, ...).
 
-    ``decision="allocate"`` encodes each allocate round exactly as ``Allocate-v0`` does
-    (same slots, mask, action cap and trivial-round skipping) and asks ``act`` for actions
-    until it commits; reclaims go to ``other`` (default ``"aryl"``). ``decision="reclaim"``
-    asks ``act`` for the picks of every reclaim that is a real choice (as ``Reclaim-v0``)
+    ``decision="allocate"`` runs each allocate round through the env's own
+    :class:`~aryl_gym.envs.protocol.AllocateProtocol` (same slots, mask, action cap and
+    trivial-round skipping) and asks ``act`` for actions until it commits; reclaims go to
+    ``other`` (default ``"aryl"``). ``decision="reclaim"`` asks ``act`` for the picks of
+    every reclaim that is a real choice through Reclaim-v0's
+    :class:`~aryl_gym.envs.protocol.ReclaimProtocol` (``cost`` ranks its fallback picks)
     and leaves allocation and the other reclaims to ``other``. Keyword arguments are
     those of the env (or build it with :meth:`from_env`); ``encoder`` takes the
     :class:`AllocationRound` options ``queue_slots``, ``running_slots``, ``deltas``,
@@ -71,6 +75,7 @@ class AgentPolicy(Policy):
         skip_trivial_rounds: bool = True,
         n_server_slots: int = 8,
         max_invalid_per_reclaim: int | None = None,
+        cost: str = "count",
         **encoder: Any,
     ) -> None:
         if decision not in ("allocate", "reclaim"):
@@ -81,7 +86,8 @@ class AgentPolicy(Policy):
         self.other = resolve_policy(other)
         if decision == "allocate":
             self.periodic_rounds = bool(periodic_rounds)
-            self.rules = PlacementRules(True, True, inelastic_on_lent)
+            # the same world as Allocate-v0: the other policy's rules (Aryl's readings)
+            self.rules = replace(self.other.rules, inelastic_on_lent=inelastic_on_lent)
         else:
             self.periodic_rounds = self.other.periodic_rounds
             self.rules = self.other.rules
@@ -90,9 +96,23 @@ class AgentPolicy(Policy):
         self.skip_trivial = bool(skip_trivial_rounds)
         self.rround = ReclaimRound(n_server_slots)
         self.max_invalid = int(max_invalid_per_reclaim or 2 * n_server_slots)
-        self.invalid_actions = 0
-        self.steps = 0
-        self._first = True
+        self.cost = cost
+        self._new_protocols()
+
+    def _new_protocols(self) -> None:
+        """The step protocols of a new episode (they count its steps and invalid actions)."""
+        self.allocate_protocol = AllocateProtocol(self.round, self.skip_trivial)
+        self.reclaim_protocol = ReclaimProtocol(self.rround, self.cost, self.max_invalid)
+
+    @property
+    def steps(self) -> int:
+        """The agent's steps in this episode."""
+        return self.allocate_protocol.steps + self.reclaim_protocol.steps
+
+    @property
+    def invalid_actions(self) -> int:
+        """The agent's invalid actions in this episode."""
+        return self.allocate_protocol.invalid_actions + self.reclaim_protocol.invalid_actions
 
     @classmethod
     def from_env(cls, env, act: Act, **kwargs) -> AgentPolicy:
@@ -113,6 +133,7 @@ class AgentPolicy(Policy):
                 other=env.allocation_policy,
                 n_server_slots=env.round.n_slots,
                 max_invalid_per_reclaim=env.max_invalid,
+                cost=env.cost,
             )
         cfg.update(kwargs)
         return cls(act, **cfg)
@@ -125,42 +146,28 @@ class AgentPolicy(Policy):
 
     def reset(self, view, seed: int | None = None) -> None:
         self.other.reset(view, seed)
-        self._first = True
-        self.invalid_actions = 0
-        self.steps = 0
+        self._new_protocols()
 
     def allocate(self, view) -> Allocation:
         if self.decision != "allocate":
             return self.other.allocate(view)
+        proto = self.allocate_protocol
+        if not proto.offer(view):
+            return Allocation()  # a skipped round, as in the env
         rnd = self.round
-        rnd.begin_round(view)
-        first, self._first = self._first, False
-        if self.skip_trivial and rnd.trivial and not first:
-            return Allocation()
         while True:
-            status = rnd.step(int(self.act(rnd.obs.copy(), rnd.mask.copy())))
-            self.steps += 1
-            self.invalid_actions += rnd.last_invalid
-            if status == COMMIT:
-                return rnd.allocation()
+            alloc = proto.step(self.act(rnd.obs.copy(), rnd.mask.copy()))
+            if alloc is not None:
+                return alloc
 
     def reclaim(self, view, k: int):
-        if self.decision != "reclaim" or not reclaim_is_choice(view, k):
+        proto = self.reclaim_protocol
+        if self.decision != "reclaim" or not proto.offer(view, k):
             return self.other.reclaim(view, k)
         rr = self.rround
-        rr.begin(view, k)
-        bad = 0
-        while rr.picks_left > 0:
-            a = int(self.act(rr.obs.copy(), rr.mask.copy()))
-            self.steps += 1
-            if 0 <= a < rr.n_slots and rr.mask[a]:
-                rr.pick(a)
-                continue
-            self.invalid_actions += 1
-            bad += 1
-            if bad >= self.max_invalid:
-                rr.pick_cheapest_rest()
-        return list(rr.picked)
+        while not proto.done:
+            proto.step(self.act(rr.obs.copy(), rr.mask.copy()))
+        return proto.picked
 
 
 # ---------------------------------------------------------------------- evaluation

@@ -1,7 +1,8 @@
-"""Run one policy on one scenario: the plain decision loop of the engine, plus bookkeeping."""
+"""Run one policy on one scenario: the engine's driver to the end, plus bookkeeping."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.policy import Policy
 from aryl_gym.scenarios import build_workload
-from aryl_gym.sim.engine import RECLAIM, Engine
+from aryl_gym.sim.driver import Driver, Stop
+from aryl_gym.sim.engine import DecisionPoint, Engine
 from aryl_gym.workload.schema import JobTable
 
 
@@ -80,23 +82,25 @@ def run_policy(
     )
     policy.reset(engine.view, seed)
     bar = _progress_bar(engine, scenario) if progress else None
-    point = engine.advance()
-    decide_reclaim, decide_alloc = engine.decide_reclaim, engine.decide_allocation
-    steps = 0
-    while point is not None:
-        if point.kind == RECLAIM:
-            decide_reclaim(policy.reclaim(point.view, point.k))
-        else:
-            decide_alloc(policy.allocate(point.view))
-        point = engine.advance()
-        steps += 1
-        if bar is not None and steps % 2000 == 0:
-            bar.update(int(engine.t) - bar.n)
+    Driver(engine, policy).run_until(None if bar is None else _ticker(engine, bar))
     if bar is not None:
         bar.update(max(0, int(engine.t) - bar.n))
         bar.close()
     summary = engine.metrics.summary(wall_s=time.perf_counter() - wall0)
     return RunResult(scenario.name, policy.name, seed, summary, engine)
+
+
+def _ticker(engine: Engine, bar, every: int = 2000) -> Stop:
+    """A stop predicate that claims no point and moves ``bar`` to the simulated time
+    every ``every`` decision points."""
+    count = itertools.count(1)
+
+    def tick(point: DecisionPoint) -> bool:
+        if next(count) % every == 0:
+            bar.update(int(engine.t) - bar.n)
+        return False
+
+    return tick
 
 
 def _progress_bar(engine: Engine, scenario: ScenarioConfig):

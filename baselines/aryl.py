@@ -198,8 +198,10 @@ class ArylPolicy(Policy):
             if free_t + free_l > 0:
                 key = (view.allocation_epoch, free_t, free_l)
                 if out or key != self._idle_key:
+                    before = dict(out)
                     self._extras(view, started, shrink, free_t + free_l, free_l, out)
                     self._idle_key = key if not out else None
+                    _fit_extras(view, out, before)
             for idx, n in out.items():
                 job = view.job(idx)
                 if job.elastic and 0 < n < job.max_gpus:
@@ -337,6 +339,22 @@ class ArylPolicy(Policy):
         for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
             if k > 0 and i not in failed:
                 out[c[0].idx] = c[1] + k
+
+
+def _fit_extras(view: ClusterView, out: dict[int, int], before: dict[int, int]) -> None:
+    """Step 2 counts free GPUs of both pools as one capacity; the placer's rules can make
+    a grow take a pool a later grow needed (e.g. ``no_slow_mix`` keeps a job's extras on
+    training servers). Drop the last extras granted until the simulator says the whole
+    allocation is placeable (rare; nothing changes when it already is)."""
+    if view.can_place(out):
+        return
+    for idx in [i for i in reversed(list(out)) if out[i] != before.get(i)]:
+        if idx in before:
+            out[idx] = before[idx]
+        else:
+            del out[idx]
+        if view.can_place(out):
+            return
 
 
 def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:

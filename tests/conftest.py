@@ -9,6 +9,7 @@ import pytest
 
 from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig
 from aryl_gym.policy import Allocation, Policy
+from aryl_gym.sim.driver import Driver
 from aryl_gym.sim.engine import Engine
 from aryl_gym.workload.schema import JobTable
 
@@ -76,11 +77,5 @@ def run_engine(scenario, jobs, policy, demand=None, **kw) -> Engine:
         demand = (np.array([0.0]), np.array([scenario.cluster.inference_servers]))
     e = Engine(scenario, jobs, demand, uses_loaning=policy.uses_loaning,
                periodic_rounds=policy.periodic_rounds, elastic_scaling=policy.elastic_scaling, rules=policy.rules, check_invariants=True, **kw)  # fmt: skip
-    point = e.advance()
-    while point is not None:
-        if point.kind == "reclaim":
-            e.decide_reclaim(policy.reclaim(point.view, point.k))
-        else:
-            e.decide_allocation(policy.allocate(point.view))
-        point = e.advance()
+    Driver(e, policy).run_until()
     return e

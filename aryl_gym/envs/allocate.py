@@ -9,6 +9,7 @@ documented in ``docs/envs.md``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -17,17 +18,15 @@ from aryl_gym.config import ScenarioConfig
 from aryl_gym.envs.base import EpisodeEnv, episode_summary, resolve_policy
 from aryl_gym.envs.episodes import sample_from_options
 from aryl_gym.envs.observation import (
-    COMMIT,
     GLOBAL_FEATURES,
     N_SLOT_F,
     SLOT_FEATURES,
     AllocationRound,
 )
+from aryl_gym.envs.protocol import AllocateProtocol, OffTurnPolicy
 from aryl_gym.envs.render import check_render_mode
-from aryl_gym.policy import Allocation, PlacementRules, Policy
-from aryl_gym.sim.engine import RECLAIM
-
-_EMPTY = Allocation()
+from aryl_gym.policy import Policy
+from aryl_gym.sim.driver import Driver
 
 
 def default_gpu_scale(scenario: ScenarioConfig) -> float:
@@ -90,9 +89,10 @@ class AllocateEnv(EpisodeEnv):
             scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )
         self.check_invariants = bool(check_invariants)
-        self.rules = PlacementRules(
-            extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=inelastic_on_lent
-        )
+        self.reclaim_policy = resolve_policy(reclaim_policy)
+        # the placer's rules are those of the reclaim policy's world (Aryl's by default:
+        # its readings for slower lent GPUs), with the env's choice for inelastic jobs
+        self.rules = replace(self.reclaim_policy.rules, inelastic_on_lent=inelastic_on_lent)
         self.round = AllocationRound(
             queue_slots=queue_slots,
             running_slots=running_slots,
@@ -105,7 +105,6 @@ class AllocateEnv(EpisodeEnv):
             raise ValueError(f"reward_scale must be > 0, got {reward_scale}")
         self.reward_scale = float(reward_scale)
         self.preemption_penalty = float(preemption_penalty)
-        self.reclaim_policy = resolve_policy(reclaim_policy)
         self.periodic_rounds = bool(periodic_rounds)
         self.skip_trivial = bool(skip_trivial_rounds)
         self._init_spaces(self.round.n_actions, self.round.obs_size, SLOT_FEATURES, GLOBAL_FEATURES)
@@ -122,32 +121,28 @@ class AllocateEnv(EpisodeEnv):
         self.engine = e = self._new_engine(spec, self.periodic_rounds, True, self.rules)
         self.reclaim_policy.reset(e.view, spec.engine_seed)
         self.round.clock.start_episode(spec.time_offset_s, spec.demand)
-        self.round.rounds = 0
+        self.protocol = AllocateProtocol(self.round, self.skip_trivial)
+        self._driver = Driver(e, OffTurnPolicy(self.reclaim_policy))
         self._jis = 0.0  # jobs-in-system integral already paid out as reward
         self._preempt_unpaid = 0
-        self.invalid_actions = 0
         self.preemptions = 0
-        self.steps = 0
         self._done = False
-        if self._advance(first=True):  # cannot happen: a job's arrival makes a round
+        if self._advance():  # cannot happen: a job's arrival makes a round
             raise RuntimeError(f"episode {spec.split}@{spec.start_s} ended before its first round")
         return self.round.obs.copy(), self._info(False)
 
     def step(self, action):
         self._check_not_done()
         rnd = self.round
-        self.steps += 1
-        status = rnd.step(int(action))
-        if rnd.last_invalid:
-            self.invalid_actions += 1
+        alloc = self.protocol.step(action)
         invalid = rnd.last_invalid
-        if status != COMMIT:
+        if alloc is None:
             return rnd.obs.copy(), 0.0, False, False, self._info(invalid)
         # commit: hand the pending allocation to the engine, run to the next round
         e = self.engine
         self._preempt_unpaid += rnd.stops_of_running()
-        e.decide_allocation(rnd.allocation())
-        ended = self._advance(first=False)
+        e.decide_allocation(alloc)
+        ended = self._advance()
         jis = e.metrics.jobs_in_system_s
         reward = (
             -(jis - self._jis + self.preemption_penalty * self._preempt_unpaid) / self.reward_scale
@@ -160,25 +155,25 @@ class AllocateEnv(EpisodeEnv):
         return rnd.obs.copy(), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ internals
-    def _advance(self, first: bool) -> bool:
-        """Run the engine to the next round the agent must decide; True at the episode end."""
-        e = self.engine
-        rnd = self.round
-        policy = self.reclaim_policy
-        while True:
-            point = e.advance()
-            if point is None:
-                rnd.end_episode()
-                return True
-            if point.kind == RECLAIM:
-                eff = e.decide_reclaim(policy.reclaim(point.view, point.k))
-                self._preempt_unpaid += len(eff.preempted)
-                continue
-            rnd.begin_round(point.view)
-            if self.skip_trivial and rnd.trivial and not first:
-                e.decide_allocation(_EMPTY)
-                continue
-            return False
+    def _advance(self) -> bool:
+        """Run the engine to the next round the agent decides (reclaims and skipped rounds
+        are decided on the way); True at the episode end."""
+        point = self._driver.run_until(self.protocol.claims)
+        self._preempt_unpaid += self._driver.last.reclaim_preemptions
+        if point is None:
+            self.round.end_episode()
+            return True
+        return False
+
+    @property
+    def steps(self) -> int:
+        """The agent's steps in this episode."""
+        return self.protocol.steps
+
+    @property
+    def invalid_actions(self) -> int:
+        """The agent's invalid actions in this episode."""
+        return self.protocol.invalid_actions
 
     def _info(self, invalid: bool) -> dict[str, Any]:
         e = self.engine

@@ -127,7 +127,13 @@ class AllocationRound:
         self.n_actions = self.n_ops * n + 1
         self.commit_action = self.n_actions - 1
         self.rules = rules or PlacementRules(True, True, True)
-        self.pooled = self.rules.inelastic_on_lent and self.rules.base_on_lent
+        r = self.rules
+        # every job may take any free GPU of either pool: placeability is a pooled count
+        self.pooled = (
+            r.inelastic_on_lent
+            and r.base_on_lent
+            and not (r.no_slow_mix or r.elastic_base_on_training or r.lent_memory_fit)
+        )
         self.max_actions = int(max_actions_per_round or n * (K + 1))
         self.gpu_scale = float(gpu_scale)
         self.obs_size = n * N_SLOT_F + N_GLOBAL_F

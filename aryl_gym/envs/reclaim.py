@@ -19,11 +19,12 @@ from aryl_gym.envs.observation import (
     RECLAIM_GLOBAL_FEATURES,
     RECLAIM_SLOT_FEATURES,
     ReclaimRound,
-    reclaim_is_choice,
 )
+from aryl_gym.envs.protocol import ReclaimProtocol
 from aryl_gym.envs.render import check_render_mode
 from aryl_gym.policy import Policy
-from aryl_gym.sim.engine import RECLAIM, Engine
+from aryl_gym.sim.driver import Driver
+from aryl_gym.sim.engine import Engine
 
 COSTS = ("count", "lost_gpu_seconds")
 
@@ -88,19 +89,17 @@ class ReclaimEnv(EpisodeEnv):
         e = self._new_engine(spec, p.periodic_rounds, p.elastic_scaling, p.rules)
         p.reset(e.view, spec.engine_seed)
         self.round.clock.start_episode(spec.time_offset_s, spec.demand)
+        self.protocol = ReclaimProtocol(self.round, self.cost, self.max_invalid)
+        self._driver = Driver(e, p)
         return e
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        self.invalid_actions = self.preemptions = 0
-        self.lost_gpu_seconds = 0.0
         pinned = bool(options) and ("start" in options)
         for _ in range(1 if pinned else self.max_redraws):
             spec = sample_from_options(self.sampler, self.np_random, self.split, options)
             self.spec_ = spec
             self.engine = self._start(spec)
-            self._unpaid = (0, 0.0)
-            self.reclaims = 0
             if not self._advance():
                 break
         else:
@@ -108,7 +107,6 @@ class ReclaimEnv(EpisodeEnv):
                 "no reclaim reached the agent in the drawn window(s); use longer episode_hours "
                 "or another start"
             )
-        self.invalid_actions = 0
         self.preemptions = 0
         self.lost_gpu_seconds = 0.0
         self._done = False
@@ -116,21 +114,11 @@ class ReclaimEnv(EpisodeEnv):
 
     def step(self, action):
         self._check_not_done()
-        rnd = self.round
-        a = int(action)
-        n_pre, lost = 0.0, 0.0
-        invalid = not (0 <= a < rnd.n_slots and rnd.mask[a])
-        if invalid:
-            self.invalid_actions += 1
-            self._invalid_here += 1
-            if self._invalid_here >= self.max_invalid:
-                n_pre, lost = rnd.pick_cheapest_rest(self.cost)
-        else:
-            _, n_pre, lost = rnd.pick(a)
+        proto = self.protocol
+        invalid, n_pre, lost = proto.step(action)
         ended = False
-        self._paid_this = (self._paid_this[0] + n_pre, self._paid_this[1] + lost)
-        if rnd.picks_left == 0:
-            self.engine.decide_reclaim(rnd.picked)  # does what the picks' what-ifs said
+        if proto.done:
+            self.engine.decide_reclaim(proto.picked)  # does what the picks' what-ifs said
             ended = self._advance()
         # costs of reclaims decided without the agent since the last step
         un_pre, un_lost = self._unpaid
@@ -142,33 +130,31 @@ class ReclaimEnv(EpisodeEnv):
         reward = -c / self.reward_scale
         info = self._info(invalid)
         terminated, truncated = self._end_episode(info) if ended else (False, False)
-        return rnd.obs.copy(), float(reward), terminated, truncated, info
+        return self.round.obs.copy(), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ internals
     def _advance(self) -> bool:
-        """Run to the next reclaim the agent decides; True at the episode end."""
-        e = self.engine
-        p = self.allocation_policy
-        while True:
-            point = e.advance()
-            if point is None:
-                self.round.obs[:] = 0.0
-                self.round.mask[:] = False
-                return True
-            if point.kind == RECLAIM:
-                if reclaim_is_choice(point.view, point.k):
-                    self.round.begin(point.view, point.k)
-                    self.reclaims += 1
-                    self._invalid_here = 0
-                    self._paid_this = (0.0, 0.0)
-                    return False
-                eff = e.decide_reclaim(p.reclaim(point.view, point.k))
-                self._unpaid = (
-                    self._unpaid[0] + len(eff.preempted),
-                    self._unpaid[1] + eff.lost_gpu_seconds,
-                )
-            else:
-                e.decide_allocation(p.allocate(point.view))
+        """Run to the next reclaim the agent decides (the allocation policy decides the
+        rest; the preemptions of its reclaims are unpaid until the next step); True at
+        the episode end."""
+        point = self._driver.run_until(self.protocol.claims)
+        last = self._driver.last
+        self._unpaid = (last.reclaim_preemptions, last.reclaim_lost_gpu_seconds)
+        if point is None:
+            self.round.obs[:] = 0.0
+            self.round.mask[:] = False
+            return True
+        return False
+
+    @property
+    def reclaims(self) -> int:
+        """Reclaims that reached the agent in this episode."""
+        return self.protocol.reclaims
+
+    @property
+    def invalid_actions(self) -> int:
+        """The agent's invalid actions in this episode."""
+        return self.protocol.invalid_actions
 
     def _info(self, invalid: bool) -> dict[str, Any]:
         return {

@@ -31,7 +31,8 @@ class PlacementRules:
 
     * ``no_slow_mix`` — a job does not mix training and lent GPUs unless the mix runs
       faster than every placeable placement on one kind (training only, or, for a job
-      that is starting, lent only); the placer then uses the faster pure placement;
+      that is starting, lent only); the placer then uses the faster pure placement
+      (each grow of a round decides this on the cluster as the round found it);
     * ``elastic_base_on_training`` — base workers of elastic jobs stay on training
       servers (only their extra workers go to lent servers); inelastic jobs follow
       ``base_on_lent``;

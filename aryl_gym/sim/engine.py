@@ -11,6 +11,9 @@
             engine.decide_allocation(policy.allocate(point.view))
         point = engine.advance()
 
+:class:`aryl_gym.sim.driver.Driver` runs this loop for a policy (and stops where a
+caller wants to decide itself).
+
 Events: job arrivals, completions, inference-demand changes (which lend or reclaim
 servers), delayed lends and, for policies that ask for them, periodic rounds. All
 events at one instant are processed together and make at most one round; an instant
@@ -284,8 +287,7 @@ class Engine:
                     self.scaled_in_log.append(idx)
                     effect.scaled_in.append(idx)
                 else:
-                    effect.lost_gpu_seconds += self._preempt(job, t)
-                    effect.preempted.append(idx)
+                    effect.preempt(idx, self._preempt(job, t))
             self.cluster.give_back(s)
         self.reclaim_preemptions += len(effect.preempted)
         self._pending_reclaim = 0
@@ -351,23 +353,25 @@ class Engine:
 
     def _apply_allocation(self, alloc: Allocation) -> None:
         t = self.t
-        grows: list[tuple[Job, int]] = []
-        for idx, n in alloc.gpus.items():
-            idx, n = int(idx), int(n)
-            job = self.jobs[idx]
-            if idx in alloc.placement:
-                continue  # handled below
+        placer = self.placer
+        changes = [
+            (self.jobs[idx], n)
+            for idx, n in ((int(i), int(n)) for i, n in alloc.gpus.items())
+            if idx not in alloc.placement  # explicit placements: handled below
+        ]
+        # the grows' placement classes, on the cluster as the round found it (what
+        # Placer.feasible counted when the decision was validated)
+        grows = [(job, n, placer.grow_classes(job, n)) for job, n in changes if n > job.n_gpus]
+        for job, n in changes:
             if n < job.n_gpus:
                 if n == 0:
                     self._preempt(job, t)
                 else:
-                    self._reallocate(job, self.placer.shrink(job, job.n_gpus - n), t)
-            elif n > job.n_gpus:
-                grows.append((job, n))
+                    self._reallocate(job, placer.shrink(job, job.n_gpus - n), t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=True)
-        for job, n in grows:
-            self._reallocate(job, self.placer.grow(job, n), t)
+        for job, n, classes in grows:
+            self._reallocate(job, placer.grow(job, n, classes), t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
 

@@ -6,7 +6,8 @@ queries) or from the engine itself, so there is one copy of each rule:
 
 * **grow** — base workers on training servers (best fit, fewest servers), extra workers
   per :class:`~aryl_gym.sim.decisions.PlacementRules` (lent servers first by default);
-  a growing job fills its own servers first;
+  a growing job fills its own servers first; the classes of every grow of a round are
+  decided on the cluster as the round found it (:meth:`Placer.grow_classes`);
 * **shrink** — workers leave lent servers first, then the servers holding fewest of them;
 * **rate** — ``speedup(n) x placement_factor(servers beyond the minimum) x the slowest
   GPU's speed`` (synchronous data parallelism runs at the slowest worker's pace).
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from aryl_gym.sim.job import Job
 
 Placement = dict[int, int]  # server -> GPUs of the job on it
+ClassOrders = tuple[tuple[int, ...], tuple[int, ...]]  # classes tried for base, extra workers
 
 
 class Placer:
@@ -61,7 +63,7 @@ class Placer:
         """Whether ``job``'s base workers may go to lent servers."""
         return LENT in self._class_orders(job)[0]
 
-    def _class_orders(self, job: Job) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _class_orders(self, job: Job) -> ClassOrders:
         """(classes for base workers, classes for extra workers), in the order tried."""
         r = self.rules
         if not self.may_use_lent(job):
@@ -85,30 +87,23 @@ class Placer:
         )
         return float(job.speedup[n]) * factor * speed
 
-    def grow(self, job: Job, n: int) -> Placement:
-        """Where ``job`` (running or queued) would have its workers with ``n`` > current
-        GPUs; ``InvalidDecision`` when there is no room. Nothing is taken."""
-        base_cls, extra_cls = self._class_orders(job)
-        new = self._fill(job, n, base_cls, extra_cls)
-        if new is None:
-            cl = self.cluster
-            raise InvalidDecision(
-                f"job {job.job_id!r}: no room for {n} GPUs (free: {cl.free_total[TRAINING]} "
-                f"training, {cl.free_total[LENT]} lent; may use lent: {self.may_use_lent(job)})"
-            )
-        if self.rules.no_slow_mix and extra_cls != (TRAINING,):
-            new = self._prefer_unmixed(job, n, base_cls, new)
-        return new
+    def grow_classes(self, job: Job, n: int) -> ClassOrders:
+        """The placement classes a grow of ``job`` to ``n`` GPUs takes its base and extra
+        workers from, in the order tried, decided on the cluster as it is now.
 
-    def _prefer_unmixed(
-        self, job: Job, n: int, base_cls: tuple[int, ...], mixed: Placement
-    ) -> Placement:
-        """``no_slow_mix``: keep a placement mixing GPU speeds only when it is faster than
-        every placeable placement on one speed (training only, or lent only)."""
-        speeds = {self.cluster.speed[s] for s in mixed}
-        if len(speeds) == 1:
-            return mixed
-        best, best_rate = mixed, self.rate(job, mixed)
+        ``no_slow_mix``: when the rules' classes would mix GPU speeds, the grow keeps them
+        only when that is faster than every placeable placement on one speed (training
+        only, or lent only for a queued job), else it takes that speed's class alone. The
+        engine decides the classes of every grow of a round on the cluster as the round
+        found it, before the round changes anything, so that :meth:`feasible` counts
+        exactly what the grows then take."""
+        base_cls, extra_cls = self._class_orders(job)
+        if not self.rules.no_slow_mix or extra_cls == (TRAINING,):
+            return base_cls, extra_cls
+        mixed = self._fill(job, n, base_cls, extra_cls)
+        if mixed is None or len({self.cluster.speed[s] for s in mixed}) == 1:
+            return base_cls, extra_cls
+        best, best_rate = (base_cls, extra_cls), self.rate(job, mixed)
         pure_orders: list[tuple[int, ...]] = [(TRAINING,)]
         if not job.n_gpus and LENT in base_cls:  # a queued job may start on lent GPUs alone
             pure_orders.append((LENT,))
@@ -117,8 +112,22 @@ class Placer:
             if pure is not None:
                 r = self.rate(job, pure)
                 if r >= best_rate:
-                    best, best_rate = pure, r
+                    best, best_rate = (classes, classes), r
         return best
+
+    def grow(self, job: Job, n: int, classes: ClassOrders | None = None) -> Placement:
+        """Where ``job`` (running or queued) would have its workers with ``n`` > current
+        GPUs; ``InvalidDecision`` when there is no room. Nothing is taken. ``classes``:
+        the :meth:`grow_classes` decided earlier in the round (default: decided now)."""
+        base_cls, extra_cls = self.grow_classes(job, n) if classes is None else classes
+        new = self._fill(job, n, base_cls, extra_cls)
+        if new is None:
+            cl = self.cluster
+            raise InvalidDecision(
+                f"job {job.job_id!r}: no room for {n} GPUs (free: {cl.free_total[TRAINING]} "
+                f"training, {cl.free_total[LENT]} lent; may use lent: {self.may_use_lent(job)})"
+            )
+        return new
 
     def _fill(
         self, job: Job, n: int, base_cls: Iterable[int], extra_cls: Iterable[int]
@@ -408,12 +417,9 @@ class Placer:
     def feasible(self, targets: Mapping[int, int], jobs: Mapping[int, Job]) -> bool:
         """Whether the default placer can place every change of ``targets`` (job index ->
         GPUs after the round), applied as the engine does: shrinks and stops first (they
-        free lent GPUs first), then grows in order. Counting free GPUs per class is
-        exact: the placer fails only when a class it may use has too few. Under
-        ``no_slow_mix`` a running job's extra workers may stay on training servers
-        instead of going to lent ones: they are counted training-first, the worst case
-        for later grows that may use training GPUs only (a start that goes to lent GPUs
-        alone only leaves more training GPUs), so a feasible answer is always placeable."""
+        free lent GPUs first), then grows in order, each from the classes
+        :meth:`grow_classes` gives on the cluster as the round found it. Counting free
+        GPUs per class is exact: the placer fails only when a class it may use has too few."""
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
         grows = []
@@ -426,13 +432,10 @@ class Placer:
                 free[LENT] += from_l
                 free[TRAINING] += r - from_l
             elif n > c:
-                grows.append((job, n))
-        for job, n in grows:
+                grows.append((job, n, self.grow_classes(job, n)))  # before any change
+        for job, n, (base_cls, extra_cls) in grows:
             add = n - job.n_gpus
             base = min(add, max(0, job.base_gpus - job.n_gpus))
-            base_cls, extra_cls = self._class_orders(job)
-            if self.rules.no_slow_mix and job.n_gpus and extra_cls == (LENT, TRAINING):
-                extra_cls = (TRAINING, LENT)
             for need, classes in ((base, base_cls), (add - base, extra_cls)):
                 for cls in classes:
                     take = min(need, free[cls])

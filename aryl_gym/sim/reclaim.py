@@ -43,6 +43,13 @@ class ReclaimEffect:
     preempted: list[int] = field(default_factory=list)
     lost_gpu_seconds: float = 0.0
 
+    def preempt(self, job: int, lost_gpu_seconds: float) -> None:
+        """Record a preemption of ``job`` that loses ``lost_gpu_seconds``: the engine and
+        the what-if simulation both add losses this way, job by job in order, so that
+        their totals are equal to the last bit."""
+        self.preempted.append(job)
+        self.lost_gpu_seconds += lost_gpu_seconds
+
 
 class ReclaimSimulation:
     """The lent servers' state during a reclaim, updated server by server with the
@@ -78,10 +85,14 @@ class ReclaimSimulation:
             (sc if scales_in(job(j), self.gpus[j], g) else pre).append(j)
         return pre, sc
 
-    def remove(self, s: int) -> ReclaimEffect:
-        """Remove server ``s`` next; its effect."""
+    def remove(self, s: int, into: ReclaimEffect | None = None) -> ReclaimEffect:
+        """Remove server ``s`` next; its effect, added to ``into`` when given (and
+        returned), else to a new one."""
         pre, sc = self.effect(s)
-        lost = sum(self.lost[j] for j in pre)
+        effect = ReclaimEffect() if into is None else into
+        effect.scaled_in += sc
+        for j in pre:
+            effect.preempt(j, self.lost[j])
         on = self.on.pop(s)
         for j in sc:
             self.gpus[j] -= on[j]
@@ -92,14 +103,11 @@ class ReclaimSimulation:
                 if other != s:
                     self.on[other].pop(j, None)
         self.removed.append(s)
-        return ReclaimEffect(sc, pre, lost)
+        return effect
 
     def remove_all(self, servers: Iterable[int]) -> ReclaimEffect:
         """Remove ``servers`` in order; their combined effect."""
         total = ReclaimEffect()
         for s in servers:
-            e = self.remove(s)
-            total.scaled_in += e.scaled_in
-            total.preempted += e.preempted
-            total.lost_gpu_seconds += e.lost_gpu_seconds
+            self.remove(s, total)
         return total
