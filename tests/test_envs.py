@@ -436,3 +436,28 @@ def test_maskable_ppo_trains_and_evaluates():
     )
     rows = evaluate(agent, "tiny", "test", seeds=(0,), **short)
     assert rows[0]["jobs_total"] > 0 and agent.invalid_actions == 0
+
+
+def test_reward_objects_by_name_or_instance():
+    from aryl_gym.envs.rewards import JobsInSystem, Reward, StepOutcome
+
+    class CountPreemptions(Reward):
+        name = "count-preemptions"
+
+        def __call__(self, outcome: StepOutcome) -> float:
+            return -float(outcome.preemptions)
+
+    # the default named reward equals an explicit instance with the same settings
+    a = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, reward="jct")
+    b = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, reward=JobsInSystem(3600.0))
+    _, ret_a, _ = _random_episode(a, np.random.default_rng(7))
+    _, ret_b, _ = _random_episode(b, np.random.default_rng(7))
+    assert ret_a == ret_b != 0.0
+    # a new reward is one class: the env calls it and returns its value
+    c = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, reward=CountPreemptions())
+    _, ret_c, info = _random_episode(c, np.random.default_rng(3))
+    assert ret_c == -info["preemptions"]
+    with pytest.raises(ValueError, match="unknown reward 'nope'"):
+        AllocateEnv("tiny", reward="nope")
+    r = ReclaimEnv("small", reward="lost_gpu_seconds")
+    assert r.reward.name == "lost_gpu_seconds" and r.reward_scale == 3600.0

@@ -25,6 +25,7 @@ from aryl_gym.envs.observation import (
 )
 from aryl_gym.envs.protocol import AllocateProtocol, OffTurnPolicy
 from aryl_gym.envs.render import check_render_mode
+from aryl_gym.envs.rewards import ALLOCATE_REWARDS, Reward, StepOutcome, make_reward
 from aryl_gym.policy import Policy
 from aryl_gym.sim.driver import Driver
 
@@ -47,8 +48,10 @@ class AllocateEnv(EpisodeEnv):
     Actions and observations (see :class:`AllocationRound`): ``queue_slots``,
     ``running_slots``, ``deltas``, ``max_actions_per_round``, ``gpu_scale``.
 
-    Rewards: ``reward_scale`` (seconds per reward unit; the return is ``-(sum of the
-    jobs' time in system) / reward_scale``, i.e. minus total JCT in hours by default);
+    Rewards: ``reward`` (a :class:`~aryl_gym.envs.rewards.Reward` or a name; default
+    ``"jct"``: :class:`~aryl_gym.envs.rewards.JobsInSystem`), configured by
+    ``reward_scale`` (seconds per reward unit; the return is ``-(sum of the jobs' time in
+    system) / reward_scale``, i.e. minus total JCT in hours by default) and
     ``preemption_penalty`` (job-seconds charged per preemption, by the agent's stops and
     by reclaims alike; default 0).
 
@@ -76,6 +79,7 @@ class AllocateEnv(EpisodeEnv):
         gpu_scale: float | None = None,
         reward_scale: float = 3600.0,
         preemption_penalty: float = 0.0,
+        reward: str | Reward = "jct",
         reclaim_policy: str | Policy = "aryl",
         periodic_rounds: bool = True,
         inelastic_on_lent: bool = True,
@@ -101,10 +105,10 @@ class AllocateEnv(EpisodeEnv):
             max_actions_per_round=max_actions_per_round,
             gpu_scale=gpu_scale or default_gpu_scale(self.scenario),
         )
-        if not reward_scale > 0:
-            raise ValueError(f"reward_scale must be > 0, got {reward_scale}")
-        self.reward_scale = float(reward_scale)
-        self.preemption_penalty = float(preemption_penalty)
+        self.reward = make_reward(
+            reward, ALLOCATE_REWARDS, scale=reward_scale, preemption_penalty=preemption_penalty
+        )
+        self.reward_scale = getattr(self.reward, "scale", 1.0)
         self.periodic_rounds = bool(periodic_rounds)
         self.skip_trivial = bool(skip_trivial_rounds)
         self._init_spaces(self.round.n_actions, self.round.obs_size, SLOT_FEATURES, GLOBAL_FEATURES)
@@ -123,7 +127,7 @@ class AllocateEnv(EpisodeEnv):
         self.round.clock.start_episode(spec.time_offset_s, spec.demand)
         self.protocol = AllocateProtocol(self.round, self.skip_trivial)
         self._driver = Driver(e, OffTurnPolicy(self.reclaim_policy))
-        self._jis = 0.0  # jobs-in-system integral already paid out as reward
+        self.reward.reset(e)
         self._preempt_unpaid = 0
         self.preemptions = 0
         self._done = False
@@ -143,12 +147,8 @@ class AllocateEnv(EpisodeEnv):
         self._preempt_unpaid += rnd.stops_of_running()
         e.decide_allocation(alloc)
         ended = self._advance()
-        jis = e.metrics.jobs_in_system_s
-        reward = (
-            -(jis - self._jis + self.preemption_penalty * self._preempt_unpaid) / self.reward_scale
-        )
+        reward = self.reward(StepOutcome(e, preemptions=self._preempt_unpaid))
         self.preemptions += self._preempt_unpaid
-        self._jis = jis
         self._preempt_unpaid = 0
         info = self._info(invalid)
         terminated, truncated = self._end_episode(info) if ended else (False, False)

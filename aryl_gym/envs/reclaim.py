@@ -22,6 +22,7 @@ from aryl_gym.envs.observation import (
 )
 from aryl_gym.envs.protocol import ReclaimProtocol
 from aryl_gym.envs.render import check_render_mode
+from aryl_gym.envs.rewards import RECLAIM_REWARDS, Reward, StepOutcome, make_reward
 from aryl_gym.policy import Policy
 from aryl_gym.sim.driver import Driver
 from aryl_gym.sim.engine import Engine
@@ -40,7 +41,9 @@ class ReclaimEnv(EpisodeEnv):
     ``"count"`` (each pick costs the preemptions it causes given earlier picks) or
     ``"lost_gpu_seconds"`` (the GPU-seconds those preemptions lose); ``reward_scale``
     (cost units per reward unit; default 1 for count, 3600 for lost GPU-seconds, i.e.
-    GPU-hours); ``allocation_policy`` (registry name or Policy, default ``"aryl"``);
+    GPU-hours); ``reward`` (a :class:`~aryl_gym.envs.rewards.Reward` or a name; default:
+    the one ``cost`` names, scaled by ``reward_scale``); ``allocation_policy`` (registry
+    name or Policy, default ``"aryl"``);
     ``max_invalid_per_reclaim`` (after that many invalid actions in one reclaim, the
     remaining picks are made by the cheapest-server rule).
     """
@@ -58,6 +61,7 @@ class ReclaimEnv(EpisodeEnv):
         n_server_slots: int | None = None,
         cost: str = "count",
         reward_scale: float | None = None,
+        reward: str | Reward | None = None,
         allocation_policy: str | Policy = "aryl",
         max_invalid_per_reclaim: int | None = None,
         max_redraws: int = 50,
@@ -73,7 +77,11 @@ class ReclaimEnv(EpisodeEnv):
         if cost not in COSTS:
             raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
         self.cost = cost
-        self.reward_scale = float(reward_scale or (1.0 if cost == "count" else 3600.0))
+        reward = cost if reward is None else reward
+        per_hour = reward == "lost_gpu_seconds"  # GPU-seconds counted in GPU-hours
+        scale = float(reward_scale or (3600.0 if per_hour else 1.0))
+        self.reward = make_reward(reward, RECLAIM_REWARDS, scale=scale)
+        self.reward_scale = getattr(self.reward, "scale", 1.0)
         n_slots = n_server_slots or min(max(self.scenario.cluster.inference_servers, 1), 64)
         self.round = ReclaimRound(n_slots)
         self.allocation_policy = resolve_policy(allocation_policy)
@@ -126,8 +134,7 @@ class ReclaimEnv(EpisodeEnv):
         tot_pre, tot_lost = n_pre + un_pre, lost + un_lost
         self.preemptions += int(tot_pre)
         self.lost_gpu_seconds += tot_lost
-        c = tot_pre if self.cost == "count" else tot_lost
-        reward = -c / self.reward_scale
+        reward = self.reward(StepOutcome(self.engine, tot_pre, tot_lost))
         info = self._info(invalid)
         terminated, truncated = self._end_episode(info) if ended else (False, False)
         return self.round.obs.copy(), float(reward), terminated, truncated, info
