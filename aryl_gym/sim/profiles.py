@@ -34,7 +34,7 @@ common case; pass it for jobs larger than one server.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -151,6 +151,25 @@ PROFILES: dict[str, ScalingProfile] = {
     "ncf": _measured("ncf", 0.4799, 0.4869, 1.0, 513, 0.281, 0.226),
     "yolov3": _measured("yolov3", 0.5106, 0.4882, 1.0, 8, 0.345, 0.291),
 }
+
+#: Suffix of a profile's large-model variant: the same fitted scaling, but the model does
+#: not fit a lent T4-class GPU's 16 GB (``fits_lent_gpu=False``). The six measured models
+#: all fit (Pollux measured them on T4s); the variants stand for larger models of the
+#: same family (e.g. BERT-large, GPT-2-class language models), whose share of a workload
+#: is ``WorkloadConfig.large_model_share`` (swept in docs/reproducing-aryl.md).
+BIG_SUFFIX = "-big"
+PROFILES.update(
+    {
+        f"{name}{BIG_SUFFIX}": replace(
+            prof,
+            name=f"{name}{BIG_SUFFIX}",
+            fits_lent_gpu=False,
+            description=f"{name}'s scaling; model too large for a 16 GB lent GPU",
+        )
+        for name, prof in list(PROFILES.items())
+        if name != "linear"
+    }
+)
 
 #: Share of jobs per measured model, from the Pollux paper's workload (Table 1, "fraction
 #: of jobs"): small 72 % (cifar10, ncf), medium 20 % (bert, deepspeech2), large 6 %

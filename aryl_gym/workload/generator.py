@@ -94,6 +94,9 @@ class WorkloadConfig:
     duration_max_s: float = 7 * 86400.0
     elastic_share: float = 0.5
     profile_mix: tuple[tuple[str, float], ...] | None = None
+    #: share of jobs whose model does not fit a lent (T4-class, 16 GB) GPU: they get the
+    #: ``-big`` variant of their profile (same scaling, ``fits_lent_gpu=False``)
+    large_model_share: float = 0.0
 
     def __post_init__(self) -> None:
         def bad(name: str, why: str) -> ValueError:
@@ -137,6 +140,8 @@ class WorkloadConfig:
             raise bad("duration_min_s", "need 0 < duration_min_s <= duration_max_s")
         if not 0.0 <= self.elastic_share <= 1.0:
             raise bad("elastic_share", f"must lie in [0, 1], got {self.elastic_share!r}")
+        if not 0.0 <= self.large_model_share <= 1.0:
+            raise bad("large_model_share", f"must lie in [0, 1], got {self.large_model_share!r}")
         if self.profile_mix is not None:
             if len(self.profile_mix) == 0:
                 raise bad("profile_mix", "must name at least one profile (or be None)")
@@ -191,7 +196,8 @@ def _hourly_rates(cfg: WorkloadConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def generate_jobs(cfg: WorkloadConfig, seed: int) -> JobTable:
     """Draw a synthetic workload; the same ``(cfg, seed)`` always gives the same table."""
-    r_arr, r_gpu, r_dur, r_el, r_prof = np.random.default_rng(seed).spawn(5)
+    # one stream per column: a new column (the 6th) never shifts the others' numbers
+    r_arr, r_gpu, r_dur, r_el, r_prof, r_big = np.random.default_rng(seed).spawn(6)
     starts, rates = _hourly_rates(cfg)
     counts = r_arr.poisson(rates)
     hour_len = np.minimum(3600.0, cfg.days * 86400.0 - starts)
@@ -216,6 +222,11 @@ def generate_jobs(cfg: WorkloadConfig, seed: int) -> JobTable:
     elastic = r_el.random(n) < cfg.elastic_share
     names, p = _profile_mix(cfg)
     profile = np.asarray(names, dtype=object)[r_prof.choice(len(names), size=n, p=p)]
+    if cfg.large_model_share > 0:
+        from aryl_gym.sim.profiles import BIG_SUFFIX
+
+        big = r_big.random(n) < cfg.large_model_share
+        profile[big] = [f"{name}{BIG_SUFFIX}" for name in profile[big]]
     return JobTable.from_columns(
         submit_time=submit,
         gpus=gpus,
