@@ -1,6 +1,6 @@
 """Learning curves exported from TensorBoard event files and ``eval_log.csv``.
 
-    python -m agents.curves OUT.png RUN_DIR [RUN_DIR ...] [--metric avg_jct_s]
+    python -m aryl_gym.agents.curves OUT.png RUN_DIR [RUN_DIR ...] [--metric avg_jct_s]
 
 One panel per quantity: the validation metric of the deterministic agent (with Aryl on
 the same windows as a dashed line), the training episodes' metric and the episode length
@@ -62,7 +62,9 @@ def plot(out: Path, runs: list[Path], metric: str = "avg_jct_s") -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m agents.curves", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m aryl_gym.agents.curves", description=__doc__.split("\n")[0]
+    )
     p.add_argument("out", type=Path)
     p.add_argument("runs", nargs="+", type=Path)
     p.add_argument("--metric", default="avg_jct_s")

@@ -218,17 +218,3 @@ def main_from_args(args: argparse.Namespace) -> int:
         write_json(args.json, res)
         print(f"wrote {args.json}")
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m agents.evaluate", description=__doc__.split("\n")[0]
-    )
-    from aryl_gym.cli.agents import add_evaluate_arguments
-
-    add_evaluate_arguments(p)
-    return main_from_args(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

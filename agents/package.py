@@ -1,6 +1,6 @@
 """Copy a run's model into ``agents/trained/<task>/`` and evaluate it on the test split.
 
-    python -m agents.package runs/agents/allocate_maskable_setnet agents/trained/allocate --seeds 20
+    python -m aryl_gym.agents.package runs/agents/allocate_maskable_setnet agents/trained/allocate --seeds 20
 
 Writes ``model.zip`` (``--model``, default ``best_model.zip``), ``config.yaml``,
 ``meta.json`` (the run's, plus which file was packaged), ``learning_curve.png``, and the
@@ -18,7 +18,7 @@ from pathlib import Path
 def main(argv: list[str] | None = None) -> int:
     from aryl_gym.agents.evaluate import compare, paired, plot, table
 
-    p = argparse.ArgumentParser(prog="python -m agents.package")
+    p = argparse.ArgumentParser(prog="python -m aryl_gym.agents.package")
     p.add_argument("run", type=Path)
     p.add_argument("dest", type=Path)
     p.add_argument("--model", default="best_model.zip")

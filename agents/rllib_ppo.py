@@ -1,7 +1,7 @@
 """PPO with action masking on ``ArylGym/Allocate-v0``, with RLlib (new API stack).
 
     pip install -e '.[rl,rllib]'
-    python -m agents.rllib_ppo --iterations 3
+    python -m aryl_gym.agents.rllib_ppo --iterations 3
 
 Read top to bottom: arguments -> register the envs with Ray -> PPOConfig with RLlib's
 masking RLModule -> train N iterations (printing the mean episode return) -> one greedy

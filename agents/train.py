@@ -1,7 +1,7 @@
 """Train an RL scheduler on ``Allocate-v0`` or ``Reclaim-v0`` (MaskablePPO or PPO).
 
     aryl-gym train --config agents/configs/allocate_maskable_setnet.yaml
-    python -m agents.train --config agents/configs/smoke.yaml --run-dir runs/smoke
+    aryl-gym train --config agents/configs/smoke.yaml --run-dir runs/smoke
 
 Read top to bottom: config -> vec envs -> model -> (behaviour-cloning warm start) ->
 callbacks -> learn -> save. Everything lands in the run directory (default
@@ -299,15 +299,3 @@ def main_from_args(args: argparse.Namespace) -> int:
         )
     train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m agents.train", description=__doc__.split("\n")[0])
-    from aryl_gym.cli.agents import add_train_arguments
-
-    add_train_arguments(p)
-    return main_from_args(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

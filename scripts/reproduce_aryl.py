@@ -1,0 +1,277 @@
+"""Reproduce the Aryl comparison of docs/reproducing-aryl.md: every table of that page.
+
+Runs (scenario change, policy, seed) triples of ``aryl-15d`` in worker processes, keeps
+each run's summary and daily usage as JSON under ``--out`` (a finished run is never
+recomputed: rerun the command to resume, or to add seeds), then writes ``report.md`` there:
+
+* **headline** — Aryl, the reference point and both ablations, ``--seeds`` seeds: queueing,
+  JCT, usage (15-day mean and "up to": the largest daily gain), preemptions, lost GPU-hours;
+* **reclaim** — Aryl's greedy reclaim against random, least-busy (DeepBoot's stand-in for
+  Aryl's reclaim) and last-lent, paired by seed;
+* **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
+  speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs).
+
+::
+
+    python scripts/reproduce_aryl.py --out runs/repro                       # everything
+    python scripts/reproduce_aryl.py --out runs/repro --sections headline --seeds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from aryl_gym.experiments.grid import PARAMETERS
+from aryl_gym.scenarios import get_scenario
+from aryl_gym.stats import mean_ci, paired_diff
+
+DAY = 86400.0
+ABLATIONS = ["baseline", "aryl", "aryl-loan-only", "aryl-elastic-only"]
+RECLAIMS = [
+    ("aryl", "Aryl greedy (preemption cost)"),
+    ("aryl-reclaim-random", "random"),
+    ("aryl-reclaim-least-busy", "least-busy (DeepBoot's stand-in for Aryl's reclaim)"),
+    ("aryl-reclaim-last-lent", "last-lent"),
+]
+#: swept parameter -> values (the default of aryl-15d is among them)
+SWEEPS: dict[str, list] = {
+    "inference_gpu_speed": [0.25, 0.4, 0.6, 1.0],
+    "inference_servers": [175, 350, 700],
+    "elastic_share": [0.0, 0.25, 0.5, 1.0],
+    "load": [0.8, 1.0, 1.2],
+    "large_model_share": [0.0, 0.25, 0.5],
+}
+
+
+def run_one(param: str | None, value, policy: str, seed: int) -> dict:
+    """One run of aryl-15d (with ``param`` set to ``value``): summary and daily usage."""
+    from aryl_gym.baselines import make_policy
+
+    from aryl_gym.simulate import run_policy
+
+    sc = get_scenario("aryl-15d")
+    if param is not None:
+        sc = PARAMETERS[param].apply(sc, value)
+    res = run_policy(sc, make_policy(policy), seed)
+    ts = res.timeseries()
+    c = sc.cluster
+    g = c.gpus_per_server
+    usage = (ts.busy_training + ts.busy_lent + ts.needed * g) / (c.training_gpus + c.inference_gpus)
+    day = (ts.t // DAY).astype(int)
+    daily = usage[ts.t < 15 * DAY].groupby(day[ts.t < 15 * DAY]).mean()
+    return {
+        "param": param,
+        "value": value,
+        "policy": policy,
+        "seed": seed,
+        "summary": {k: v for k, v in res.summary.items() if isinstance(v, int | float)},
+        "daily_usage": [float(x) for x in daily.to_numpy()],
+    }
+
+
+def _norm(param, value) -> tuple:
+    """A sweep point at the scenario's own value is the default run (computed once)."""
+    if param is not None and PARAMETERS[param].default(get_scenario("aryl-15d")) == value:
+        return None, None
+    return param, value
+
+
+def _key(param, value, policy, seed) -> str:
+    param, value = _norm(param, value)
+    return f"{param or 'default'}={value}__{policy}__s{seed}"
+
+
+def run_all(specs: list[tuple], out: Path, workers: int) -> dict[str, dict]:
+    """Every spec's record, computing the missing ones (each written as it finishes)."""
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    done = {}
+    todo = []
+    for spec in specs:
+        path = runs_dir / f"{_key(*spec)}.json"
+        if path.exists():
+            done[_key(*spec)] = json.loads(path.read_text())
+        else:
+            todo.append(spec)
+    print(f"{len(done)} runs cached, {len(todo)} to compute", flush=True)
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(run_one, *spec): spec for spec in todo}
+        for i, fut in enumerate(as_completed(futures), 1):
+            spec = futures[fut]
+            rec = fut.result()
+            tmp = runs_dir / f"{_key(*spec)}.json.tmp"
+            tmp.write_text(json.dumps(rec))
+            tmp.replace(runs_dir / f"{_key(*spec)}.json")
+            done[_key(*spec)] = rec
+            print(
+                f"[{i}/{len(todo)}] {_key(*spec)}: JCT {rec['summary']['avg_jct_s']:.0f} s "
+                f"({time.perf_counter() - t0:.0f} s elapsed)",
+                flush=True,
+            )
+    return done
+
+
+def _cell(values, decimals: int = 2, scale: float = 1.0) -> str:
+    ci = mean_ci([v * scale for v in values])
+    if math.isnan(ci.half_width):
+        return f"{ci.mean:,.{decimals}f}"
+    return f"{ci.mean:,.{decimals}f} ± {ci.half_width:,.{decimals}f}"
+
+
+def _get(runs, param, value, policy, seeds, key):
+    return [runs[_key(param, value, policy, s)]["summary"][key] for s in seeds]
+
+
+def headline(runs, seeds, param=None, value=None, policies=ABLATIONS) -> list[str]:
+    ref = "baseline"
+    rows = [
+        "| policy | avg queue (h) | p95 queue (h) | avg JCT (h) | usage, 15-day mean (%) | "
+        "usage gain, mean (pp) | usage gain, up to (pp / relative) | preemptions | "
+        "lost GPU-h | queueing vs ref | JCT vs ref |",
+        "|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    base_daily = {s: runs[_key(param, value, ref, s)]["daily_usage"] for s in seeds}
+    bq = _get(runs, param, value, ref, seeds, "avg_queue_s")
+    bj = _get(runs, param, value, ref, seeds, "avg_jct_s")
+    bu = _get(runs, param, value, ref, seeds, "usage_overall")
+    for p in policies:
+        q = _get(runs, param, value, p, seeds, "avg_queue_s")
+        j = _get(runs, param, value, p, seeds, "avg_jct_s")
+        u = _get(runs, param, value, p, seeds, "usage_overall")
+        ups_pp, ups_rel = [], []
+        for s in seeds:
+            d = np.asarray(runs[_key(param, value, p, s)]["daily_usage"])
+            b = np.asarray(base_daily[s])
+            n = min(len(d), len(b))
+            k = int(np.argmax(d[:n] - b[:n]))
+            ups_pp.append(100 * (d[k] - b[k]))
+            ups_rel.append(100 * (d[k] / b[k] - 1))
+        qr = [bq_ / q_ if q_ > 0 else math.inf for bq_, q_ in zip(bq, q, strict=True)]
+        finite_qr = [x for x in qr if math.isfinite(x)]
+        qcell = _cell(finite_qr) + "x" if finite_qr else "inf"
+        rows.append(
+            f"| {p} | {_cell(q, 2, 1 / 3600)} | "
+            f"{_cell(_get(runs, param, value, p, seeds, 'p95_queue_s'), 2, 1 / 3600)} | "
+            f"{_cell(j, 2, 1 / 3600)} | {_cell(u, 1, 100)} | "
+            f"{_cell([100 * (a - b) for a, b in zip(u, bu, strict=True)], 1)} | "
+            f"{_cell(ups_pp, 1)} / {_cell(ups_rel, 1)} % | "
+            f"{_cell(_get(runs, param, value, p, seeds, 'preemptions'), 0)} | "
+            f"{_cell(_get(runs, param, value, p, seeds, 'lost_gpu_hours'), 0)} | "
+            f"{qcell} | {_cell([a / b for a, b in zip(bj, j, strict=True)])}x |"
+        )
+    return rows
+
+
+def reclaim_table(runs, seeds) -> list[str]:
+    rows = [
+        "| reclaim rule | preemptions | lost GPU-h | avg JCT (h) | preemptions vs Aryl's greedy "
+        "(paired, 95 % CI) | lost GPU-h vs greedy | JCT (s) vs greedy |",
+        "|:---|---:|---:|---:|---:|---:|---:|",
+    ]
+    g = {
+        k: _get(runs, None, None, "aryl", seeds, k)
+        for k in ("preemptions", "lost_gpu_hours", "avg_jct_s")
+    }
+    for p, label in RECLAIMS:
+        v = {k: _get(runs, None, None, p, seeds, k) for k in g}
+        diffs = []
+        for k in ("preemptions", "lost_gpu_hours", "avg_jct_s"):
+            d = paired_diff(v[k], g[k])
+            diffs.append(
+                "—" if p == "aryl" else f"{d.mean:+,.1f} ± {d.half_width:,.1f} (p={d.p_value:.3f})"
+            )
+        rows.append(
+            f"| {label} | {_cell(v['preemptions'], 0)} | {_cell(v['lost_gpu_hours'], 0)} | "
+            f"{_cell(v['avg_jct_s'], 2, 1 / 3600)} | " + " | ".join(diffs) + " |"
+        )
+    return rows
+
+
+def sweep_table(runs, param, values, seeds) -> list[str]:
+    rows = [
+        f"| {param} | baseline avg JCT (h) | aryl avg JCT (h) | JCT vs ref | queueing vs ref | "
+        "usage gain (pp) | aryl preemptions |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for v in values:
+        bj = _get(runs, param, v, "baseline", seeds, "avg_jct_s")
+        aj = _get(runs, param, v, "aryl", seeds, "avg_jct_s")
+        bq = _get(runs, param, v, "baseline", seeds, "avg_queue_s")
+        aq = _get(runs, param, v, "aryl", seeds, "avg_queue_s")
+        bu = _get(runs, param, v, "baseline", seeds, "usage_overall")
+        au = _get(runs, param, v, "aryl", seeds, "usage_overall")
+        qr = [b / a for a, b in zip(aq, bq, strict=True) if a > 0]
+        rows.append(
+            f"| {v} | {_cell(bj, 2, 1 / 3600)} | {_cell(aj, 2, 1 / 3600)} | "
+            f"{_cell([b / a for a, b in zip(aj, bj, strict=True)])}x | "
+            f"{(_cell(qr) + 'x') if qr else 'inf'} | "
+            f"{_cell([100 * (a - b) for a, b in zip(au, bu, strict=True)], 1)} | "
+            f"{_cell(_get(runs, param, v, 'aryl', seeds, 'preemptions'), 0)} |"
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seeds", type=int, default=5, help="seeds of headline and reclaim")
+    ap.add_argument("--sweep-seeds", type=int, default=2, help="seeds of each sweep point")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--sections",
+        default="headline,reclaim," + ",".join(SWEEPS),
+        help="comma-separated: headline, reclaim and sweep parameters",
+    )
+    args = ap.parse_args(argv)
+    sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    seeds = list(range(args.seeds))
+    sweep_seeds = list(range(args.sweep_seeds))
+    specs: list[tuple] = []
+    if "headline" in sections:
+        specs += [(None, None, p, s) for s in seeds for p in ABLATIONS]
+    if "reclaim" in sections:
+        specs += [(None, None, p, s) for s in seeds for p, _ in RECLAIMS]
+    for param in sections:
+        if param in SWEEPS:
+            specs += [
+                (*_norm(param, v), p, s)
+                for v in SWEEPS[param]
+                for s in sweep_seeds
+                for p in ("baseline", "aryl")
+            ]
+    specs = list(dict.fromkeys(specs))
+    runs = run_all(specs, args.out, args.workers)
+    lines = [f"# aryl-15d reproduction ({time.strftime('%Y-%m-%d')})", ""]
+    if "headline" in sections:
+        lines += [f"## Headline ({len(seeds)} seeds)", "", *headline(runs, seeds), ""]
+    if "reclaim" in sections:
+        lines += [
+            f"## Reclaim rules ({len(seeds)} seeds, paired)",
+            "",
+            *reclaim_table(runs, seeds),
+            "",
+        ]
+    for param in sections:
+        if param in SWEEPS:
+            lines += [
+                f"## Sweep: {param} ({len(sweep_seeds)} seeds)",
+                "",
+                *sweep_table(runs, param, SWEEPS[param], sweep_seeds),
+                "",
+            ]
+    (args.out / "report.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {args.out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
