@@ -42,6 +42,7 @@ class Placer:
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+        self._classes_memo: dict[tuple, ClassOrders] = {}
 
     def _histograms(self) -> list[list[int]]:
         """Per class, how many servers have each free-GPU count (cached per cluster state)."""
@@ -100,6 +101,21 @@ class Placer:
         base_cls, extra_cls = self._class_orders(job)
         if not self.rules.no_slow_mix or extra_cls == (TRAINING,):
             return base_cls, extra_cls
+        # validation, application and policies' can_place ask the same question on the
+        # same cluster state within a round: answer it once
+        key = (job.idx, job.version, job.n_gpus, n, self.cluster.version)
+        hit = self._classes_memo.get(key)
+        if hit is not None:
+            return hit
+        if len(self._classes_memo) > 4096:
+            self._classes_memo.clear()
+        best = self._decide_classes(job, n, base_cls, extra_cls)
+        self._classes_memo[key] = best
+        return best
+
+    def _decide_classes(
+        self, job: Job, n: int, base_cls: tuple[int, ...], extra_cls: tuple[int, ...]
+    ) -> ClassOrders:
         mixed = self._fill(job, n, base_cls, extra_cls)
         if mixed is None or len({self.cluster.speed[s] for s in mixed}) == 1:
             return base_cls, extra_cls
