@@ -230,5 +230,5 @@ def write_reports(
     )
     paths.append(p)
 
-    paths += plot_all(out_dir, scenario, agg, outputs, policies, seeds[0])
+    paths += plot_all(out_dir, scenario, agg, outputs, policies)
     return paths
