@@ -170,23 +170,32 @@ def paired(
 def plot(
     results: dict[str, dict], out_dir: Path, metrics: Sequence[Metric] = COMPARE_METRICS
 ) -> list[Path]:
-    """Bar charts (mean with 95 % CI, in the catalog's units) per metric; the PNG paths."""
-    from aryl_gym.experiments.plots import pyplot, save_figure
+    """``compare.png``: per metric (the catalog's title, unit and scale) a bar per policy,
+    the mean over seeds with its 95 % CI (lower bar clipped at 0 where the metric cannot
+    be negative); the agent's bar in orange. Returns the PNG paths."""
+    from aryl_gym.experiments.plots import bar_panel, new_figure, save_figure
 
-    plt = pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(results)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2))
-    for ax, m in zip(np.atleast_1d(axes), metrics, strict=True):
-        mean = np.array([results[n].get(m.key, np.nan) for n in names], float) * m.scale
-        ci = np.array([results[n]["ci95"].get(m.key, np.nan) for n in names], float) * m.scale
-        colours = ["C1"] + ["C0"] * (len(names) - 1)
-        ax.bar(range(len(names)), mean, yerr=np.nan_to_num(ci), capsize=3, color=colours)
-        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
-        ax.set_title(m.heading, fontsize=9)
-    fig.suptitle(f"mean ± {LEVEL} CI over seeds", fontsize=9)
-    return [save_figure(plt, fig, out_dir / "compare.png")]
+    fig, axes = new_figure(1, len(metrics), figsize=(3.2 * len(metrics), 3.6), squeeze=False)
+    colours = ["tab:orange" if n == "agent" else "tab:blue" for n in names]
+    for ax, m in zip(axes[0], metrics, strict=True):
+        mean = [results[n].get(m.key, np.nan) for n in names]
+        ci = [results[n]["ci95"].get(m.key, np.nan) for n in names]
+        bar_panel(ax, names, np.array(mean, float), np.array(ci, float), m, colours)
+        ax.set_title(m.title, fontsize=10)
+        ax.set_ylabel(m.heading, fontsize=9)
+    seeds = max((len(r.get("seeds", ())) for r in results.values()), default=0)
+    scenarios = sorted(
+        {str(r.get("scenario", "?")) for s in results.values() for r in s["per_seed"]}
+    )
+    fig.suptitle(
+        f"{', '.join(scenarios)}: mean ± {LEVEL} CI over {seeds} seed{'s' * (seeds != 1)} "
+        "(orange: the agent)",
+        fontsize=10,
+    )
+    return [save_figure(fig, out_dir / "compare.png")]
 
 
 def main_from_args(args: argparse.Namespace) -> int:

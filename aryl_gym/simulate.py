@@ -14,6 +14,7 @@ from aryl_gym.policy import Policy
 from aryl_gym.scenarios import build_workload
 from aryl_gym.sim.driver import Driver, Stop
 from aryl_gym.sim.engine import DecisionPoint, Engine
+from aryl_gym.sim.events import EventLog
 from aryl_gym.workload.schema import JobTable
 
 
@@ -28,10 +29,50 @@ class RunResult:
     engine: Engine
 
     def job_records(self):
+        """One row per arrived job (pandas DataFrame)."""
         return self.engine.metrics.job_records()
 
     def timeseries(self):
+        """The usage series the metrics recorder sampled (pandas DataFrame): ``t`` (s),
+        busy training and lent GPUs, lent servers, inference servers needed, queued and
+        running jobs."""
         return self.engine.metrics.timeseries()
+
+    def events(self):
+        """The run's event log as a DataFrame (:mod:`aryl_gym.sim.events`); ``ValueError``
+        when the run was made without ``record_events``."""
+        log = self.engine.event_log
+        if log is None:
+            raise ValueError(
+                f"run {self.policy} / {self.scenario} / seed {self.seed} recorded no events: "
+                "pass record_events=True to run_policy"
+            )
+        return log.to_frame()
+
+    def records(self, kind: str):
+        """The run record ``kind`` (one of :data:`RECORD_KINDS`) as a DataFrame."""
+        (kind,) = check_record_kinds([kind])
+        return getattr(self, RECORD_KINDS[kind])()
+
+
+#: The run records a caller can keep, by name, and the :class:`RunResult` method of each
+#: (``aryl-gym benchmark --keep``; ``events`` needs ``record_events=True``).
+RECORD_KINDS: dict[str, str] = {
+    "jobs": "job_records",
+    "timeseries": "timeseries",
+    "events": "events",
+}
+
+
+def check_record_kinds(kinds) -> tuple[str, ...]:
+    """``kinds`` as a tuple, in order, without repeats; ``ValueError`` naming an unknown one."""
+    unknown = [k for k in kinds if k not in RECORD_KINDS]
+    if unknown:
+        raise ValueError(
+            f"unknown run record{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(repr(k) for k in unknown)}; known: {', '.join(RECORD_KINDS)}"
+        )
+    return tuple(dict.fromkeys(kinds))
 
 
 def make_engine(
@@ -42,8 +83,10 @@ def make_engine(
     jobs: JobTable | None = None,
     demand: tuple[np.ndarray, np.ndarray] | None = None,
     check_invariants: bool = False,
+    event_log: EventLog | None = None,
 ) -> Engine:
-    """An engine for ``scenario`` with the capabilities ``policy`` declares."""
+    """An engine for ``scenario`` with the capabilities ``policy`` declares (recording its
+    events into ``event_log`` when one is given)."""
     if jobs is None or demand is None:
         built_jobs, built_demand = build_workload(scenario, seed)
         jobs = built_jobs if jobs is None else jobs
@@ -58,6 +101,7 @@ def make_engine(
         elastic_scaling=policy.elastic_scaling,
         rules=policy.rules,
         check_invariants=check_invariants,
+        event_log=event_log,
     )
 
 
@@ -70,15 +114,23 @@ def run_policy(
     demand: tuple[np.ndarray, np.ndarray] | None = None,
     check_invariants: bool = False,
     progress: bool = False,
+    record_events: bool = False,
 ) -> RunResult:
     """Simulate ``scenario`` under ``policy`` to the end and summarise it.
 
     ``progress`` shows a bar over simulated time (it appears only when the run lasts more
-    than two seconds of wall time).
+    than two seconds of wall time). ``record_events`` keeps the event log
+    (:meth:`RunResult.events`).
     """
     wall0 = time.perf_counter()
     engine = make_engine(
-        scenario, policy, seed, jobs=jobs, demand=demand, check_invariants=check_invariants
+        scenario,
+        policy,
+        seed,
+        jobs=jobs,
+        demand=demand,
+        check_invariants=check_invariants,
+        event_log=EventLog() if record_events else None,
     )
     policy.reset(engine.view, seed)
     bar = _progress_bar(engine, scenario) if progress else None

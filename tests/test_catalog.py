@@ -162,14 +162,14 @@ def test_every_table_producer_uses_catalog_entries(bench, monkeypatch, tmp_path)
     seen: list[str] = []
     save = plots.save_figure
 
-    def record(plt, fig, path):
+    def record(fig, path):
         seen.extend(t for ax in fig.axes for t in (ax.get_title(), ax.get_ylabel()) if t)
-        return save(plt, fig, path)
+        return save(fig, path)
 
     monkeypatch.setattr(plots, "save_figure", record)
     tiny = get_scenario("tiny")
     bars = tmp_path / "bars.png"
-    plots.plot_bars(plots.pyplot(), bars, aggregate(df, REF), metric("preemptions"), tiny)
+    plots.plot_bars(bars, aggregate(df, REF), metric("preemptions"), tiny)
     plots.plot_sensitivity(tmp_path, tiny, point_aggregates(swept, grid, REF), grid, POLICIES, REF)
     agent_eval.plot(results, tmp_path)
     assert f"{metric('preemptions').heading} per run (mean ± 95 % CI)" in seen

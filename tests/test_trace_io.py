@@ -40,8 +40,9 @@ def without_column(field: str) -> str:
     return csv_text([HEADER[j] for j in keep], [[r[j] for j in keep] for r in BASE_ROWS])
 
 
-def with_extra_column(name: str) -> str:
-    return csv_text([*HEADER, name], [[*r, "x"] for r in BASE_ROWS])
+def with_extra_column(name: str, values: tuple[str, str, str] = ("x", "x", "x")) -> str:
+    """The base file with one more column; ``values`` are its cells on rows 2, 3 and 4."""
+    return csv_text([*HEADER, name], [[*r, v] for r, v in zip(BASE_ROWS, values, strict=True)])
 
 
 def write(tmp_path: Path, text: str, name: str = "bad.csv") -> Path:
@@ -56,6 +57,10 @@ def assert_tables_equal(a: JobTable, b: JobTable) -> None:
         x, y = getattr(a, name), getattr(b, name)
         assert x.dtype == y.dtype, name
         np.testing.assert_array_equal(x, y, err_msg=name)
+    assert list(a.extras) == list(b.extras)
+    for name, x in a.extras.items():
+        assert x.dtype == b.extras[name].dtype, name
+        np.testing.assert_array_equal(x, b.extras[name], err_msg=name)
 
 
 # --------------------------------------------------------------------------- valid files
@@ -152,6 +157,17 @@ def job_tables(draw: st.DrawFn) -> JobTable:
     lo = [draw(st.integers(1, g)) if e else g for g, e in zip(gpus, elastic, strict=True)]
     hi = [draw(st.integers(g, 4 * g)) if e else g for g, e in zip(gpus, elastic, strict=True)]
     ids = draw(st.lists(_text.filter(bool), min_size=n, max_size=n, unique=True))
+    values = {
+        "int": st.integers(-(2**31), 2**31),
+        "float": st.floats(-1e300, 1e300, allow_nan=False),
+        "bool": st.booleans(),
+        "str": _text,
+    }
+    kinds = draw(st.lists(st.sampled_from(list(values)), max_size=3))
+    extras = {
+        f"x{j}_{kind}": draw(st.lists(values[kind], min_size=n, max_size=n))
+        for j, kind in enumerate(kinds)
+    }
     return JobTable.from_columns(
         job_id=ids,
         submit_time=submit,
@@ -162,6 +178,9 @@ def job_tables(draw: st.DrawFn) -> JobTable:
         max_gpus=hi,
         profile=draw(st.lists(st.sampled_from(PROFILES), min_size=n, max_size=n)),
         user=draw(st.lists(_text, min_size=n, max_size=n)),
+        extras={
+            k: np.asarray(v, dtype=object if k.endswith("str") else None) for k, v in extras.items()
+        },
     )
 
 
@@ -204,7 +223,17 @@ BAD: list[tuple[str, str, dict, int | None, str | None, str]] = [
     ("empty-file", "", {}, None, None, "file is empty"),
     ("header-only", csv_text(rows=[]), {}, None, None, "no job rows"),
     ("missing-required-column", without_column("duration"), {}, None, "duration", "missing required column"),
-    ("unknown-column", with_extra_column("priority"), {}, 1, "priority", "allowed columns: job_id, submit_time"),
+    ("unknown-column-typo", with_extra_column("min_gpu"), {}, 1, "min_gpu", "did you mean 'min_gpus'? (to keep it as an extra column, declare its type: 'min_gpu:str'"),
+    ("extra-unknown-type", with_extra_column("priority:integer"), {}, 1, "priority:integer", "unknown type 'integer' in column 'priority:integer'; extra columns are declared name:type with a type of str, int, float, bool"),
+    ("extra-no-name", with_extra_column(":int"), {}, 1, ":int", "header column 10 has no name"),
+    ("extra-typed-format-column", with_extra_column("gpus:int"), {}, 1, "gpus:int", "'gpus' is a format column with a fixed type"),
+    ("extra-twice", csv_text([*HEADER, "prio", "prio:int"], [[*r, "1", "1"] for r in BASE_ROWS]), {}, 1, "prio:int", "column 'prio' appears twice"),
+    ("extra-int-not-number", with_extra_column("priority:int", ("1", "high", "2")), {}, 3, "priority:int", "must be a number, got 'high'"),
+    ("extra-int-fractional", with_extra_column("priority:int", ("1", "2", "2.5")), {}, 4, "priority:int", "must be an integer, got '2.5'"),
+    ("extra-int-empty", with_extra_column("priority:int", ("1", "", "2")), {}, 3, "priority:int", "missing value (a column declared int needs a value in every row)"),
+    ("extra-float-inf", with_extra_column("weight:float", ("1", "0.5", "inf")), {}, 4, "weight:float", "must be finite"),
+    ("extra-bool-word", with_extra_column("urgent:bool", ("true", "no", "maybe")), {}, 4, "urgent:bool", "must be a boolean"),
+    ("extra-bool-empty", with_extra_column("urgent:bool", ("", "no", "yes")), {}, 2, "urgent:bool", "missing value (a column declared bool"),
     ("duplicate-column", with_extra_column("gpus"), {}, 1, "gpus", "appears twice"),
     ("ragged-row", csv_text(rows=[BASE_ROWS[0], [*BASE_ROWS[1], "extra"]]), {}, 3, None, "has 10 cells"),
     ("required-value-empty", with_cell(3, "gpus", ""), {}, 3, "gpus", "missing value"),

@@ -8,6 +8,7 @@ from aryl_gym.cli.common import (
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
+    csv_list,
     policies_and_seeds,
     scenario_from_args,
 )
@@ -35,10 +36,13 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         reference=args.reference,
         backend=args.backend,
         address=args.address,
+        keep=csv_list(args.keep or ""),
     )
     print(format_table(df, args.reference))
     for p in df.attrs.get("paths", []):
         print(f"wrote {p}")
+    if df.attrs.get("records"):
+        print(f"wrote {len(df.attrs['records'])} run records to {args.out / 'runs'}")
     return 1 if df.attrs.get("failures") else 0
 
 
@@ -55,4 +59,11 @@ def register(sub) -> None:
         DEFAULT_POLICIES,
     )
     add_output_arguments(b)
+    b.add_argument(
+        "--keep",
+        metavar="KINDS",
+        help="also write whole run records per run, comma-separated from jobs,timeseries,events: "
+        "OUT/runs/<policy>_seed<k>_<kind>.csv (per-job rows, the sampled usage series, the "
+        "event log of every start, resize, preemption, finish, lend and reclaim)",
+    )
     b.set_defaults(func=cmd_benchmark)

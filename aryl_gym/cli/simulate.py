@@ -15,7 +15,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     scenario = scenario_from_args(args)
     policy = make_policy(args.policy)
-    result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
+    result = run_policy(
+        scenario,
+        policy,
+        seed=args.seed,
+        progress=not args.quiet,
+        record_events=args.events_csv is not None,
+    )
     summary = {
         "scenario": scenario.name,
         "policy": policy.name,
@@ -27,9 +33,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2, default=float) + "\n")
         print(f"wrote {args.json}")
-    if args.jobs_csv:
-        result.job_records().to_csv(args.jobs_csv, index=False)
-        print(f"wrote {args.jobs_csv}")
+    for kind, path in (
+        ("jobs", args.jobs_csv),
+        ("timeseries", args.timeseries_csv),
+        ("events", args.events_csv),
+    ):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            result.records(kind).to_csv(path, index=False)
+            print(f"wrote {path}")
     return 0
 
 
@@ -68,6 +80,19 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, help="write the summary as JSON here")
     s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
+    s.add_argument(
+        "--timeseries-csv",
+        type=Path,
+        help="write the sampled usage series as CSV here (every 600 s of simulated time: t, "
+        "busy_training, busy_lent, lent_servers, needed, queued, running)",
+    )
+    s.add_argument(
+        "--events-csv",
+        type=Path,
+        help="record every start, resize, preemption, finish, lend and reclaim and write them "
+        "as CSV here (time_s, kind, job_id, server, gpus_before, gpus_after, placement; "
+        "see aryl_gym/sim/events.py)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
 

@@ -17,11 +17,17 @@ writes to ``--out``:
 * ``table.md`` — per policy the mean and 95 % confidence interval across seeds
   (t-distribution) of the headline metrics, and ratios to the reference policy;
 * ``failures.json`` — the runs that raised (an empty list when none did);
-* ``jct_cdf.png``, ``queue_cdf.png``, ``usage_over_time.png``, ``preemptions.png``.
+* ``jct_cdf.png``, ``queue_cdf.png``, ``usage_over_time.png``, ``preemptions.png``;
+* with ``keep`` (``--keep jobs,timeseries,events``): ``runs/<policy>_seed<k>_<kind>.csv``,
+  the whole run records of every run (per-job rows, the sampled usage series, the event
+  log of :mod:`aryl_gym.sim.events`; characters of a policy name other than letters,
+  digits, ``_``, ``.`` and ``-`` become ``_``).
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -44,6 +50,7 @@ from aryl_gym.experiments.runner import (
     print_failures,
 )
 from aryl_gym.sim.metrics import SUMMARY_KEYS
+from aryl_gym.simulate import check_record_kinds
 
 
 def run_benchmark(
@@ -58,6 +65,7 @@ def run_benchmark(
     policy_factories: dict[str, PolicyFactory] | None = None,
     backend: str = "local",
     address: str | None = None,
+    keep: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run every policy on every seed of ``scenario`` and write the reports to ``out_dir``.
 
@@ -75,21 +83,29 @@ def run_benchmark(
             (used before the registry; must be picklable when ``workers > 1`` or on Ray).
         backend: ``"local"`` or ``"ray"`` (see :func:`execute_runs`).
         address: the Ray cluster address (``backend="ray"`` only).
+        keep: run records to write per run under ``out_dir/runs`` (kinds of
+            :data:`aryl_gym.simulate.RECORD_KINDS`: ``jobs``, ``timeseries``, ``events``).
+            They come back from the workers whole, so a large scenario with many runs
+            needs the memory for all of them.
 
     Returns:
         One row per successful run (policy, seed, scenario, summary keys), ordered as
         ``policies`` x ``seeds``. ``df.attrs`` holds ``failures`` (list of dicts with
-        policy, seed, error) and ``paths`` (the files written).
+        policy, seed, error), ``paths`` (the report files written) and ``records`` (the
+        run record files written).
     """
     sc, seeds = check_inputs(scenario, policies, seeds, policy_factories)
     check_backend(backend)
+    keep = check_record_kinds(keep)
+    if keep:
+        _check_record_stems(policies)
     factories = dict(policy_factories or {})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     # seed-major order: consecutive tasks share a workload (cached per process)
     tasks = [
-        RunSpec(p, sc, s, factories.get(p), keep_series=s == seeds[0])
+        RunSpec(p, sc, s, factories.get(p), keep_series=True, keep_records=keep)
         for s in seeds
         for p in policies
     ]
@@ -112,10 +128,50 @@ def run_benchmark(
     df = _results_frame(sc.name, ok)
     agg = aggregate(df, reference)
     paths = write_reports(out_dir, sc, df, agg, ok, failures, policies, seeds, reference)
+    records = write_run_records(out_dir, ok)
     print_failures("benchmark", failures, len(tasks), lambda f: f"{f['policy']} seed {f['seed']}")
     df.attrs["failures"] = [{k: f[k] for k in ("policy", "seed", "error")} for f in failures]
     df.attrs["paths"] = [str(p) for p in paths]
+    df.attrs["records"] = [str(p) for p in records]
     return df
+
+
+def record_path(out_dir: Path, policy: str, seed: int, kind: str) -> Path:
+    """Where :func:`run_benchmark` writes run record ``kind`` of ``policy`` / ``seed``:
+    ``out_dir/runs/<policy>_seed<seed>_<kind>.csv``."""
+    return Path(out_dir) / "runs" / f"{_file_stem(policy)}_seed{seed}_{kind}.csv"
+
+
+def _file_stem(policy: str) -> str:
+    """``policy`` with every run of characters other than letters, digits, ``_``, ``.``
+    and ``-`` replaced by ``_`` (``my_pkg.mod:Cls`` -> ``my_pkg.mod_Cls``)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", policy)
+
+
+def _check_record_stems(policies: Sequence[str]) -> None:
+    """``ValueError`` when two policies would write their run records to the same files."""
+    seen: dict[str, str] = {}
+    for p in policies:
+        other = seen.setdefault(_file_stem(p), p)
+        if other != p:
+            raise ValueError(
+                f"policies {other!r} and {p!r} would write their run records to the same "
+                f"files (runs/{_file_stem(p)}_seed<k>_<kind>.csv); rename one"
+            )
+
+
+def write_run_records(out_dir: Path, outputs: list[RunOutput]) -> list[Path]:
+    """Write the run records that came back in ``outputs`` (:func:`record_path`) and drop
+    them from the outputs; returns the paths."""
+    paths = []
+    for o in outputs:
+        for kind, frame in (o.records or {}).items():
+            p = record_path(out_dir, o.policy, o.seed, kind)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(p, index=False)
+            paths.append(p)
+        o.records = None
+    return paths
 
 
 def _results_frame(scenario_name: str, outputs: list[RunOutput]) -> pd.DataFrame:
@@ -174,5 +230,5 @@ def write_reports(
     )
     paths.append(p)
 
-    paths += plot_all(out_dir, scenario, agg, outputs, policies, seeds[0])
+    paths += plot_all(out_dir, scenario, agg, outputs, policies)
     return paths

@@ -43,6 +43,7 @@ class RunOutput:
     summary: dict[str, Any] | None = None
     jobs: pd.DataFrame | None = None
     series: pd.DataFrame | None = None
+    records: dict[str, pd.DataFrame] | None = None
     error: str | None = None
     traceback: str | None = None
 
@@ -52,7 +53,9 @@ class RunSpec:
     """One run to execute: ``policy`` on ``scenario`` with workload seed ``seed``.
 
     ``factory`` builds the policy (``None``: the registry, ``baselines.make_policy``);
-    ``keep_series`` / ``keep_jobs`` say whether the time series / per-job columns come back.
+    ``keep_series`` / ``keep_jobs`` say whether the time series / per-job columns come back;
+    ``keep_records`` names whole run records that come back in ``RunOutput.records``
+    (kinds of :data:`aryl_gym.simulate.RECORD_KINDS`: jobs, timeseries, events).
     """
 
     policy: str
@@ -61,6 +64,7 @@ class RunSpec:
     factory: PolicyFactory | None = None
     keep_series: bool = False
     keep_jobs: bool = True
+    keep_records: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -86,7 +90,14 @@ def _run_spec(spec: RunSpec) -> RunOutput:
         else:
             policy = spec.factory()
         jobs, demand = _workload(spec.scenario, spec.seed)
-        result = run_policy(spec.scenario, policy, spec.seed, jobs=jobs, demand=demand)
+        result = run_policy(
+            spec.scenario,
+            policy,
+            spec.seed,
+            jobs=jobs,
+            demand=demand,
+            record_events="events" in spec.keep_records,
+        )
         records = result.job_records()
         series = result.timeseries()[list(SERIES_COLUMNS)] if spec.keep_series else None
         return RunOutput(
@@ -95,6 +106,7 @@ def _run_spec(spec: RunSpec) -> RunOutput:
             summary=dict(result.summary),
             jobs=records[list(JOB_COLUMNS)].reset_index(drop=True) if spec.keep_jobs else None,
             series=series,
+            records={k: result.records(k) for k in spec.keep_records} or None,
         )
     except Exception as exc:  # a failing run must not stop the others
         return _failed(spec, exc)

@@ -32,6 +32,7 @@ import numpy as np
 
 from aryl_gym.sim.cluster import Cluster
 from aryl_gym.sim.decisions import Allocation, InvalidDecision, PlacementRules
+from aryl_gym.sim.events import FINISH, PREEMPT, RESIZE, START, EventLog
 from aryl_gym.sim.job import DONE, QUEUED, RUNNING, Job
 from aryl_gym.sim.metrics import MetricsRecorder
 from aryl_gym.sim.placer import Placer
@@ -62,6 +63,10 @@ class Engine:
     ``max_time_s``, ``max_drain_s``, ``window``); ``jobs`` any table with the columns of
     :class:`aryl_gym.workload.schema.JobTable`. The simulator imports neither: it sits
     below the layers that define them.
+
+    ``event_log``: an :class:`~aryl_gym.sim.events.EventLog` that records every
+    allocation change, preemption, completion, lend and reclaim; ``None`` (the default)
+    records nothing.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class Engine:
         rules: PlacementRules | None = None,
         check_invariants: bool = False,
         sample_interval_s: float = 600.0,
+        event_log: EventLog | None = None,
     ) -> None:
         self.scenario = scenario
         self.dyn = scenario.dynamics
@@ -88,6 +94,7 @@ class Engine:
         self.rules = rules or PlacementRules()
         self.placer = Placer(self.cluster, self.rules)
         self.check = check_invariants
+        self.event_log = event_log  # None: no recording (one test per hook)
         self.view = ClusterView(self)
         self.t = 0.0
 
@@ -220,6 +227,8 @@ class Engine:
         while self._pending_lends and self._pending_lends[0] <= t:
             self._pending_lends.popleft()
             self.cluster.lend(t)
+            if self.event_log is not None:
+                self.event_log.record_lend(t, self.cluster)
             changed = True
             self.events += 1
         while self._d_next < len(self._d_times) and self._d_times[self._d_next] <= t:
@@ -249,6 +258,8 @@ class Engine:
             for _ in range(loanable - committed):
                 if when <= t:
                     self.cluster.lend(t)
+                    if self.event_log is not None:
+                        self.event_log.record_lend(t, self.cluster)
                 else:
                     self._pending_lends.append(when)
             return when <= t
@@ -278,6 +289,8 @@ class Engine:
         t = self.t
         effect = ReclaimEffect()
         for s in servers:
+            if self.event_log is not None:
+                self.event_log.begin_reclaim(t, s, self.cluster)
             for idx, k in list(self.cluster.jobs_on[s].items()):
                 job = self.jobs[idx]
                 if scales_in(job, job.n_gpus, k):
@@ -289,6 +302,8 @@ class Engine:
                 else:
                     effect.preempt(idx, self._preempt(job, t))
             self.cluster.give_back(s)
+        if self.event_log is not None:
+            self.event_log.end_reclaim()
         self.reclaim_preemptions += len(effect.preempted)
         self._pending_reclaim = 0
         self.reclaim_events += 1
@@ -448,6 +463,8 @@ class Engine:
 
     def _reallocate(self, job: Job, new: dict[int, int], t: float) -> None:
         """Start, resize or move a job to placement ``new`` (non-empty)."""
+        if self.event_log is not None:
+            self.event_log.record_job(t, RESIZE if job.state == RUNNING else START, job, new)
         if job.state == RUNNING:
             self._settle(job, t)
             job.resizes += 1
@@ -479,6 +496,8 @@ class Engine:
 
     def _preempt(self, job: Job, t: float) -> float:
         """Stop ``job`` and requeue it; returns the GPU-seconds the preemption lost."""
+        if self.event_log is not None:
+            self.event_log.record_job(t, PREEMPT, job, {})
         ckpt = self.dyn.checkpoint_interval_s
         lost_gs = lost_gpu_seconds(job, t, ckpt)  # the formula of the what-if queries
         self._settle(job, t)
@@ -498,6 +517,8 @@ class Engine:
         return lost_gs if lost > 0 else 0.0
 
     def _complete(self, job: Job, t: float) -> None:
+        if self.event_log is not None:
+            self.event_log.record_job(t, FINISH, job, {})
         self._settle(job, t)
         job.progress = job.work
         self._move_workers(job, {})

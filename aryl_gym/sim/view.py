@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from aryl_gym.sim.cluster import LENT, TRAINING
 from aryl_gym.sim.job import Job
 from aryl_gym.sim.reclaim import ReclaimEffect, ReclaimSimulation, lost_gpu_seconds
@@ -64,6 +66,21 @@ class ClusterView:
 
     def job(self, idx: int) -> Job:
         return self._e.jobs[idx]
+
+    def job_extra(self, job: Job, name: str) -> str | int | float | bool:
+        """The value of ``job``'s extra trace column ``name`` (a column beyond the trace
+        format's, e.g. ``priority``: traces/README.md, Extra columns): ``str`` unless the
+        trace declares the column ``int``, ``float`` or ``bool``. ``KeyError`` naming the
+        workload's extra columns when it has none called ``name``."""
+        extras = getattr(self._e.table, "extras", {})
+        if name not in extras:
+            have = ", ".join(extras) if extras else "none"
+            raise KeyError(
+                f"workload {getattr(self._e.table, 'source', '?')!r} has no extra column "
+                f"{name!r} (its extra columns: {have})"
+            )
+        value = extras[name][job.idx]
+        return value.item() if isinstance(value, np.generic) else value  # a Python scalar
 
     def est_remaining_time(self, job: Job, n_gpus: int | None = None) -> float:
         """Estimated seconds to finish on ``n_gpus`` (default: requested) training GPUs,

@@ -1,7 +1,8 @@
 """The project's training-job table: the one in-memory form every workload source produces.
 
 A workload is a :class:`JobTable`: one numpy array per column, all of the same length,
-sorted by ``submit_time``. Trace files, the synthetic generator and the real-trace
+sorted by ``submit_time``, plus any *extra* columns a trace carries beyond the format's
+(``JobTable.extras``; policies read them with ``view.job_extra(job, name)``). Trace files, the synthetic generator and the real-trace
 loaders all produce one; the engine consumes one. See ``traces/README.md`` for the
 on-disk CSV form of the same columns.
 """
@@ -26,6 +27,23 @@ COLUMNS: dict[str, str] = {
 }
 REQUIRED_COLUMNS = ("job_id", "submit_time", "gpus", "duration")
 
+#: Types an extra column may hold, by the name a trace header declares them with
+#: (``priority:int``), and the numpy dtype of each; an undeclared extra column is ``str``.
+EXTRA_TYPES: dict[str, np.dtype] = {
+    "str": np.dtype(object),
+    "int": np.dtype(np.int64),
+    "float": np.dtype(np.float64),
+    "bool": np.dtype(bool),
+}
+
+
+def extra_type(values: np.ndarray) -> str:
+    """The :data:`EXTRA_TYPES` name of an extra column's array (by its dtype)."""
+    for name, dtype in EXTRA_TYPES.items():
+        if values.dtype == dtype:
+            return name
+    raise ValueError(f"dtype {values.dtype} is not an extra column type ({', '.join(EXTRA_TYPES)})")
+
 
 @dataclass
 class JobTable:
@@ -45,6 +63,9 @@ class JobTable:
     profile: np.ndarray  # str (object)
     user: np.ndarray  # str (object)
     source: str = field(default="<memory>")
+    #: Columns beyond the format's, by name: one array per column, of a dtype of
+    #: :data:`EXTRA_TYPES` (str as object, int64, float64, bool).
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.submit_time.shape[0])
@@ -63,13 +84,15 @@ class JobTable:
         profile=None,
         user=None,
         source: str = "<memory>",
+        extras: dict | None = None,
     ) -> JobTable:
         """Assemble a table; missing optional columns get their defaults.
 
         Defaults: ``job_id`` = row index, ``elastic`` = False, ``min_gpus`` =
         ``max_gpus`` = ``gpus`` for inelastic jobs, ``max(1, gpus // 2)`` and
         ``2 * gpus`` for elastic ones (MODEL.md section 3), ``profile`` = "linear",
-        ``user`` = "".
+        ``user`` = "". ``extras``: name -> values of the extra columns; text values
+        become str (object) arrays, numbers and booleans keep int64 / float64 / bool.
         """
         submit_time = np.asarray(submit_time, dtype=np.float64)
         n = submit_time.shape[0]
@@ -94,20 +117,42 @@ class JobTable:
             profile=np.asarray(["linear"] * n if profile is None else list(profile), dtype=object),
             user=np.asarray([""] * n if user is None else [str(u) for u in user], dtype=object),
             source=source,
+            extras={name: _extra_array(source, name, v) for name, v in (extras or {}).items()},
         )
-        for name in COLUMNS:
-            if getattr(table, name).shape != (n,):
+        for name, values in [*((c, getattr(table, c)) for c in COLUMNS), *table.extras.items()]:
+            if values.shape != (n,):
                 raise ValueError(
-                    f"{source}: column {name!r} has {getattr(table, name).shape[0]} rows, expected {n}"
+                    f"{source}: column {name!r} has {values.shape[0]} rows, expected {n}"
                 )
         return table
 
     def to_frame(self):
-        """The table as a pandas DataFrame with the trace-format columns."""
+        """The table as a pandas DataFrame with the trace-format columns, then the extras."""
         import pandas as pd
 
-        return pd.DataFrame({name: getattr(self, name) for name in COLUMNS})
+        return pd.DataFrame({**{name: getattr(self, name) for name in COLUMNS}, **self.extras})
 
     def select(self, mask: np.ndarray) -> JobTable:
-        """Rows where ``mask`` is true (or the given indices), same source."""
-        return JobTable(**{name: getattr(self, name)[mask] for name in COLUMNS}, source=self.source)
+        """Rows where ``mask`` is true (or the given indices), same source and extras."""
+        return JobTable(
+            **{name: getattr(self, name)[mask] for name in COLUMNS},
+            source=self.source,
+            extras={name: values[mask] for name, values in self.extras.items()},
+        )
+
+
+def _extra_array(source: str, name: str, values) -> np.ndarray:
+    """Extra column ``name`` as an array of an :data:`EXTRA_TYPES` dtype."""
+    if name in COLUMNS:
+        raise ValueError(f"{source}: extra column {name!r} is a format column")
+    a = np.asarray(values)
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64)
+    if a.dtype.kind in "fb":
+        return a.astype(np.float64 if a.dtype.kind == "f" else bool)
+    if a.dtype.kind in "OUS":
+        return np.asarray([str(v) for v in a.ravel()], dtype=object).reshape(a.shape)
+    raise ValueError(
+        f"{source}: extra column {name!r} has values of dtype {a.dtype}; "
+        f"extra columns hold {', '.join(EXTRA_TYPES)}"
+    )

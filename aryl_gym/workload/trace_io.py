@@ -19,6 +19,7 @@ offending row looked up, so 50,000 rows load in a few tens of milliseconds.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import os
 import re
@@ -28,7 +29,7 @@ from typing import NoReturn
 import numpy as np
 import pandas as pd
 
-from aryl_gym.workload.schema import COLUMNS, REQUIRED_COLUMNS, JobTable
+from aryl_gym.workload.schema import COLUMNS, EXTRA_TYPES, REQUIRED_COLUMNS, JobTable, extra_type
 
 __all__ = ["TraceFormatError", "load_trace", "save_trace"]
 
@@ -97,12 +98,15 @@ class _Checker:
     def empty(self, name: str) -> np.ndarray:
         return self.cells[name] == ""
 
-    def number(self, name: str, default: np.ndarray | None = None) -> np.ndarray:
-        """Column as float64; empty cells get ``default`` (an error when it is None)."""
+    def number(
+        self, name: str, default: np.ndarray | None = None, why: str = "the column is required"
+    ) -> np.ndarray:
+        """Column as float64; empty cells get ``default`` (an error saying ``why`` a value
+        is needed when it is None)."""
         raw = self.cells[name]
         empty = self.empty(name)
         if default is None:
-            self.fail_first(empty, name, lambda i: "missing value (the column is required)")
+            self.fail_first(empty, name, lambda i: f"missing value ({why})")
         filled = raw if not empty.any() else np.where(empty, "0", raw)
         try:
             values = np.asarray(filled, dtype=np.float64)
@@ -118,9 +122,11 @@ class _Checker:
             values = np.where(empty, default, values)
         return values
 
-    def integer(self, name: str, default: np.ndarray | None = None) -> np.ndarray:
+    def integer(
+        self, name: str, default: np.ndarray | None = None, why: str = "the column is required"
+    ) -> np.ndarray:
         """Column as int64; integral floats such as ``4.0`` are accepted."""
-        values = self.number(name, None if default is None else default.astype(np.float64))
+        values = self.number(name, None if default is None else default.astype(np.float64), why)
         self.fail_first(
             values != np.floor(values),
             name,
@@ -152,6 +158,19 @@ class _Checker:
             lambda i: f"must be a boolean ({allowed}, any case), got {self.cells[name][i]!r}",
         )
         return true
+
+    def extra(self, cell: str, kind: str) -> np.ndarray:
+        """Extra column ``cell`` (its header cell) as type ``kind`` of ``EXTRA_TYPES``:
+        text verbatim; a declared int, float or bool needs a value in every row."""
+        if kind == "str":
+            return self.cells[cell]
+        why = f"a column declared {kind} needs a value in every row"
+        if kind == "int":
+            return self.integer(cell, why=why)
+        if kind == "float":
+            return self.number(cell, why=why)
+        self.fail_first(self.empty(cell), cell, lambda i: f"missing value ({why})")
+        return self.boolean(cell)
 
 
 def _read_cells(path: PathLike) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -219,21 +238,21 @@ def _reject_line_breaks(path: PathLike, frame: pd.DataFrame) -> None:
     raise TraceFormatError(path, reason, row=r + 1, field=field)
 
 
-def _check_header(path: PathLike, header: list[str]) -> None:
+def _check_header(path: PathLike, header: list[str]) -> list[tuple[str, str, str]]:
+    """Check the header; returns the extra columns as (header cell, name, type)."""
     seen: set[str] = set()
-    for name in header:
+    extras = []
+    for j, cell in enumerate(header):
+        name, kind = cell, "str"
+        if cell not in COLUMNS:
+            name, kind = _extra_column(path, cell, j)
         if name in seen:
             raise TraceFormatError(
-                path, f"column {name!r} appears twice in the header", row=1, field=name
+                path, f"column {name!r} appears twice in the header", row=1, field=cell
             )
         seen.add(name)
-        if name not in COLUMNS:
-            raise TraceFormatError(
-                path,
-                f"unknown column {name!r}; allowed columns: {', '.join(COLUMNS)}",
-                row=1,
-                field=name,
-            )
+        if cell not in COLUMNS:
+            extras.append((cell, name, kind))
     for name in REQUIRED_COLUMNS:
         if name not in seen:
             raise TraceFormatError(
@@ -241,6 +260,43 @@ def _check_header(path: PathLike, header: list[str]) -> None:
                 f"missing required column {name!r} (required: {', '.join(REQUIRED_COLUMNS)})",
                 field=name,
             )
+    return extras
+
+
+def _extra_column(path: PathLike, cell: str, j: int) -> tuple[str, str]:
+    """(name, type) of header cell ``cell`` (column ``j``, from 0), a column outside the
+    format: ``name`` or ``name:type``. ``TraceFormatError`` for an unknown type, a type
+    on a format column and an undeclared name close to a format column's (a typo)."""
+    name, colon, kind = cell.rpartition(":")
+    if not colon:
+        name, kind = cell, "str"
+        near = difflib.get_close_matches(cell, COLUMNS, n=1, cutoff=0.8)
+        if near:
+            raise TraceFormatError(
+                path,
+                f"unknown column {cell!r}; did you mean {near[0]!r}? (to keep it as an extra "
+                f"column, declare its type: '{cell}:str'; format columns: {', '.join(COLUMNS)})",
+                row=1,
+                field=cell,
+            )
+    if not name:
+        raise TraceFormatError(path, f"header column {j + 1} has no name", row=1, field=cell)
+    if kind not in EXTRA_TYPES:
+        raise TraceFormatError(
+            path,
+            f"unknown type {kind!r} in column {cell!r}; extra columns are declared "
+            f"name:type with a type of {', '.join(EXTRA_TYPES)}",
+            row=1,
+            field=cell,
+        )
+    if name in COLUMNS:
+        raise TraceFormatError(
+            path,
+            f"{name!r} is a format column with a fixed type; write it without ':{kind}'",
+            row=1,
+            field=cell,
+        )
+    return name, kind
 
 
 def load_trace(
@@ -266,7 +322,7 @@ def load_trace(
         OSError: when the file cannot be read.
     """
     header, body, lines = _read_cells(path)
-    _check_header(path, header)
+    extra_columns = _check_header(path, header)
     if len(body) == 0:
         raise TraceFormatError(path, "no job rows after the header")
     n = len(body)
@@ -335,6 +391,7 @@ def load_trace(
             lambda i: f"unknown profile {profile[i]!r}; known profiles: {', '.join(known)}",
         )
     user = c.string("user", "")
+    extras = {name: c.extra(cell, kind) for cell, name, kind in extra_columns}
 
     return JobTable.from_columns(
         job_id=job_id,
@@ -347,6 +404,7 @@ def load_trace(
         profile=profile,
         user=user,
         source=os.fspath(path),
+        extras=extras,
     )
 
 
@@ -354,7 +412,8 @@ def load_trace(
 
 
 def save_trace(table: JobTable, path: PathLike) -> None:
-    """Write ``table`` in the trace format, every column, floats at ``repr`` precision.
+    """Write ``table`` in the trace format, every column, floats at ``repr`` precision,
+    then its extra columns, each declared with its type (``priority:int``, ``team:str``).
 
     The output loads back with :func:`load_trace` to an identical table (provided the
     table itself is valid). Raises ``ValueError`` if a text cell contains a line break,
@@ -363,6 +422,10 @@ def save_trace(table: JobTable, path: PathLike) -> None:
     text_columns = {
         name: [str(v) for v in getattr(table, name)] for name in ("job_id", "profile", "user")
     }
+    extras = {f"{name}:{extra_type(v)}": v for name, v in table.extras.items()}
+    text_columns.update(
+        {cell: [str(x) for x in v] for cell, v in extras.items() if v.dtype == object}
+    )
     for name, values in text_columns.items():
         for i, v in enumerate(values):
             if "\n" in v or "\r" in v:
@@ -381,7 +444,18 @@ def save_trace(table: JobTable, path: PathLike) -> None:
         "profile": text_columns["profile"],
         "user": text_columns["user"],
     }
+    for cell, v in extras.items():
+        columns[cell] = text_columns[cell] if v.dtype == object else [_cell(x) for x in v]
     with open(path, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(zip(*(columns[name] for name in COLUMNS), strict=True))
+        writer.writerow(columns)
+        writer.writerows(zip(*columns.values(), strict=True))
+
+
+def _cell(value: np.generic) -> str:
+    """A number or boolean of an extra column as the loader reads it back exactly."""
+    if isinstance(value, np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, np.floating):
+        return repr(float(value))
+    return str(int(value))

@@ -8,7 +8,7 @@ import os
 from aryl_gym.workload.formats.common import PathLike
 from aryl_gym.workload.formats.mapping import MappingOptions, MappingReport
 from aryl_gym.workload.formats.registry import Header, TraceFormat
-from aryl_gym.workload.schema import COLUMNS, REQUIRED_COLUMNS, JobTable
+from aryl_gym.workload.schema import REQUIRED_COLUMNS, JobTable, extra_type
 
 
 def load_aryl(path: PathLike, options: MappingOptions) -> tuple[JobTable, MappingReport]:
@@ -20,12 +20,15 @@ def load_aryl(path: PathLike, options: MappingOptions) -> tuple[JobTable, Mappin
     report = MappingReport(source=os.fspath(path), format="aryl")
     report.rows_read = report.rows_kept = len(jobs)
     report.notes.append("project format: loaded as is (mapping options do not apply)")
+    if jobs.extras:
+        kept = ", ".join(f"{n} ({extra_type(v)})" for n, v in jobs.extras.items())
+        report.notes.append(f"extra columns kept: {kept}")
     return jobs, report
 
 
 def _is_aryl(header: Header) -> bool:
-    """Every required column and no column outside the format."""
-    return set(REQUIRED_COLUMNS) <= header.names <= set(COLUMNS)
+    """Every required column (columns outside the format are extra columns)."""
+    return set(REQUIRED_COLUMNS) <= header.names
 
 
 TRACE_FORMATS = (
