@@ -107,6 +107,7 @@ class ArylPolicy(Policy):
         self._idle_key: tuple | None = (
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
+        self._release_cache: tuple | None = None  # (time, training release curve)
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -116,6 +117,7 @@ class ArylPolicy(Policy):
         }
         self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
+        self._release_cache: tuple | None = None
 
     # ------------------------------------------------------------------ reclaim
     def reclaim(self, view: ClusterView, k: int) -> list[int]:
@@ -161,7 +163,7 @@ class ArylPolicy(Policy):
                 else False
             ):
                 if waits is None:
-                    waits = _training_release(view)
+                    waits = self._release_curve(view)
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits)
             if b > free_t + (free_l if may_lend else 0):
                 if not cfg.elastic:
@@ -207,6 +209,17 @@ class ArylPolicy(Policy):
                 if job.elastic and 0 < n < job.max_gpus:
                     self._watch[idx] = job
         return Allocation(out)
+
+    #: the release curve of training GPUs is recomputed at most this often (simulated
+    #: seconds): an estimate for a heuristic, cheap enough for every round
+    RELEASE_CURVE_TTL_S = 300.0
+
+    def _release_curve(self, view: ClusterView):
+        """:func:`_training_release`, reused for ``RELEASE_CURVE_TTL_S``."""
+        cached = self._release_cache
+        if cached is None or view.now - cached[0] > self.RELEASE_CURVE_TTL_S:
+            self._release_cache = cached = (view.now, _training_release(view))
+        return cached[1]
 
     @staticmethod
     def _donors(view: ClusterView, base) -> list[list]:
@@ -292,13 +305,13 @@ class ArylPolicy(Policy):
             # the largest gain any grow could bring (compact placement on the fastest GPUs);
             # remaining work only falls, so a job that cannot beat the guard now never will
             # at this allocation: stop watching it (a scale-in puts it back)
-            top = r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest)
-            if top <= guard:
+            if r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest) <= guard:
                 del watch[idx]
                 continue
-            # the same bound within the GPUs free now: skip the job this round only
+            # the simulator's bound of the rate any grow within the GPUs free now could
+            # bring (e.g. a job on full servers must split): skip the job this round only
             n_top = min(job.max_gpus, job.n_gpus + capacity)
-            if r / job.rate - r / (float(job.speedup[n_top]) * fastest) <= guard:
+            if r / job.rate - r / view.rate_bound(job, n_top) <= guard:
                 continue
             grow.append((job, r))
         if grow:  # the simulator's rate curves of all running candidates at once
@@ -344,17 +357,12 @@ class ArylPolicy(Policy):
 def _fit_extras(view: ClusterView, out: dict[int, int], before: dict[int, int]) -> None:
     """Step 2 counts free GPUs of both pools as one capacity; the placer's rules can make
     a grow take a pool a later grow needed (e.g. ``no_slow_mix`` keeps a job's extras on
-    training servers). Drop the last extras granted until the simulator says the whole
-    allocation is placeable (rare; nothing changes when it already is)."""
-    if view.can_place(out):
-        return
-    for idx in [i for i in reversed(list(out)) if out[i] != before.get(i)]:
-        if idx in before:
-            out[idx] = before[idx]
-        else:
-            del out[idx]
-        if view.can_place(out):
-            return
+    training servers). Extras the simulator says cannot be placed fall back to what step 1
+    gave (one pass; nothing changes when everything fits)."""
+    fitted = view.fit(out, before)
+    if fitted != out:
+        out.clear()
+        out.update(fitted)
 
 
 def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:
@@ -386,7 +394,8 @@ def _sooner_on_lent(
     if k >= len(ends):
         return True  # the training pool alone never frees enough while these jobs run
     speed = view.scenario.cluster.training_gpu_speed
-    return r / rate < (ends[k] - view.now) + r / (float(job.speedup[b]) * speed)
+    wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
+    return r / rate < wait + r / (float(job.speedup[b]) * speed)
 
 
 def _values(

@@ -85,7 +85,11 @@ def _dp_tables(values: Sequence[np.ndarray], capacity: int) -> tuple[np.ndarray,
     for i, v in enumerate(values):
         v = np.asarray(v, dtype=float)
         kmax = min(len(v) - 1, capacity)
-        ks = np.flatnonzero(np.isfinite(v[1 : kmax + 1])) + 1
+        head = v[: kmax + 1]
+        # an option worth no more than a cheaper one is never needed (ties go to fewer
+        # GPUs anyway): only options that beat every cheaper one enter the programme
+        prev_best = np.maximum.accumulate(np.where(np.isfinite(head), head, -np.inf))
+        ks = np.flatnonzero(head[1:] > prev_best[:-1] + 1e-12) + 1
         if ks.size == 0:
             continue
         padded[capacity:] = best
@@ -126,7 +130,11 @@ def solve_split(
     m = min(capacity, flat.size)
     curve[1 : m + 1] = np.cumsum(flat[:m])
     curve[m + 1 :] = curve[m]
-    best, choice = _dp_tables(other, capacity)
+    # the other items can use at most the sum of their largest options: a shorter table
+    cap_other = min(capacity, sum(len(v) - 1 for v in other))
+    best_short, choice = _dp_tables(other, cap_other)
+    best = np.full(capacity + 1, -np.inf)
+    best[: cap_other + 1] = best_short  # using more GPUs than that is impossible
     total = best + curve[::-1]  # other items use c GPUs, concave ones the remaining capacity - c
     c = int(np.argmax(total))
     other_picks = _backtrack(choice, c)

@@ -43,6 +43,7 @@ class Placer:
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
+        self._bounds: dict[tuple, float] = {}
 
     def _histograms(self) -> list[list[int]]:
         """Per class, how many servers have each free-GPU count (cached per cluster state)."""
@@ -436,8 +437,20 @@ class Placer:
         free lent GPUs first), then grows in order, each from the classes
         :meth:`grow_classes` gives on the cluster as the round found it. Counting free
         GPUs per class is exact: the placer fails only when a class it may use has too few."""
+        return self.fit(targets, jobs) == dict(targets)
+
+    def fit(
+        self,
+        targets: Mapping[int, int],
+        jobs: Mapping[int, Job],
+        fallback: Mapping[int, int] | None = None,
+    ) -> dict[int, int]:
+        """``targets`` with every grow that does not fit (see :meth:`feasible`) replaced by
+        its ``fallback`` count when that fits, else left out; one pass in the engine's
+        order. Without a fallback a grow that does not fit is left out."""
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
+        out: dict[int, int] = {}
         grows = []
         for j, n in targets.items():
             job = jobs[j]
@@ -447,19 +460,65 @@ class Placer:
                 from_l = min(r, job.lent_gpus)
                 free[LENT] += from_l
                 free[TRAINING] += r - from_l
+                out[j] = n
             elif n > c:
-                grows.append((job, n, self.grow_classes(job, n)))  # before any change
-        for job, n, (base_cls, extra_cls) in grows:
-            add = n - job.n_gpus
-            base = min(add, max(0, job.base_gpus - job.n_gpus))
-            for need, classes in ((base, base_cls), (add - base, extra_cls)):
-                for cls in classes:
-                    take = min(need, free[cls])
-                    free[cls] -= take
-                    need -= take
-                if need:
-                    return False
-        return True
+                grows.append((j, job, n))
+            else:
+                out[j] = n
+        for j, job, n in grows:
+            options = [n]
+            if fallback is not None and j in fallback and fallback[j] != n:
+                options.append(fallback[j])
+            for m in options:
+                if m <= job.n_gpus:
+                    if m == job.n_gpus and j in targets:
+                        out[j] = m
+                    break
+                took = self._take(job, m, free)
+                if took is not None:
+                    free = took
+                    out[j] = m
+                    break
+        return {j: out[j] for j in targets if j in out}
+
+    def _take(self, job: Job, n: int, free: list[int]) -> list[int] | None:
+        """Free GPUs per class after growing ``job`` to ``n`` (None: it does not fit)."""
+        base_cls, extra_cls = self.grow_classes(job, n)
+        left = list(free)
+        add = n - job.n_gpus
+        base = min(add, max(0, job.base_gpus - job.n_gpus))
+        for need, classes in ((base, base_cls), (add - base, extra_cls)):
+            for cls in classes:
+                take = min(need, left[cls])
+                left[cls] -= take
+                need -= take
+            if need:
+                return None
+        return left
+
+    def rate_bound(self, job: Job, n_max: int) -> float:
+        """An upper bound of :meth:`rate_with` over ``n = job.n_gpus + 1 .. n_max`` for a
+        running job: compact placement on the fastest GPUs, except that a job whose
+        servers have no free GPU must take at least one new server (the placement factor
+        never rises with more servers)."""
+        cl = self.cluster
+        g = cl.gpus_per_server
+        fastest = max(cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        n0 = job.n_gpus
+        n_own = len(job.placement)
+        full = not any(cl.free[s] for s in job.placement)
+        key = (job.profile.name, n0, n_own, full, n_max, fastest, g)
+        hit = self._bounds.get(key)
+        if hit is not None:
+            return hit
+        best = 0.0
+        for n in range(n0 + 1, n_max + 1):
+            min_servers = (n + g - 1) // g
+            extra = max(0, n_own + (1 if full else 0) - min_servers)
+            factor = job.profile.placement_factor(extra, min_servers) if extra else 1.0
+            best = max(best, float(job.speedup[n]) * factor * fastest)
+        self._bounds[key] = best
+        return best
 
 
 def _best_fit_count(hist: list[int], need: int, g: int) -> tuple[int, int]:

@@ -128,6 +128,16 @@ class ClusterView:
         jobs = self._e.jobs
         return self._e.placer.feasible(targets, {i: jobs[i] for i in targets})
 
+    def fit(self, targets: Mapping[int, int], fallback: Mapping[int, int] | None = None):
+        """``targets`` with each grow that cannot be placed (given the ones before it)
+        replaced by its ``fallback`` count when that can, else dropped (one pass)."""
+        jobs = self._e.jobs
+        return self._e.placer.fit(targets, {i: jobs[i] for i in targets}, fallback)
+
+    def rate_bound(self, job: Job, n_max: int) -> float:
+        """An upper bound of ``rate_with(job, n)`` for ``n`` up to ``n_max`` (running job)."""
+        return self._e.placer.rate_bound(job, n_max)
+
     def may_use_lent(self, job: Job) -> bool:
         """Whether the placement rules let ``job`` have workers on lent servers."""
         return self._e.placer.may_use_lent(job)
