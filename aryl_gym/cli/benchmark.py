@@ -9,6 +9,7 @@ from aryl_gym.cli.common import (
     add_run_arguments,
     add_scenario_arguments,
     policies_and_seeds,
+    print_resumed,
     scenario_from_args,
 )
 
@@ -16,14 +17,22 @@ DEFAULT_POLICIES = "aryl,baseline,aryl-loan-only,aryl-elastic-only"
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from aryl_gym.experiments.benchmark import run_benchmark
+    from aryl_gym.experiments.benchmark import benchmark_folder, run_benchmark
     from aryl_gym.experiments.report import format_table
-    from aryl_gym.experiments.runner import check_backend, validate_policies
+    from aryl_gym.experiments.runner import (
+        check_backend,
+        check_workers,
+        validate_policies,
+        validate_seeds,
+    )
 
     policies, seeds = policies_and_seeds(args)
     # validate everything before any run starts (the scenario last: it may load a trace)
     validate_policies(policies)
+    validate_seeds(seeds)
     check_backend(args.backend)
+    check_workers(args.workers)
+    benchmark_folder(args.out).check(force=args.force, resume=args.resume)
     scenario = scenario_from_args(args)
     df = run_benchmark(
         scenario,
@@ -35,8 +44,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         reference=args.reference,
         backend=args.backend,
         address=args.address,
+        force=args.force,
+        resume=args.resume,
     )
     print(format_table(df, args.reference))
+    print_resumed(df)
     for p in df.attrs.get("paths", []):
         print(f"wrote {p}")
     return 1 if df.attrs.get("failures") else 0

@@ -9,10 +9,25 @@ from pathlib import Path
 from aryl_gym.cli.common import add_scenario_arguments, print_summary, scenario_from_args
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """``--json`` and ``--jobs-csv`` checked before the simulation (see
+    :func:`aryl_gym.outputs.check_output_file`): ``ValueError`` naming the option."""
+    from aryl_gym.outputs import check_output_file
+
+    both = args.json is not None and args.jobs_csv is not None
+    if both and Path(args.json).resolve() == Path(args.jobs_csv).resolve():
+        raise ValueError(f"--json and --jobs-csv name the same file: {args.json}")
+    for option, path in (("--json", args.json), ("--jobs-csv", args.jobs_csv)):
+        if path is not None:
+            check_output_file(path, option, force=args.force)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from aryl_gym.baselines import make_policy
+    from aryl_gym.outputs import write_csv_atomic, write_text_atomic
     from aryl_gym.simulate import run_policy
 
+    check_outputs(args)
     scenario = scenario_from_args(args)
     policy = make_policy(args.policy)
     result = run_policy(scenario, policy, seed=args.seed, progress=not args.quiet)
@@ -24,11 +39,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     }
     print_summary(summary, f"aryl-gym simulate: {scenario.name} / {policy.name} / seed {args.seed}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        write_text_atomic(args.json, json.dumps(summary, indent=2, default=float) + "\n")
         print(f"wrote {args.json}")
     if args.jobs_csv:
-        result.job_records().to_csv(args.jobs_csv, index=False)
+        write_csv_atomic(args.jobs_csv, result.job_records())
         print(f"wrote {args.jobs_csv}")
     return 0
 
@@ -59,6 +73,12 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--json", type=Path, help="write the summary as JSON here")
     s.add_argument("--jobs-csv", type=Path, help="write per-job records as CSV here")
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing --json / --jobs-csv files (without it they are refused "
+        "before the simulation starts)",
+    )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)
 

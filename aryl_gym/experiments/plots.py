@@ -11,6 +11,7 @@ import pandas as pd
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.experiments.grid import anchors, at_anchors, fmt_value
 from aryl_gym.experiments.report import RATIO_METRICS
+from aryl_gym.outputs import atomic_path
 
 if TYPE_CHECKING:
     from aryl_gym.experiments.runner import RunOutput
@@ -28,8 +29,11 @@ def pyplot():
 
 def _save(plt, fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
+from aryl_gym.outputs import write_text_atomic
 
 #: The table's metrics: (summary key, column title, scale applied to the value, decimals).
 TABLE_METRICS: tuple[tuple[str, str, float, int], ...] = (
@@ -211,9 +212,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def write_json(path: Path, doc: Any) -> Path:
-    """``doc`` as indented strict JSON (NaN and inf as null); returns ``path``."""
-    path.write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
-    return path
+    """``doc`` as indented strict JSON (NaN and inf as null), written atomically; returns
+    ``path``."""
+    return write_text_atomic(path, json.dumps(_jsonable(doc), indent=2) + "\n")
 
 
 def setup_line(scenario: ScenarioConfig) -> str:
