@@ -35,9 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     command cleanly (see :mod:`aryl_gym.interrupts`) and return 128 + the signal number."""
     from aryl_gym.interrupts import exit_status, signal_name, signals_raise
 
-    args = build_parser().parse_args(argv)
     try:
         with signals_raise():
+            args = build_parser().parse_args(argv)
             return args.func(args)
     except KeyboardInterrupt as exc:
         print(f"aryl-gym: interrupted ({signal_name(exc)})", file=sys.stderr)

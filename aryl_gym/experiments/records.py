@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.experiments.runner import RunOutput, RunSpec, execute_runs
+from aryl_gym.interrupts import signals_deferred
 from aryl_gym.outputs import atomic_path, check_output_dir, write_text_atomic
 
 #: Sub-folder of the run records.
@@ -223,8 +224,9 @@ class ResultFolder:
         return self.runs_dir / f"{key}.json"
 
     def mark_incomplete(self, state: str, specs: Sequence[RunSpec], missing: Sequence[int]) -> None:
-        """Write the marker: ``state`` (``running`` / ``interrupted``), the runs of
-        ``specs`` at the indices ``missing`` and the report files not written yet."""
+        """Write the marker: ``state`` (``running``, ``writing reports`` or
+        ``interrupted``), the runs of ``specs`` at the indices ``missing`` and the report
+        files not written yet."""
         missing_files = [f for f in self.report_files if not (self.path / f).exists()]
         doc = {
             "command": self.command,
@@ -260,7 +262,8 @@ class ResultFolder:
         try:
             yield
         except BaseException:
-            self.mark_incomplete("interrupted", specs, [])
+            with signals_deferred():
+                self.mark_incomplete("interrupted", specs, [])
             raise
         self.complete()
 
@@ -332,10 +335,8 @@ def execute_in_folder(
     ``execute_kwargs`` go to :func:`~aryl_gym.experiments.runner.execute_runs`.
     """
     specs = list(specs)
-    folder.open(force=force)
-    outputs: list[RunOutput | None] = [folder.load(s) if resume else None for s in specs]
-    todo = [i for i, o in enumerate(outputs) if o is None]
-    folder.mark_incomplete("running", specs, todo)
+    outputs: list[RunOutput | None] = [None] * len(specs)
+    todo = list(range(len(specs)))
 
     def done(j: int, output: RunOutput) -> None:
         i = todo[j]
@@ -344,12 +345,20 @@ def execute_in_folder(
             folder.save(specs[i], output)
 
     try:
+        folder.open(force=force)
+        if resume:
+            outputs = [folder.load(s) for s in specs]
+            todo = [i for i, o in enumerate(outputs) if o is None]
+        folder.mark_incomplete("running", specs, todo)
         execute_runs([specs[i] for i in todo], on_done=done, **execute_kwargs)
+        folder.mark_incomplete("writing reports", specs, [])
     except BaseException:
         missing = [i for i, o in enumerate(outputs) if o is None]
-        folder.mark_incomplete("interrupted", specs, missing)
+        with signals_deferred(), contextlib.suppress(OSError):
+            if folder.path.is_dir():
+                folder.mark_incomplete("interrupted", specs, missing)
         print(
-            f"{folder.command} interrupted: {len(specs) - len(missing)} of {len(specs)} runs "
+            f"{folder.command} stopped early: {len(specs) - len(missing)} of {len(specs)} runs "
             f"done (records in {folder.runs_dir}); {folder.marker} lists what is missing; "
             "rerun with --resume to finish",
             file=sys.stderr,
