@@ -263,3 +263,47 @@ def test_interrupted_benchmark_stops_its_workers_and_marks_the_folder(
         csv_without_wall(out / "results.csv"), csv_without_wall(full / "results.csv")
     )
     assert not (out / MARKER).exists()
+
+
+def test_interrupted_training_saves_and_leaves_no_env_worker(tmp_path):
+    """Ctrl-C on ``aryl-gym train`` with subprocess envs: the trainer saves the model and
+    meta.json (interrupted, SIGINT), exits 130, and no env worker survives."""
+    pytest.importorskip("sb3_contrib")
+    import yaml
+
+    smoke = Path(__file__).resolve().parents[1] / "agents" / "configs" / "smoke.yaml"
+    cfg = yaml.safe_load(smoke.read_text())
+    cfg.update(n_timesteps=10_000_000, vec_env="subproc", bc=None, checkpoint_freq=10**9)
+    cfg["eval"] = {**cfg["eval"], "eval_freq": 10**9}
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CLI, "train", "--config", str(config), "--run-dir", str(run_dir)]
+        + ["--no-progress"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list(run_dir.glob("tb/*/events*")) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        time.sleep(1.0)  # inside model.learn
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = proc.stdout.read()
+    assert rc == 130, output
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["interrupted"] is True and meta["interrupt_signal"] == "SIGINT"
+    assert (run_dir / "final_model.zip").is_file()
+    assert "Traceback" not in output, output
+    deadline = time.monotonic() + 5
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(proc.pid), "env workers outlived the trainer"
