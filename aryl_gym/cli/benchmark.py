@@ -8,6 +8,7 @@ from aryl_gym.cli.common import (
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
+    check_scenario_arguments,
     policies_and_seeds,
     print_resumed,
     scenario_from_args,
@@ -32,6 +33,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     validate_seeds(seeds)
     check_backend(args.backend)
     check_workers(args.workers)
+    check_scenario_arguments(args)
     benchmark_folder(args.out).check(force=args.force, resume=args.resume)
     scenario = scenario_from_args(args)
     df = run_benchmark(

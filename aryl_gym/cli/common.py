@@ -74,15 +74,22 @@ def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False
     )
 
 
+def check_scenario_arguments(args: argparse.Namespace) -> None:
+    """The checks of :func:`add_scenario_arguments`' options that read no file:
+    ``ValueError`` for ``--format`` / ``--target-load`` without ``--trace`` and for a
+    ``--trace`` that is a folder."""
+    if args.trace is None and (args.format is not None or args.target_load is not None):
+        raise ValueError("--format and --target-load need --trace")
+    if args.trace is not None and args.trace.is_dir():
+        raise ValueError(f"--trace {args.trace}: is a folder; give the path of a trace file")
+
+
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of :func:`add_scenario_arguments`' options (see
     :func:`aryl_gym.scenarios.scenario_with_trace`); prints what it decided."""
     from aryl_gym.scenarios import get_scenario, inference_curve_line, scenario_with_trace
 
-    if args.trace is None and (args.format is not None or args.target_load is not None):
-        raise ValueError("--format and --target-load need --trace")
-    if args.trace is not None and args.trace.is_dir():
-        raise ValueError(f"--trace {args.trace}: is a folder; give the path of a trace file")
+    check_scenario_arguments(args)
     scenario = scenario_with_trace(
         get_scenario(args.scenario),
         trace=args.trace,

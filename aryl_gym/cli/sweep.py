@@ -8,6 +8,7 @@ from aryl_gym.cli.common import (
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
+    check_scenario_arguments,
     policies_and_seeds,
     print_resumed,
     scenario_from_args,
@@ -26,6 +27,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     grid = parse_grid(args.grid or [])
     runner.check_backend(args.backend)
     runner.check_workers(args.workers)
+    check_scenario_arguments(args)
     sweep_folder(args.out, grid, policies, args.reference).check(
         force=args.force, resume=args.resume
     )
