@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from aryl_gym.baselines.queue import FifoNoLoan
 
 from aryl_gym.cli import main
 from aryl_gym.experiments import records
@@ -307,3 +308,53 @@ def test_interrupted_training_saves_and_leaves_no_env_worker(tmp_path):
     while _group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _group_alive(proc.pid), "env workers outlived the trainer"
+
+
+class SleepyPolicy(FifoNoLoan):
+    """FIFO that sleeps a minute per round while $ARYL_TEST_SLEEPY is set (module level:
+    it pickles to workers; the environment is inherited when they fork)."""
+
+    name = "sleepy"
+
+    def allocate(self, view):
+        if os.environ.get("ARYL_TEST_SLEEPY"):
+            time.sleep(60)
+        return super().allocate(view)
+
+
+def test_interrupted_sweep_stops_the_pool_and_resume_finishes(tmp_path, monkeypatch):
+    """A Ctrl-C in the parent while a worker is busy with a long run (workers=2): the
+    workers are stopped at once (no waiting for the run, no child process left), the
+    marker lists the missing runs, and --resume computes exactly those."""
+    import multiprocessing
+
+    grid = {"load": [1.0, 1.5]}
+    policies, factories = ["baseline", "sleepy"], {"sleepy": SleepyPolicy}
+    out = tmp_path / "s"
+    real_save = ResultFolder.save
+
+    def save_then_ctrl_c(self, spec, output):
+        real_save(self, spec, output)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ResultFolder, "save", save_then_ctrl_c)
+    monkeypatch.setenv("ARYL_TEST_SLEEPY", "1")
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(
+            "tiny", policies, [0, 1], grid, out, workers=2, progress=False,
+            reference="baseline", policy_factories=factories,
+        )  # fmt: skip
+    assert time.monotonic() - t0 < 15  # the sleeping run was not waited for
+    assert multiprocessing.active_children() == []
+    monkeypatch.undo()
+    marker = json.loads((out / MARKER).read_text())
+    assert marker["command"] == "sweep" and marker["state"] == "interrupted"
+    assert marker["runs_total"] == 8 and marker["runs_done"] == 1
+    assert "sweep_load.png" in marker["missing_files"]
+    df = run_sweep(
+        "tiny", policies, [0, 1], grid, out, workers=1, progress=False, resume=True,
+        policy_factories=factories,
+    )  # fmt: skip
+    assert len(df.attrs["computed"]) == 7 and len(df.attrs["reused"]) == 1
+    assert not (out / MARKER).exists() and (out / "sweep_load.png").is_file()
