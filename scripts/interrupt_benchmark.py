@@ -5,7 +5,7 @@
 
 One uninterrupted benchmark first gives the reference results and its duration ``T``.
 Then each trial starts the same benchmark in its own process group and, at a moment drawn
-uniformly in ``[0, 1.1 T]`` (seeded), sends either Ctrl-C (SIGINT to the whole group, as a
+uniformly in ``[0, T]`` (seeded), sends either Ctrl-C (SIGINT to the whole group, as a
 terminal does) or ``kill`` (SIGTERM to the parent alone). A trial checks:
 
 * **hang**: the command has not exited ``--hang-s`` seconds after the signal;
@@ -214,7 +214,7 @@ def main() -> int:
     for i in range(args.trials):
         out = root / f"trial-{i:02d}"
         shutil.rmtree(out, ignore_errors=True)
-        delay = rng.uniform(0.0, 1.1 * duration)
+        delay = rng.uniform(0.0, duration)
         sig = rng.choice(["SIGINT", "SIGTERM"])
         t = run_trial(i, argv, out, delay, sig, args.hang_s)
         if not t.hang:
@@ -233,7 +233,7 @@ def main() -> int:
     print()
     print(
         f"trials                 {len(trials)} (seed {args.seed}, moments in "
-        f"[0, {1.1 * duration:.1f}] s; {sum(t.signal.startswith('none') for t in trials)} "
+        f"[0, {duration:.1f}] s; {sum(t.signal.startswith('none') for t in trials)} "
         "after the command had finished)"
     )
     print(f"hangs                  {sum(t.hang for t in trials)}")

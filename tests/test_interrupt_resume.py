@@ -24,7 +24,12 @@ from aryl_gym.experiments.benchmark import REPORT_FILES, run_benchmark
 from aryl_gym.experiments.records import MARKER, ResultFolder, run_key
 from aryl_gym.experiments.runner import RunSpec
 from aryl_gym.experiments.sweep import run_sweep
-from aryl_gym.interrupts import Interrupted, signals_raise
+from aryl_gym.interrupts import (
+    Interrupted,
+    pending_signal,
+    raise_if_interrupted,
+    signals_raise,
+)
 from aryl_gym.scenarios import SCENARIOS
 
 POLICIES = ["fifo-noloan", "sjf-noloan"]
@@ -183,6 +188,34 @@ def test_sigterm_becomes_interrupted_and_the_cli_exit_status(monkeypatch, capsys
     monkeypatch.setattr("aryl_gym.cli.simulate.cmd_scenarios", ctrl_c)
     assert main(["scenarios"]) == 130
     assert "aryl-gym: interrupted (SIGINT)" in capsys.readouterr().err
+
+
+class SignalInFinalizer:
+    """Sends SIGTERM to this process from ``__del__``: the handler's exception is raised
+    inside a finalizer, where Python swallows it ("Exception ignored in ...")."""
+
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler runs here
+
+
+def test_a_signal_swallowed_in_a_finalizer_is_not_lost(monkeypatch, capsys):
+    with pytest.raises(Interrupted), signals_raise():
+        obj = SignalInFinalizer()
+        del obj  # Python swallows the Interrupted raised in __del__
+        assert pending_signal() == signal.SIGTERM
+        raise_if_interrupted()  # ... and it comes back at the next safe point
+    assert "Exception ignored" not in capsys.readouterr().err  # no traceback printed
+
+    def swallowed(args):
+        obj = SignalInFinalizer()
+        del obj
+        return 0
+
+    monkeypatch.setattr("aryl_gym.cli.simulate.cmd_scenarios", swallowed)
+    assert main(["scenarios"]) == 143  # the command ended, the exit status says SIGTERM
+    assert "aryl-gym: interrupted (SIGTERM)" in capsys.readouterr().err
+    assert pending_signal() is None
 
 
 def _group_alive(pgid: int) -> bool:

@@ -33,15 +33,18 @@ def main(argv: list[str] | None = None) -> int:
     beyond :mod:`aryl_gym.limits`, unusable output paths) print one line and return 2;
     another ``OSError`` prints one line and returns 1; Ctrl-C, SIGTERM and SIGHUP stop the
     command cleanly (see :mod:`aryl_gym.interrupts`) and return 128 + the signal number."""
-    from aryl_gym.interrupts import exit_status, signal_name, signals_raise
+    from aryl_gym import interrupts
 
     try:
-        with signals_raise():
+        with interrupts.signals_raise():
             args = build_parser().parse_args(argv)
-            return args.func(args)
+            status = args.func(args)
+            interrupts.raise_if_interrupted()  # a signal Python swallowed, or one handled
+            return status  # inside the command (train saves, then returns)
     except KeyboardInterrupt as exc:
-        print(f"aryl-gym: interrupted ({signal_name(exc)})", file=sys.stderr)
-        return exit_status(exc)
+        interrupts.handled()
+        print(f"aryl-gym: interrupted ({interrupts.signal_name(exc)})", file=sys.stderr)
+        return interrupts.exit_status(exc)
     except (KeyError, ValueError, FileNotFoundError) as exc:
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"aryl-gym: error: {msg}", file=sys.stderr)

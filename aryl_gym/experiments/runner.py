@@ -23,7 +23,12 @@ import pandas as pd
 
 from aryl_gym._install import install_hint
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.interrupts import setup_worker, signals_deferred, stop_processes
+from aryl_gym.interrupts import (
+    raise_if_interrupted,
+    setup_worker,
+    signals_deferred,
+    stop_processes,
+)
 from aryl_gym.limits import check_at_most
 
 if TYPE_CHECKING:
@@ -196,6 +201,7 @@ def execute_runs(
     outputs: list[RunOutput | None] = [None] * len(specs)
 
     def finish(i: int, output: RunOutput) -> None:
+        raise_if_interrupted()  # a Ctrl-C that Python swallowed in a finalizer
         outputs[i] = output
         bar.update(1)
         if on_done is not None:
