@@ -36,6 +36,7 @@ import json
 import platform
 import random
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -106,6 +107,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
     from aryl_gym.envs import make_env
+    from aryl_gym.interrupts import signal_name
 
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
@@ -122,6 +124,9 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     # -- vectorised training envs (train split) and one env for evaluation / BC
     env_id, env_kwargs = cfg["env_id"], dict(cfg["env_kwargs"])
     factory = functools.partial(make_env, env_id, split="train", **env_kwargs)
+    if cfg["vec_env"] == "subproc":
+        # env workers ignore Ctrl-C (this process stops them) and die with their parent
+        factory = functools.partial(_in_env_worker, factory)
     vec_cls = SubprocVecEnv if cfg["vec_env"] == "subproc" else DummyVecEnv
     venv = VecMonitor(vec_cls([factory] * int(cfg["n_envs"])))
     venv.seed(seed)
@@ -229,14 +234,14 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     # -- RL (fine-tuning when warm-started)
     t_rl = time.perf_counter()
     remaining = n_timesteps - (model.num_timesteps if resume else 0)
-    interrupted = False
+    interrupted = None
     try:
         model.learn(
             max(remaining, 0), callback=callbacks, tb_log_name="rl", reset_num_timesteps=not resume
         )
-    except KeyboardInterrupt:  # Ctrl-C / SIGINT: stop early, still save and write meta.json
-        interrupted = True
-        print(f"interrupted at {model.num_timesteps} steps: saving")
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM: stop early, still save and write meta
+        interrupted = signal_name(exc)
+        print(f"interrupted ({interrupted}) at {model.num_timesteps} steps: saving")
     val_cb.evaluate_now()  # the final model too
     rl_s = time.perf_counter() - t_rl
     model.save(run_dir / "final_model.zip")
@@ -252,7 +257,8 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
         best_val={metric: val_cb.best},
         aryl_val={metric: val_cb.ref[metric]},
         resumed_from=resume,
-        interrupted=interrupted,
+        interrupted=interrupted is not None,
+        interrupt_signal=interrupted,
         date=time.strftime("%Y-%m-%d %H:%M:%S"),
         versions=versions(),
     )
@@ -297,5 +303,17 @@ def main_from_args(args: argparse.Namespace) -> int:
             str(Path(run_dir, "eval_log.csv")),
             str(Path(run_dir, f"eval_log.{int(time.time())}.csv")),
         )
-    train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    meta = train(cfg, run_dir, resume=args.resume, progress=not args.no_progress)
+    if meta["interrupt_signal"] is not None:  # saved, but say it stopped early: 128 + signal
+        return 128 + int(getattr(signal, meta["interrupt_signal"]))
     return 0
+
+
+def _in_env_worker(factory):
+    """Build an env in a ``SubprocVecEnv`` worker after :func:`aryl_gym.interrupts.setup_worker`
+    (ignore SIGINT, die with the parent): a Ctrl-C reaches the trainer alone, which then
+    saves and closes the workers itself."""
+    from aryl_gym.interrupts import setup_worker
+
+    setup_worker()  # the worker's parent is multiprocessing's fork server, not this process
+    return factory()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from aryl_gym.sim.config import ClusterConfig, DynamicsConfig
+from aryl_gym.sim.limits import DAY_S, check_at_most, check_sim_time
 from aryl_gym.workload.generator import WorkloadConfig
 from aryl_gym.workload.inference import InferenceConfig
 
@@ -39,6 +40,18 @@ class ScenarioConfig:
     window: tuple[float, float] | None = None
     max_time_s: float | None = None
     max_drain_s: float | None = None
+
+    def __post_init__(self) -> None:
+        # upper bounds (aryl_gym.sim.limits) of the synthetic workload, checked before any job
+        # is generated; a trace's jobs are checked when it is loaded (limits.check_jobs)
+        wl = self.workload
+        check_sim_time(f"scenario {self.name!r}: workload.days", wl.days * DAY_S)
+        check_at_most(
+            f"scenario {self.name!r}: the expected number of jobs "
+            f"(workload.jobs_per_day {wl.jobs_per_day:g} x workload.days {wl.days:g})",
+            wl.jobs_per_day * wl.days,
+            "MAX_JOBS",
+        )
 
     def with_(self, **changes) -> ScenarioConfig:
         """A copy with some top-level fields replaced (dataclasses.replace)."""

@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig
+from aryl_gym.sim.limits import check_jobs
 from aryl_gym.workload.generator import ITP_DURATION_BY_GPUS, WorkloadConfig, generate_jobs
 from aryl_gym.workload.inference import InferenceConfig, build_demand
 from aryl_gym.workload.schema import JobTable
@@ -124,6 +125,10 @@ def build_workload(
     With a ``trace``, the jobs are the trace's and the seed shifts the seed of the elastic
     flags and profiles the loader draws: ``trace_options.seed + seed`` (seed 0 gives the
     jobs of ``aryl-gym traces convert`` with the same options).
+
+    The jobs are checked against the bounds of :mod:`aryl_gym.sim.limits` (count, GPUs per job,
+    last arrival within ``MAX_SIM_TIME_S``) before the demand series is built, so memory
+    stays proportional to the workload: ``ValueError`` naming the job and the bound.
     """
     w_seed, d_seed = (int(x) for x in np.random.SeedSequence(seed).generate_state(2))
     if scenario.trace is not None:
@@ -135,6 +140,7 @@ def build_workload(
         jobs, _ = load_any(scenario.trace, scenario.trace_format, options=options)
     else:
         jobs = generate_jobs(scenario.workload, seed=w_seed)
+    check_jobs(jobs, scenario.trace or "synthetic workload")
     last = float(jobs.submit_time[-1]) if len(jobs) else 0.0
     # Demand is generated past the last arrival so the drain phase still sees the diurnal
     # curve; after its end the last value holds.
@@ -187,6 +193,7 @@ def scenario_with_trace(
             raise ValueError(f"target load must be a finite number > 0, got {target_load}")
         jobs, report = load_any(trace, trace_format, options=base.trace_options)
         say(report)
+        check_jobs(jobs, str(trace))  # before sizing a cluster for it
         overrides.update(trace=str(trace), trace_format=report.format)
         cluster = base.cluster
         load = offered_gpu_demand(jobs) / cluster.training_gpus
@@ -199,7 +206,10 @@ def scenario_with_trace(
                     f"training servers, offered load {load:.2f}, largest job "
                     f"{int(jobs.gpus.max())} GPUs)"
                 )
-            cluster = size_cluster_for(jobs, cluster, target)
+            try:
+                cluster = size_cluster_for(jobs, cluster, target)
+            except ValueError as exc:  # e.g. a tiny target load: too many servers
+                raise ValueError(f"sizing the training pool for load {target:g}: {exc}") from None
             overrides["cluster"] = cluster
             say(
                 f"sized training pool to {cluster.training_servers} servers for load {target:g}; "

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aryl_gym.sim.profiles import (
+    BIG_SUFFIX,
     DEFAULT_PROFILE_MIX,
     PROFILES,
     ScalingProfile,
@@ -25,9 +26,13 @@ EPS = 1e-9
 
 
 def test_profile_names() -> None:
-    assert set(PROFILES) == {"linear", *MEASURED}
+    assert set(PROFILES) == {"linear", *MEASURED, *(f"{m}{BIG_SUFFIX}" for m in MEASURED)}
     for name, prof in PROFILES.items():
         assert prof.name == name
+        assert prof.fits_lent_gpu == (not name.endswith(BIG_SUFFIX))
+        if name.endswith(BIG_SUFFIX):  # a big variant scales like its model
+            small = PROFILES[name.removesuffix(BIG_SUFFIX)]
+            assert (prof.gamma, prof.split_factor) == (small.gamma, small.split_factor)
 
 
 def test_default_mix() -> None:

@@ -8,8 +8,10 @@ from aryl_gym.cli.common import (
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
+    check_scenario_arguments,
     csv_list,
     policies_and_seeds,
+    print_resumed,
     scenario_from_args,
 )
 
@@ -17,14 +19,23 @@ DEFAULT_POLICIES = "aryl,baseline,aryl-loan-only,aryl-elastic-only"
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from aryl_gym.experiments.benchmark import run_benchmark
+    from aryl_gym.experiments.benchmark import benchmark_folder, run_benchmark
     from aryl_gym.experiments.report import format_table
-    from aryl_gym.experiments.runner import check_backend, validate_policies
+    from aryl_gym.experiments.runner import (
+        check_backend,
+        check_workers,
+        validate_policies,
+        validate_seeds,
+    )
 
     policies, seeds = policies_and_seeds(args)
     # validate everything before any run starts (the scenario last: it may load a trace)
     validate_policies(policies)
+    validate_seeds(seeds)
     check_backend(args.backend)
+    check_workers(args.workers)
+    check_scenario_arguments(args)
+    benchmark_folder(args.out).check(force=args.force, resume=args.resume)
     scenario = scenario_from_args(args)
     df = run_benchmark(
         scenario,
@@ -37,8 +48,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         backend=args.backend,
         address=args.address,
         keep=csv_list(args.keep or ""),
+        force=args.force,
+        resume=args.resume,
     )
     print(format_table(df, args.reference))
+    print_resumed(df)
     for p in df.attrs.get("paths", []):
         print(f"wrote {p}")
     if df.attrs.get("records"):

@@ -30,6 +30,13 @@ def print_summary(summary: dict, title: str = "") -> None:
         print(f"  {k:<{width}}  {fmt_value(v)}")
 
 
+def print_resumed(df) -> None:
+    """With ``--resume``: how many runs came from the folder's records and how many ran."""
+    reused = df.attrs.get("reused", [])
+    if reused:
+        print(f"resumed: {len(reused)} run(s) reused, {len(df.attrs.get('computed', []))} computed")
+
+
 def csv_list(text: str) -> list[str]:
     """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
     return [x.strip() for x in text.split(",") if x.strip()]
@@ -68,14 +75,23 @@ def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False
     )
 
 
+def check_scenario_arguments(args: argparse.Namespace) -> None:
+    """The checks of :func:`add_scenario_arguments`' options that read no file:
+    ``ValueError`` for ``--format`` / ``--target-load`` without ``--trace`` and for a
+    ``--trace`` that is a folder."""
+    if args.trace is None and (args.format is not None or args.target_load is not None):
+        raise ValueError("--format and --target-load need --trace")
+    if args.trace is not None and args.trace.is_dir():
+        raise ValueError(f"--trace {args.trace}: is a folder; give the path of a trace file")
+
+
 def scenario_from_args(args: argparse.Namespace):
     """The scenario of :func:`add_scenario_arguments`' options (see
     :func:`aryl_gym.scenarios.scenario_with_trace`); prints what it decided."""
     from aryl_gym.resources import resolve_trace
     from aryl_gym.scenarios import get_scenario, inference_curve_line, scenario_with_trace
 
-    if args.trace is None and (args.format is not None or args.target_load is not None):
-        raise ValueError("--format and --target-load need --trace")
+    check_scenario_arguments(args)
     scenario = scenario_with_trace(
         get_scenario(args.scenario),
         trace=None if args.trace is None else resolve_trace(args.trace),
@@ -105,8 +121,22 @@ def add_run_arguments(
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--out``, the backend options, ``--reference`` and ``--quiet``."""
+    """``--out``, ``--force`` / ``--resume``, the backend options, ``--reference`` and
+    ``--quiet``."""
     parser.add_argument("--out", required=True, type=Path, help="output directory")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the results already in --out (without it, or --resume, a folder "
+        "holding results is refused)",
+    )
+    again.add_argument(
+        "--resume",
+        action="store_true",
+        help="finish an interrupted --out: the runs it already holds (runs/<hash>.json, the "
+        "same policy, scenario, seed and code version) are not computed again",
+    )
     add_backend_arguments(parser)
     parser.add_argument(
         "--reference", default="baseline", help="policy the ratios compare to (default baseline)"
@@ -142,7 +172,10 @@ def policies_and_seeds(args: argparse.Namespace) -> tuple[list[str], list[int]]:
 
 
 def seeds_from_args(args: argparse.Namespace) -> list[int]:
-    """``--seed-list`` parsed, else ``0..--seeds-1``; ``ValueError`` for bad values."""
+    """``--seed-list`` parsed, else ``0..--seeds-1``; ``ValueError`` for bad values and
+    for more seeds than ``aryl_gym.sim.limits.MAX_SEEDS`` (checked before the list is built)."""
+    from aryl_gym.sim.limits import check_at_most
+
     if args.seed_list is not None:
         try:
             return [int(x) for x in csv_list(args.seed_list)]
@@ -152,4 +185,5 @@ def seeds_from_args(args: argparse.Namespace) -> list[int]:
             ) from None
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    check_at_most("--seeds", args.seeds, "MAX_SEEDS")
     return list(range(args.seeds))

@@ -9,10 +9,30 @@ from pathlib import Path
 from aryl_gym.cli.common import add_scenario_arguments, print_summary, scenario_from_args
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """``--json`` and ``--jobs-csv`` checked before the simulation (see
+    :func:`aryl_gym.outputs.check_output_file`): ``ValueError`` naming the option."""
+    from aryl_gym.outputs import check_output_file
+
+    both = args.json is not None and args.jobs_csv is not None
+    if both and Path(args.json).resolve() == Path(args.jobs_csv).resolve():
+        raise ValueError(f"--json and --jobs-csv name the same file: {args.json}")
+    for option, path in (
+        ("--json", args.json),
+        ("--jobs-csv", args.jobs_csv),
+        ("--timeseries-csv", args.timeseries_csv),
+        ("--events-csv", args.events_csv),
+    ):
+        if path is not None:
+            check_output_file(path, option, force=args.force)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from aryl_gym.baselines import make_policy
+    from aryl_gym.outputs import write_csv_atomic, write_text_atomic
     from aryl_gym.simulate import run_policy
 
+    check_outputs(args)
     scenario = scenario_from_args(args)
     policy = make_policy(args.policy)
     result = run_policy(
@@ -30,8 +50,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     }
     print_summary(summary, f"aryl-gym simulate: {scenario.name} / {policy.name} / seed {args.seed}")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(summary, indent=2, default=float) + "\n")
+        write_text_atomic(args.json, json.dumps(summary, indent=2, default=float) + "\n")
         print(f"wrote {args.json}")
     for kind, path in (
         ("jobs", args.jobs_csv),
@@ -39,8 +58,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         ("events", args.events_csv),
     ):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            result.records(kind).to_csv(path, index=False)
+            write_csv_atomic(path, result.records(kind))
             print(f"wrote {path}")
     return 0
 
@@ -92,6 +110,12 @@ def register(sub) -> None:
         help="record every start, resize, preemption, finish, lend and reclaim and write them "
         "as CSV here (time_s, kind, job_id, server, gpus_before, gpus_after, placement; "
         "see aryl_gym/sim/events.py)",
+    )
+    s.add_argument(
+        "--force",
+        action="store_true",
+        help="replace existing output files (without it they are refused "
+        "before the simulation starts)",
     )
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_simulate)

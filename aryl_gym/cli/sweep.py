@@ -8,7 +8,9 @@ from aryl_gym.cli.common import (
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
+    check_scenario_arguments,
     policies_and_seeds,
+    print_resumed,
     scenario_from_args,
 )
 
@@ -16,13 +18,19 @@ from aryl_gym.cli.common import (
 def cmd_sweep(args: argparse.Namespace) -> int:
     from aryl_gym.experiments import runner
     from aryl_gym.experiments.grid import grid_points, parse_grid
-    from aryl_gym.experiments.sweep import run_sweep
+    from aryl_gym.experiments.sweep import run_sweep, sweep_folder
 
     policies, seeds = policies_and_seeds(args)
     # validate everything before any run starts (the scenario last: it may load a trace)
     runner.validate_policies(policies)
+    runner.validate_seeds(seeds)
     grid = parse_grid(args.grid or [])
     runner.check_backend(args.backend)
+    runner.check_workers(args.workers)
+    check_scenario_arguments(args)
+    sweep_folder(args.out, grid, policies, args.reference).check(
+        force=args.force, resume=args.resume
+    )
     scenario = scenario_from_args(args)
     df = run_sweep(
         scenario,
@@ -35,7 +43,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         address=args.address,
         progress=not args.quiet,
         reference=args.reference,
+        force=args.force,
+        resume=args.resume,
     )
+    print_resumed(df)
     n_points = len(grid_points(grid))
     print(
         f"sweep {scenario.name}: {n_points} point(s) x {len(policies)} policies x "

@@ -22,6 +22,13 @@ writes to ``--out``:
   the whole run records of every run (per-job rows, the sampled usage series, the event
   log of :mod:`aryl_gym.sim.events`; characters of a policy name other than letters,
   digits, ``_``, ``.`` and ``-`` become ``_``).
+* ``runs/<key>.json`` (and ``.npz``) — one record per finished run, written as it ends;
+* ``INCOMPLETE.json`` — only while the folder is unfinished (interrupted): the missing
+  runs and files (see :mod:`aryl_gym.experiments.records`).
+
+Every file is written atomically. A folder that already holds results is refused unless
+``force`` (replace them) or ``resume`` (reuse the finished runs' records: only the
+missing runs are computed, and the reports come out as those of an uninterrupted run).
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.experiments.plots import plot_all
+from aryl_gym.experiments.records import ResultFolder, execute_in_folder
 from aryl_gym.experiments.report import (
     aggregate,
     format_table,
@@ -46,11 +54,31 @@ from aryl_gym.experiments.runner import (
     RunSpec,
     check_backend,
     check_inputs,
-    execute_runs,
+    check_workers,
     print_failures,
 )
+from aryl_gym.outputs import write_csv_atomic, write_text_atomic
+from aryl_gym.sim.limits import check_at_most
 from aryl_gym.sim.metrics import SUMMARY_KEYS
 from aryl_gym.simulate import check_record_kinds
+
+#: The report files of a benchmark folder.
+REPORT_FILES = (
+    "results.csv",
+    "results.json",
+    "failures.json",
+    "table.md",
+    "jct_cdf.png",
+    "queue_cdf.png",
+    "usage_over_time.png",
+    "preemptions.png",
+)
+
+
+def benchmark_folder(out_dir: Path | str) -> ResultFolder:
+    """The :class:`~aryl_gym.experiments.records.ResultFolder` of a benchmark in
+    ``out_dir`` (``benchmark_folder(out).check(...)`` checks it before any work)."""
+    return ResultFolder(out_dir, "benchmark", REPORT_FILES)
 
 
 def run_benchmark(
@@ -66,6 +94,8 @@ def run_benchmark(
     backend: str = "local",
     address: str | None = None,
     keep: Sequence[str] = (),
+    force: bool = False,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Run every policy on every seed of ``scenario`` and write the reports to ``out_dir``.
 
@@ -81,27 +111,41 @@ def run_benchmark(
         reference: the policy the ratios compare to (skipped when it is not run).
         policy_factories: extra ``name -> zero-argument callable returning a Policy``
             (used before the registry; must be picklable when ``workers > 1`` or on Ray).
-        backend: ``"local"`` or ``"ray"`` (see :func:`execute_runs`).
+        backend: ``"local"`` or ``"ray"`` (see
+            :func:`~aryl_gym.experiments.runner.execute_runs`).
         address: the Ray cluster address (``backend="ray"`` only).
         keep: run records to write per run under ``out_dir/runs`` (kinds of
             :data:`aryl_gym.simulate.RECORD_KINDS`: ``jobs``, ``timeseries``, ``events``).
             They come back from the workers whole, so a large scenario with many runs
             needs the memory for all of them.
+        force: replace the results already in ``out_dir``.
+        resume: reuse the records of the runs already finished in ``out_dir``.
 
     Returns:
         One row per successful run (policy, seed, scenario, summary keys), ordered as
         ``policies`` x ``seeds``. ``df.attrs`` holds ``failures`` (list of dicts with
-        policy, seed, error), ``paths`` (the report files written) and ``records`` (the
-        run record files written).
+        policy, seed, error), ``paths`` (the files written), ``records`` (the run record
+        files written), ``computed`` and ``reused`` (the ``(policy, seed)`` runs computed
+        now / taken from records).
+
+    Raises:
+        ValueError: before any run, for unknown names, sizes beyond
+            :mod:`aryl_gym.sim.limits`, an ``out_dir`` that cannot be written or that holds
+            results without ``force`` / ``resume``.
+        KeyboardInterrupt: on Ctrl-C / SIGTERM, after stopping the workers and marking
+            the folder incomplete.
     """
     sc, seeds = check_inputs(scenario, policies, seeds, policy_factories)
     check_backend(backend)
+    check_workers(workers)
+    check_at_most("the number of runs (policies x seeds)", len(policies) * len(seeds), "MAX_RUNS")
     keep = check_record_kinds(keep)
     if keep:
         _check_record_stems(policies)
+    folder = benchmark_folder(out_dir)
+    folder.check(force=force, resume=resume)
     factories = dict(policy_factories or {})
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     # seed-major order: consecutive tasks share a workload (cached per process)
     tasks = [
@@ -109,8 +153,11 @@ def run_benchmark(
         for s in seeds
         for p in policies
     ]
-    results = execute_runs(
+    results, computed = execute_in_folder(
         tasks,
+        folder,
+        force=force,
+        resume=resume,
         backend=backend,
         workers=workers,
         address=address,
@@ -127,12 +174,16 @@ def run_benchmark(
     ]
     df = _results_frame(sc.name, ok)
     agg = aggregate(df, reference)
-    paths = write_reports(out_dir, sc, df, agg, ok, failures, policies, seeds, reference)
-    records = write_run_records(out_dir, ok)
+    with folder.writing_reports(tasks):
+        paths = write_reports(out_dir, sc, df, agg, ok, failures, policies, seeds, reference)
+        records = write_run_records(out_dir, ok)
     print_failures("benchmark", failures, len(tasks), lambda f: f"{f['policy']} seed {f['seed']}")
     df.attrs["failures"] = [{k: f[k] for k in ("policy", "seed", "error")} for f in failures]
     df.attrs["paths"] = [str(p) for p in paths]
     df.attrs["records"] = [str(p) for p in records]
+    done_now = set(computed)
+    df.attrs["computed"] = [(tasks[i].policy, tasks[i].seed) for i in computed]
+    df.attrs["reused"] = [(t.policy, t.seed) for i, t in enumerate(tasks) if i not in done_now]
     return df
 
 
@@ -201,11 +252,8 @@ def write_reports(
     seeds: list[int],
     reference: str,
 ) -> list[Path]:
-    """Write the CSV, JSON, markdown and PNG files; returns their paths."""
-    paths = []
-    p = out_dir / "results.csv"
-    df.to_csv(p, index=False)
-    paths.append(p)
+    """Write the CSV, JSON, markdown and PNG files (each atomically); returns their paths."""
+    paths = [write_csv_atomic(out_dir / "results.csv", df)]
 
     doc = {
         "scenario": scenario.name,
@@ -224,11 +272,13 @@ def write_reports(
     paths.append(write_json(out_dir / "results.json", doc))
     paths.append(write_json(out_dir / "failures.json", failures))
 
-    p = out_dir / "table.md"
-    p.write_text(
-        f"# Benchmark: {scenario.name}\n\n{setup_line(scenario)}\n\n" + format_table(df, reference)
+    paths.append(
+        write_text_atomic(
+            out_dir / "table.md",
+            f"# Benchmark: {scenario.name}\n\n{setup_line(scenario)}\n\n"
+            + format_table(df, reference),
+        )
     )
-    paths.append(p)
 
     paths += plot_all(out_dir, scenario, agg, outputs, policies)
     return paths

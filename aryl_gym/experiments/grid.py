@@ -52,17 +52,17 @@ def _inference(field: str) -> Callable[[ScenarioConfig, Any], ScenarioConfig]:
 
 #: The known grid parameters, in the order they are applied to the scenario.
 PARAMETERS: dict[str, Parameter] = {
-    "large_model_share": Parameter(
-        _float,
-        lambda sc, v: replace(sc, workload=replace(sc.workload, large_model_share=v)),
-        lambda sc: sc.workload.large_model_share,
-        "share of jobs whose model does not fit a lent GPU (workload.large_model_share)",
-    ),
     "elastic_share": Parameter(
         _float,
         lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_share=v)),
         lambda sc: sc.workload.elastic_share,
         "share of elastic jobs (workload.elastic_share)",
+    ),
+    "large_model_share": Parameter(
+        _float,
+        lambda sc, v: replace(sc, workload=replace(sc.workload, large_model_share=v)),
+        lambda sc: sc.workload.large_model_share,
+        "share of jobs whose model does not fit a lent GPU (workload.large_model_share)",
     ),
     "load": Parameter(
         _float,

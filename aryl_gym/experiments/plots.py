@@ -15,6 +15,7 @@ import pandas as pd
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.experiments.grid import anchors, at_anchors, fmt_value
 from aryl_gym.experiments.report import LEVEL
+from aryl_gym.outputs import atomic_path
 from aryl_gym.sim.catalog import RATIO_METRICS, Metric, metric
 
 if TYPE_CHECKING:
@@ -40,7 +41,8 @@ def new_figure(nrows: int = 1, ncols: int = 1, **kwargs) -> tuple[Figure, Any]:
 def save_figure(fig: Figure, path: Path) -> Path:
     """Lay ``fig`` out and write it to ``path`` (PNG, 120 dpi); returns ``path``."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     return path
 
 

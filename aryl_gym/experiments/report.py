@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from aryl_gym.config import ScenarioConfig
+from aryl_gym.outputs import write_text_atomic
 from aryl_gym.sim.catalog import RATIO_METRICS, TABLE_METRICS, Metric
 from aryl_gym.stats import CONFIDENCE, mean_ci
 
@@ -168,9 +169,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def write_json(path: Path, doc: Any) -> Path:
-    """``doc`` as indented strict JSON (NaN and inf as null); returns ``path``."""
-    path.write_text(json.dumps(_jsonable(doc), indent=2) + "\n")
-    return path
+    """``doc`` as indented strict JSON (NaN and inf as null), written atomically; returns
+    ``path``."""
+    return write_text_atomic(path, json.dumps(_jsonable(doc), indent=2) + "\n")
 
 
 def setup_line(scenario: ScenarioConfig) -> str:

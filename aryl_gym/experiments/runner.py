@@ -9,6 +9,7 @@ and command-line options both commands share.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import traceback
@@ -22,6 +23,13 @@ import pandas as pd
 
 from aryl_gym._install import install_hint
 from aryl_gym.config import ScenarioConfig
+from aryl_gym.interrupts import (
+    raise_if_interrupted,
+    setup_worker,
+    signals_deferred,
+    stop_processes,
+)
+from aryl_gym.sim.limits import check_at_most
 
 if TYPE_CHECKING:
     from aryl_gym.policy import Policy
@@ -155,6 +163,20 @@ def _import_ray():
     return ray
 
 
+#: Called in the parent process as each run ends: (index in ``specs``, its output).
+OnDone = Callable[[int, RunOutput], None]
+
+
+def check_workers(workers: int | None) -> None:
+    """``ValueError`` unless ``workers`` is ``None`` or an integer in
+    ``[1, aryl_gym.sim.limits.MAX_WORKERS]``."""
+    if workers is None:
+        return
+    if int(workers) != workers or workers < 1:
+        raise ValueError(f"--workers must be an integer >= 1, got {workers!r}")
+    check_at_most("--workers", workers, "MAX_WORKERS")
+
+
 def execute_runs(
     specs: Sequence[RunSpec],
     *,
@@ -163,53 +185,93 @@ def execute_runs(
     address: str | None = None,
     progress: bool = True,
     desc: str = "runs",
+    on_done: OnDone | None = None,
 ) -> list[RunOutput]:
     """Execute ``specs`` on ``backend``; one :class:`RunOutput` per spec, in order.
 
     A run that raises (or whose worker dies) comes back with ``error`` and ``traceback``
     set; the other runs are kept. ``local``: ``workers`` processes (default
-    ``min(os.cpu_count(), runs)``; 1 runs in-process). ``ray``: one task per run on the
-    cluster at ``address`` (``ray.init(address=...)``; ``None``: ``$RAY_ADDRESS`` or a new
-    local instance with ``workers`` CPUs, default all). A Ray session that is already
-    initialised is used as it is and left running.
+    ``min(os.cpu_count(), runs)``, never more than the runs; 1 runs in-process). ``ray``:
+    one task per run on the cluster at ``address`` (``ray.init(address=...)``; ``None``:
+    ``$RAY_ADDRESS`` or a new local instance with ``workers`` CPUs, default all). A Ray
+    session that is already initialised is used as it is and left running. ``on_done``
+    is called in this process as each run ends (e.g. to keep a record of it).
+
+    On ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM under
+    :func:`aryl_gym.interrupts.signals_raise`) or any other exception, the runs not
+    started are cancelled, the local worker processes are terminated (killed after two
+    seconds) and reaped, Ray tasks are cancelled, and the exception propagates: nothing
+    is left running. Local workers ignore SIGINT and die with this process
+    (:func:`aryl_gym.interrupts.setup_worker`).
     """
     check_backend(backend)
+    check_workers(workers)
     specs = list(specs)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(specs), desc=desc, unit="run", disable=not progress)
+    outputs: list[RunOutput | None] = [None] * len(specs)
+
+    def finish(i: int, output: RunOutput) -> None:
+        raise_if_interrupted()  # a Ctrl-C that Python swallowed in a finalizer
+        outputs[i] = output
+        bar.update(1)
+        if on_done is not None:
+            on_done(i, output)
+
     try:
         if backend == "ray":
-            return _execute_ray(specs, workers, address, bar)
-        return _execute_local(specs, workers, bar)
+            _execute_ray(specs, workers, address, finish)
+        else:
+            _execute_local(specs, workers, bar, finish)
     finally:
         bar.close()
-
-
-def _execute_local(specs: list[RunSpec], workers: int | None, bar) -> list[RunOutput]:
-    n_workers = min(os.cpu_count() or 1, len(specs)) if workers is None else max(1, int(workers))
-    outputs: list[RunOutput | None] = [None] * len(specs)
-    if n_workers == 1:
-        for i, spec in enumerate(specs):
-            bar.set_postfix_str(spec.label)
-            outputs[i] = _run_spec(spec)
-            bar.update(1)
-    else:
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            futures = {pool.submit(_run_spec, spec): i for i, spec in enumerate(specs)}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                try:
-                    outputs[i] = fut.result()
-                except Exception as exc:  # pickling errors, a worker that died
-                    outputs[i] = _failed(specs[i], exc)
-                bar.update(1)
     return outputs  # type: ignore[return-value]
 
 
+def _execute_local(specs: list[RunSpec], workers: int | None, bar, finish: OnDone) -> None:
+    n_workers = min((os.cpu_count() or 1) if workers is None else int(workers), len(specs))
+    if n_workers <= 1:
+        for i, spec in enumerate(specs):
+            bar.set_postfix_str(spec.label)
+            finish(i, _run_spec(spec))
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=n_workers, initializer=setup_worker, initargs=(os.getpid(),)
+    )
+    try:
+        futures = {pool.submit(_run_spec, spec): i for i, spec in enumerate(specs)}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                output = fut.result()
+            except Exception as exc:  # pickling errors, a worker that died
+                output = _failed(specs[i], exc)
+            finish(i, output)
+    except BaseException:  # Ctrl-C, SIGTERM, a failing on_done: stop every worker now
+        _abort_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _abort_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued runs and terminate the pool's worker processes (no waiting for
+    the runs in progress)."""
+    with signals_deferred():
+        # the executor forgets its processes and manager thread on shutdown: take them first
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        manager = getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_processes(processes)
+        if manager is not None:
+            # it ends once it sees the workers gone; joining it here avoids a race with
+            # concurrent.futures' exit hook (a write to its closed wake-up pipe, Python 3.11)
+            manager.join(timeout=2.0)
+
+
 def _execute_ray(
-    specs: list[RunSpec], workers: int | None, address: str | None, bar
-) -> list[RunOutput]:
+    specs: list[RunSpec], workers: int | None, address: str | None, finish: OnDone
+) -> None:
     ray = _import_ray()
     started = False
     if not ray.is_initialized():
@@ -221,21 +283,26 @@ def _execute_ray(
                 kwargs["num_cpus"] = max(1, int(workers))
         ray.init(address=address, **kwargs)
         started = True
+    pending: list = []
     try:
         remote = ray.remote(num_cpus=1)(_run_spec)
         refs = {remote.remote(spec): i for i, spec in enumerate(specs)}
-        outputs: list[RunOutput | None] = [None] * len(specs)
         pending = list(refs)
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             for ref in done:
                 i = refs[ref]
                 try:
-                    outputs[i] = ray.get(ref)
+                    output = ray.get(ref)
                 except Exception as exc:  # a worker or node that died, a pickling error
-                    outputs[i] = _failed(specs[i], exc)
-                bar.update(1)
-        return outputs  # type: ignore[return-value]
+                    output = _failed(specs[i], exc)
+                finish(i, output)
+    except BaseException:  # Ctrl-C, SIGTERM: cancel what is still queued or running
+        with signals_deferred():
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+        raise
     finally:
         if started:
             ray.shutdown()
@@ -294,10 +361,16 @@ def check_inputs(
 
 
 def validate_seeds(seeds: Sequence[int]) -> list[int]:
-    """The seeds as ints; ``ValueError`` when there are none or one is repeated."""
+    """The seeds as ints; ``ValueError`` when there are none, more than
+    ``aryl_gym.sim.limits.MAX_SEEDS``, one outside ``[0, MAX_SEED]`` or one repeated."""
+    check_at_most("the number of seeds", len(seeds), "MAX_SEEDS")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("no seeds given")
+    for s in seeds:
+        if s < 0:
+            raise ValueError(f"seeds must be >= 0, got {s}")
+        check_at_most("seed", s, "MAX_SEED")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds given more than once: {seeds}")
     return seeds

@@ -25,11 +25,15 @@ Writes to ``--out``:
   parameter, the other parameters at their defaults;
 * ``sweep_<parameter>.png`` — per swept parameter, the ratios of every policy to the
   reference against the parameter's values (others at their defaults);
-* ``failures.json`` — the runs that raised (an empty list when none did).
+* ``failures.json`` — the runs that raised (an empty list when none did);
+* ``runs/<key>.json`` and ``INCOMPLETE.json`` — run records and the marker of an
+  unfinished folder, as ``aryl-gym benchmark`` (``force`` / ``resume`` likewise; see
+  :mod:`aryl_gym.experiments.records`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +51,7 @@ from aryl_gym.experiments.grid import (
     point_scenario,
 )
 from aryl_gym.experiments.plots import plot_sensitivity
+from aryl_gym.experiments.records import ResultFolder, execute_in_folder
 from aryl_gym.experiments.report import (
     aggregate,
     cell,
@@ -54,12 +59,14 @@ from aryl_gym.experiments.report import (
     ratios_note,
     write_json,
 )
+from aryl_gym.outputs import write_csv_atomic, write_text_atomic
 from aryl_gym.sim.catalog import (
     RATIO_METRICS,
     SENSITIVITY_METRICS,
     SUMMARY_KEYS,
     SWEEP_METRICS,
 )
+from aryl_gym.sim.limits import check_at_most
 
 #: What :func:`point_aggregates` computes: the per-point and the sensitivity columns.
 _AGGREGATED = tuple(dict.fromkeys((*SWEEP_METRICS, *SENSITIVITY_METRICS)))
@@ -81,19 +88,30 @@ def run_sweep(
     progress: bool = True,
     reference: str = "baseline",
     policy_factories: dict[str, runner.PolicyFactory] | None = None,
+    force: bool = False,
+    resume: bool = False,
 ) -> pd.DataFrame:
     """Run every grid point x policy x seed and write the sweep reports to ``out_dir``.
 
     ``grid`` maps parameter names of :data:`PARAMETERS` to values (typed; see
     :func:`parse_grid` for strings); an empty grid is one point, the scenario itself.
-    Every point's scenario is built (and so validated) before any run starts.
+    Every point's scenario is built (and so validated) and ``out_dir`` is checked before
+    any run starts. ``force`` replaces the results already in ``out_dir``; ``resume``
+    reuses the records of its finished runs (see :mod:`aryl_gym.experiments.records`).
 
     Returns one row per successful run (grid parameters, policy, seed, scenario, summary
-    keys), ordered by point, policy, seed; ``df.attrs`` holds ``failures`` and ``paths``.
+    keys), ordered by point, policy, seed; ``df.attrs`` holds ``failures``, ``paths``,
+    ``computed`` and ``reused`` (``(point, policy, seed)`` of the runs computed now /
+    taken from records).
     """
     base, seeds = runner.check_inputs(scenario, policies, seeds, policy_factories)
     grid = normalise_grid(dict(grid))
     runner.check_backend(backend)
+    runner.check_workers(workers)
+    n_runs = math.prod(len(v) for v in grid.values()) * len(policies) * len(seeds)
+    check_at_most("the number of runs (grid points x policies x seeds)", n_runs, "MAX_RUNS")
+    folder = sweep_folder(out_dir, grid, policies, reference)
+    folder.check(force=force, resume=resume)
     points = grid_points(grid)
     scenarios = []
     for point in points:
@@ -105,7 +123,6 @@ def run_sweep(
             raise ValueError(f"grid point {label}: {msg}") from None
     factories = dict(policy_factories or {})
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
     # point- then seed-major: consecutive tasks share a workload (cached per worker)
     tasks = [
@@ -114,8 +131,12 @@ def run_sweep(
         for s in seeds
         for p in policies
     ]
-    results = runner.execute_runs(
-        [t for _, t in tasks],
+    specs = [t for _, t in tasks]
+    results, computed = execute_in_folder(
+        specs,
+        folder,
+        force=force,
+        resume=resume,
         backend=backend,
         workers=workers,
         address=address,
@@ -147,7 +168,8 @@ def run_sweep(
     columns = [*grid, "policy", "seed", "scenario", *keys]
     df = pd.DataFrame(rows, columns=columns)
 
-    paths = write_sweep_reports(out_dir, base, df, grid, policies, seeds, reference, failures)
+    with folder.writing_reports(specs):
+        paths = write_sweep_reports(out_dir, base, df, grid, policies, seeds, reference, failures)
     runner.print_failures(
         "sweep",
         failures,
@@ -156,7 +178,24 @@ def run_sweep(
     )
     df.attrs["failures"] = [{k: v for k, v in f.items() if k != "traceback"} for f in failures]
     df.attrs["paths"] = [str(p) for p in paths]
+    done_now = set(computed)
+    df.attrs["computed"] = [(tasks[i][0], tasks[i][1].policy, tasks[i][1].seed) for i in computed]
+    df.attrs["reused"] = [
+        (i, t.policy, t.seed) for j, (i, t) in enumerate(tasks) if j not in done_now
+    ]
     return df
+
+
+def sweep_folder(
+    out_dir: Path | str, grid: dict[str, Sequence[Any]], policies: Sequence[str], reference: str
+) -> ResultFolder:
+    """The :class:`~aryl_gym.experiments.records.ResultFolder` of a sweep in ``out_dir``:
+    ``sweep.csv``, ``sweep.md``, ``failures.json`` and, when ``reference`` runs, one
+    ``sweep_<parameter>.png`` per swept parameter (any ``sweep_*.png`` counts as a result)."""
+    pngs = [f"sweep_{n}.png" for n, vs in grid.items() if len(vs) > 1 and reference in policies]
+    return ResultFolder(
+        out_dir, "sweep", ["sweep.csv", "sweep.md", "failures.json", *pngs], ["sweep_*.png"]
+    )
 
 
 # --------------------------------------------------------------------------- reports
@@ -285,14 +324,12 @@ def write_sweep_reports(
     failures: list[dict],
 ) -> list[Path]:
     """Write ``sweep.csv``, ``sweep.md``, ``failures.json`` and the PNGs; their paths."""
-    paths = []
-    p = out_dir / "sweep.csv"
-    df.to_csv(p, index=False)
-    paths.append(p)
-
-    p = out_dir / "sweep.md"
-    p.write_text(format_sweep(df, grid, base, policies, seeds, reference))
-    paths.append(p)
+    paths = [write_csv_atomic(out_dir / "sweep.csv", df)]
+    paths.append(
+        write_text_atomic(
+            out_dir / "sweep.md", format_sweep(df, grid, base, policies, seeds, reference)
+        )
+    )
 
     paths.append(write_json(out_dir / "failures.json", failures))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aryl_gym.sim.limits import check_at_most
+
 
 @dataclass(frozen=True)
 class ClusterConfig:
@@ -37,6 +39,10 @@ class ClusterConfig:
         for name in ("training_gpu_speed", "inference_gpu_speed"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"ClusterConfig.{name} must be > 0, got {getattr(self, name)}")
+        # upper bounds (aryl_gym.sim.limits): memory stays proportional to a sane cluster
+        for name in ("training_servers", "inference_servers"):
+            check_at_most(f"ClusterConfig.{name}", getattr(self, name), "MAX_SERVERS_PER_POOL")
+        check_at_most("ClusterConfig.gpus_per_server", self.gpus_per_server, "MAX_GPUS_PER_SERVER")
 
     @property
     def training_gpus(self) -> int:

@@ -21,6 +21,8 @@ from importlib import resources
 
 import numpy as np
 
+from aryl_gym.sim.limits import check_at_most
+
 __all__ = ["CURVES", "InferenceConfig", "build_demand", "peak_to_trough", "utilisation_week"]
 
 BIN_S = 600.0
@@ -148,6 +150,9 @@ def build_demand(
     ``[t, t + step_s)`` and is the highest 10-minute bin in it (so demand is met within
     the step). ``noise`` multiplies each step by ``exp(noise * z - noise**2 / 2)``,
     ``z ~ N(0, 1)`` from ``default_rng(seed)`` (mean-preserving), before rounding up.
+
+    Memory is two arrays of ``horizon_s / step_s`` values: ``ValueError`` when that, or the
+    number of 10-minute bins the horizon covers, exceeds ``aryl_gym.sim.limits.MAX_DEMAND_STEPS``.
     """
     if int(n_servers) != n_servers or n_servers < 0:
         raise ValueError(f"build_demand: n_servers must be an integer >= 0, got {n_servers!r}")
@@ -158,6 +163,10 @@ def build_demand(
     if not (math.isfinite(horizon_s) and horizon_s >= 0):
         raise ValueError(f"build_demand: horizon_s must be a finite number >= 0, got {horizon_s!r}")
     n_steps = max(1, math.ceil(horizon_s / cfg.step_s))
+    n_bins = math.ceil(n_steps * cfg.step_s / BIN_S) + 1
+    hint = f"horizon_s={horizon_s:.6g}, step_s={cfg.step_s:g}"
+    check_at_most("build_demand: the number of demand steps", n_steps, "MAX_DEMAND_STEPS", hint)
+    check_at_most("build_demand: the number of 10-minute bins", n_bins, "MAX_DEMAND_STEPS", hint)
     times = np.arange(n_steps, dtype=np.float64) * cfg.step_s
     first = np.floor(times / BIN_S).astype(np.int64)
     last = np.maximum(first + 1, np.ceil((times + cfg.step_s) / BIN_S).astype(np.int64))
