@@ -27,15 +27,20 @@ SLOT_FEATURES: tuple[tuple[str, str], ...] = (
     ("target_gpus", "GPUs after the pending allocation of this round / gpu_scale"),
     (
         "est_remaining",
-        "estimated remaining time at c GPUs, squashed with tau = 1 h; c = target, or base demand if the target is 0",
+        "estimated remaining time at c GPUs at the rate the simulator says the job would get "
+        "there (view.rate_with: speedup x placement factor x slowest GPU), squashed with "
+        "tau = 1 h; c = target, or base demand if the target is 0",
     ),
     (
         "gain_one_gpu",
-        "relative remaining-time reduction of one more GPU: 1 - thr(c) / thr(c + 1); 0 at max or inelastic",
+        "relative remaining-time change of one more GPU at those rates: 1 - rate(c) / "
+        "rate(c + 1), clipped to [-1, 1] (negative: the grow would slow the job); 0 at max, "
+        "inelastic or not placeable",
     ),
     (
         "gain_to_max",
-        "remaining-time reduction of growing from c to max_gpus (seconds), squashed with tau = 1 h",
+        "remaining-time reduction of growing from c to the largest placeable count up to "
+        "max_gpus, at those rates (seconds, >= 0), squashed with tau = 1 h",
     ),
     ("waiting", "total queueing time so far (including the current wait), squashed with tau = 1 h"),
     ("age", "time since submission, squashed with tau = 1 h"),
@@ -164,6 +169,7 @@ class AllocationRound:
         self.slot_jobs: list[Job | None] = [None] * n
         self._slot_of: dict[int, int] = {}
         self.R = [0.0] * n  # estimated remaining work per slot
+        self._rates: list[dict[int, float]] = [{} for _ in range(n)]  # GPUs -> rate, per round
         self.pending: dict[int, int] = {}
         self.view: ClusterView | None = None
         self.pf = 0
@@ -232,6 +238,7 @@ class AllocationRound:
                 base[i], mn[i], mx[i], cur[i] = j.base_gpus, j.min_gpus, j.max_gpus, j.n_gpus
                 R[i] = j.est_remaining_work(t)
         self.R = R
+        self._rates: list[dict[int, float]] = [{} for _ in range(n)]
         self.present[:] = [j is not None for j in jobs]
         self.el[:] = el_l
         self.base[:] = base
@@ -368,6 +375,35 @@ class AllocationRound:
         return acts if diff == 0 else None
 
     # ------------------------------------------------------------------ encoding
+    def _rate(self, i: int, n: int) -> float:
+        """The rate slot ``i``'s job would run at with ``n`` GPUs (the simulator's what-if,
+        cached for the round; 0.0 when they cannot be placed)."""
+        cache = self._rates[i]
+        r = cache.get(n)
+        if r is None:
+            job = self.slot_jobs[i]
+            if not cache and job.n_gpus and n >= job.n_gpus:
+                curve = self.view.rate_curve(job, job.max_gpus)
+                cache.update({job.n_gpus + k: v for k, v in enumerate(curve)})
+                r = cache.get(n)
+            if r is None:
+                r = self.view.rate_with(job, n) or 0.0
+                cache[n] = r
+        return r
+
+    def _gains(self, i: int, c: int, R: float) -> tuple[float, float, float]:
+        """(remaining time at c, gain of one more GPU, time saved up to the maximum)."""
+        job = self.slot_jobs[i]
+        rate_c = self._rate(i, c) or float(job.speedup[c])  # unplaceable: compact as a guess
+        rem = R / rate_c
+        if not (job.elastic and c < job.max_gpus):
+            return rem, 0.0, 0.0
+        r1 = self._rate(i, c + 1)
+        g1 = max(-1.0, min(1.0, 1.0 - rate_c / r1)) if r1 else 0.0
+        best = max((self._rate(i, m) for m in range(c + 1, job.max_gpus + 1)), default=0.0)
+        gmax = max(0.0, rem - R / best) if best else 0.0
+        return rem, g1, gmax
+
     def _slot_row(self, i: int) -> tuple[float, ...]:
         job = self.slot_jobs[i]
         if job is None:
@@ -377,15 +413,10 @@ class AllocationRound:
         gs = self.gpu_scale
         tgt = int(self.tgt[i])
         c = tgt if tgt > 0 else job.base_gpus
-        sp = job.speedup
         R = self.R[i]
         queued = job.state == QUEUED
         waiting = job.queue_time + (t - job.queued_since if queued else 0.0)
-        if job.elastic and c < job.max_gpus:
-            g1 = 1.0 - sp[c] / sp[c + 1]
-            gmax = R / sp[c] - R / sp[job.max_gpus]
-        else:
-            g1 = gmax = 0.0
+        rem, g1, gmax = self._gains(i, c, R)
         n = job.n_gpus
         if n and job.rate:
             lost_h = view.lost_work_if_preempted(job) / job.rate * n / HOUR
@@ -393,7 +424,6 @@ class AllocationRound:
         else:
             lost_h = lent = 0.0
         p = job.preemptions
-        rem = R / sp[c]
         age = t - job.submit
         return (
             1.0,
@@ -418,15 +448,8 @@ class AllocationRound:
         """After an op on slot ``i``: its target-dependent features and the mask."""
         job = self.slot_jobs[i]
         c = tgt if tgt > 0 else job.base_gpus
-        sp = job.speedup
-        R = self.R[i]
-        rem = R / sp[c]
-        if job.elastic and c < job.max_gpus:
-            gmax = rem - R / sp[job.max_gpus]
-            g1 = 1.0 - sp[c] / sp[c + 1]
-            g2 = gmax / (gmax + HOUR) if gmax > 0 else 0.0
-        else:
-            g1 = g2 = 0.0
+        rem, g1, gmax = self._gains(i, c, self.R[i])
+        g2 = gmax / (gmax + HOUR) if gmax > 0 else 0.0
         a = i * N_SLOT_F + _TARGET
         self.obs[a : a + 4] = (
             min(tgt / self.gpu_scale, 1.0),

@@ -26,7 +26,8 @@ RECLAIM_SLOT_FEATURES: tuple[tuple[str, str], ...] = (
     ),
     (
         "est_remaining",
-        "mean estimated remaining time of its jobs (at their GPUs), squashed with tau = 1 h",
+        "mean estimated remaining time of its jobs (at the rates they run at), squashed with "
+        "tau = 1 h",
     ),
 )
 RECLAIM_GLOBAL_FEATURES: tuple[tuple[str, str], ...] = (
@@ -151,7 +152,7 @@ class ReclaimRound:
             rem = 0.0
             for j in jobs:
                 job = view.job(j)
-                rem += job.est_remaining_work(t) / job.speedup[job.n_gpus]
+                rem += job.est_remaining_work(t) / job.rate  # at the rate it runs at now
             rem = rem / len(jobs) if jobs else 0.0
             o[a : a + N_RSLOT_F] = (
                 1.0,
