@@ -36,7 +36,7 @@ _SMALL_GPUS = dict(
 )
 
 
-#: Training pool of aryl-15d, chosen with scripts/size_aryl15d.py so that the reference
+#: Training pool of aryl-15d, chosen with `aryl-gym sweep --scenario aryl-15d --policies baseline --grid training_servers=...` so that the reference
 #: point (``baseline``/``sjf-noloan``) queues jobs about as in the paper (docs/results.md).
 ARYL_15D_TRAINING_SERVERS = 700
 #: The inference pool is as large as the training pool (docs/model.md: "at least as large").

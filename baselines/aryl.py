@@ -1,4 +1,4 @@
-"""Aryl's scheduler (a reconstruction, MODEL.md sections 4-5) and its ablations.
+"""Aryl's scheduler (a reconstruction, docs/model.md) and its ablations.
 
 Each round:
 
@@ -48,7 +48,7 @@ class ArylConfig:
         1.0  # grow a running job only if it saves > guard x scale_overhead_s seconds
     )
     elastic_base: str = (
-        "min"  # base demand of an elastic job: "min" (MODEL.md) or "requested" (its gpus)
+        "min"  # base demand of an elastic job: "min" (docs/model.md) or "requested" (its gpus)
     )
     solver: str = "auto"  # "auto" (greedy when exact), "greedy" or "dp"
     # --- readings for slower lent GPUs (docs/model.md, "Heterogeneous pools"); each rule

@@ -15,7 +15,7 @@
   round; otherwise nothing is preempted. Jobs of the same queue never preempt each other
   (as in the authors' simulator, where running jobs stay ahead of pending ones inside a
   queue). This matters here: a preempted job loses the work since its last checkpoint
-  and pays the restart overhead (MODEL.md section 3), which Tiresias's own simulator does
+  and pays the restart overhead (docs/model.md), which Tiresias's own simulator does
   not charge. For the same reason a running job becomes preemptible only after
   ``min_run_s`` of progress in its current run (default: the scenario's
   ``checkpoint_interval_s``), so every run keeps at least one checkpoint; without it,

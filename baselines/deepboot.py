@@ -1,6 +1,6 @@
-"""A DeepBoot-style one-knapsack re-implementation of Aryl's allocator (MODEL.md section 5).
+"""A DeepBoot-style one-knapsack re-implementation of Aryl's allocator (docs/model.md).
 
-The public re-implementation that MODEL.md describes differs from Aryl's design in three
+The public re-implementation that docs/model.md describes differs from Aryl's design in three
 ways, and this policy reproduces exactly those:
 
 * **one knapsack for everything**: every queued job and every running elastic job,

@@ -1,4 +1,4 @@
-"""Multiple-choice knapsack over extra workers (MODEL.md section 5, step 2).
+"""Multiple-choice knapsack over extra workers (docs/model.md).
 
 Each item (an elastic job) offers options ``k = 0 .. K_i`` with weight ``k`` GPUs and value
 ``values[i][k]`` (``values[i][0] == 0``); pick one option per item to maximise the total

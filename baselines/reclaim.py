@@ -1,6 +1,6 @@
 """Which lent servers to give back when the inference side reclaims ``k`` of them.
 
-:func:`aryl_reclaim` is Aryl's greedy by server preemption cost (MODEL.md section 4);
+:func:`aryl_reclaim` is Aryl's greedy by server preemption cost (docs/model.md);
 the others are the comparison rules. Every rule returns ``k`` distinct lent servers in
 the order the engine should remove them.
 """

@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(
         (
             "elastic share",
-            "MODEL.md default",
+            "docs/model.md default",
             fmt(cfg.elastic_share, True),
             fmt(float(jobs.elastic.mean()), True),
         )

@@ -1,5 +1,4 @@
-"""Aryl's reclaim and allocation heuristics (baselines/aryl.py, baselines/reclaim.py; MODEL.md
-sections 4-5), checked on hand-made states built with a real Engine, on the named
+"""Aryl's reclaim and allocation heuristics (baselines/aryl.py, baselines/reclaim.py; docs/model.md),, checked on hand-made states built with a real Engine, on the named
 scenarios, and against the DeepBoot-style one-knapsack re-implementation
 (baselines/deepboot.py) whose failure modes Aryl's design avoids.
 
@@ -393,7 +392,7 @@ def test_deepboot_knapsack_is_registered_and_valid_on_tiny():
 
 @pytest.mark.slow
 def test_deepboot_knapsack_thrashes_and_starves_short_jobs_where_aryl_does_not():
-    """MODEL.md section 5: one knapsack over every job (base included), valued by remaining
+    """docs/model.md: one knapsack over every job (base included), valued by remaining
     time x w/(w+1), re-planned every 60 s without a resize guard, favours long jobs and
     restarts jobs over and over. Measured on small (seed 0), both runs cut at 2 days (the
     one-knapsack policy never drains the queue here, see below), JCT of unfinished jobs

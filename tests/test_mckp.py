@@ -1,4 +1,4 @@
-"""The multiple-choice knapsack solvers of Aryl's step 2 (baselines/mckp.py, MODEL.md section 5).
+"""The multiple-choice knapsack solvers of Aryl's step 2 (baselines/mckp.py, docs/model.md).
 
 With unit weights and concave values the marginal-gain greedy is exact: it must reach the
 DP's total on random concave instances (choices may differ on ties, so totals are compared).

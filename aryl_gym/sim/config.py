@@ -13,8 +13,8 @@ class ClusterConfig:
 
     ``inference_gpu_speed`` is the training throughput of an inference GPU relative to a
     training GPU. 1.0 is the homogeneous case; 0.4 models T4-class inference GPUs beside
-    V100-class training GPUs (T4 vs V100 training throughput is roughly 0.3-0.5, MODEL.md
-    section 2; 0.4 is the middle of that range).
+    V100-class training GPUs (T4 vs V100 training throughput is roughly 0.3-0.5, docs/model.md
+    "Heterogeneous pools"; 0.4 is the middle of that range).
     """
 
     training_servers: int = 4
@@ -55,7 +55,7 @@ class ClusterConfig:
 
 @dataclass(frozen=True)
 class DynamicsConfig:
-    """How jobs and the loaning protocol behave in time (MODEL.md section 3 defaults)."""
+    """How jobs and the loaning protocol behave in time (docs/model.md defaults)."""
 
     scale_overhead_s: float = 30.0  # pause of a running job on resize (Pollux uses 30 s)
     restart_overhead_s: float = 60.0  # pause when a preempted job starts again

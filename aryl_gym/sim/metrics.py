@@ -1,4 +1,4 @@
-"""Metrics of a run (MODEL.md section 6): per-job records, time integrals and the summary.
+"""Metrics of a run (docs/model.md): per-job records, time integrals and the summary.
 
 Usage figures are integrals over time, accumulated at each clock advance in O(1) from
 the engine's counters; the same integrals feed the RL rewards, so rewards and summaries
@@ -153,7 +153,7 @@ class MetricsRecorder:
         return {k: out[k] for k in SUMMARY_KEYS}
 
     def job_records(self):
-        """One row per arrived job (pandas DataFrame): MODEL.md section 6's per-job metrics."""
+        """One row per arrived job (pandas DataFrame): docs/model.md's per-job metrics."""
         import pandas as pd
 
         rows = [

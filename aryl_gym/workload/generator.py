@@ -14,7 +14,7 @@ Model (defaults and their sources in ``docs/workload.md``; ``scripts/calibrate_w
   GPU count (``median_s[g]``, ``sigma[g]``), whose median grows with the GPU count.
   Clipped to ``[duration_min_s, duration_max_s]``.
 - **Elastic**: each job elastic with probability ``elastic_share``; elastic jobs get the
-  MODEL.md defaults ``min_gpus = max(1, g // 2)``, ``max_gpus = 2 g``.
+  docs/model.md defaults ``min_gpus = max(1, g // 2)``, ``max_gpus = 2 g``.
 - **Profile**: i.i.d. from ``profile_mix`` (default ``profiles.DEFAULT_PROFILE_MIX``).
 """
 

@@ -90,7 +90,7 @@ class JobTable:
 
         Defaults: ``job_id`` = row index, ``elastic`` = False, ``min_gpus`` =
         ``max_gpus`` = ``gpus`` for inelastic jobs, ``max(1, gpus // 2)`` and
-        ``2 * gpus`` for elastic ones (MODEL.md section 3), ``profile`` = "linear",
+        ``2 * gpus`` for elastic ones (docs/model.md), ``profile`` = "linear",
         ``user`` = "". ``extras``: name -> values of the extra columns; text values
         become str (object) arrays, numbers and booleans keep int64 / float64 / bool.
         """

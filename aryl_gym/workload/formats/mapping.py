@@ -30,7 +30,7 @@ class MappingOptions:
 
     Attributes:
         elastic_share: probability that a job is made elastic (the traces record no
-            elasticity); elastic jobs get the MODEL.md bounds ``[max(1, g // 2), 2 g]``.
+            elasticity); elastic jobs get the docs/model.md bounds ``[max(1, g // 2), 2 g]``.
         seed: seed of the elastic flags and of the profiles (drawn from
             ``profiles.DEFAULT_PROFILE_MIX``), one generator, elastic flags first.
         min_duration_s: rows with a run time below this (zero included) are dropped and
