@@ -1,4 +1,5 @@
-"""Aryl's reclaim and allocation heuristics (baselines/aryl.py, baselines/reclaim.py; docs/model.md),, checked on hand-made states built with a real Engine, on the named
+"""Aryl's reclaim and allocation heuristics (baselines/aryl.py, baselines/reclaim.py;
+docs/model.md), checked on hand-made states built with a real Engine, on the named
 scenarios, and against the DeepBoot-style one-knapsack re-implementation
 (baselines/deepboot.py) whose failure modes Aryl's design avoids.
 
