@@ -152,3 +152,18 @@ def test_ray_and_local_backends_give_identical_metrics(tmp_path):
     assert outs[0].summary is None and outs[0].policy == "baseline" and outs[0].seed == 0
     assert "FileNotFoundError" in outs[0].error
     assert outs[1].error is None and outs[1].summary["jobs_total"] > 0
+
+
+def test_sweep_takes_a_trace_sized_by_the_library(tmp_path, capsys):
+    from aryl_gym.resources import resolve_trace
+
+    example = resolve_trace("example")
+    out = tmp_path / "s"
+    argv = ["sweep", "--scenario", "tiny", "--trace", str(example), "--policies", "sjf-noloan"]
+    argv += ["--seeds", "1", "--grid", "inference_gpu_speed=0.4,1", "--out", str(out)]
+    assert main([*argv, "--workers", "1", "--quiet", "--target-load", "0.8"]) == 0
+    text = capsys.readouterr().out
+    assert "sized training pool to" in text  # the same sizing as simulate and benchmark
+    df = pd.read_csv(out / "sweep.csv")
+    assert len(df) == 2 and (df["jobs_finished"] == df["jobs_total"]).all()
+    assert sorted(df["inference_gpu_speed"]) == [0.4, 1.0]
