@@ -188,6 +188,7 @@ class ArylPolicy(Policy):
             started.append(job)
         for idx, n in shrink.items():
             out[idx] = n
+        base_out = dict(out)
 
         # ---- step 2: extra workers by MCKP over the GPUs still free. When the last extras
         # step granted nothing and neither the allocation nor the free GPUs changed since,
@@ -200,10 +201,11 @@ class ArylPolicy(Policy):
             if free_t + free_l > 0:
                 key = (view.allocation_epoch, free_t, free_l)
                 if out or key != self._idle_key:
-                    before = dict(out)
                     self._extras(view, started, shrink, free_t + free_l, free_l, out)
                     self._idle_key = key if not out else None
-                    _fit_extras(view, out, before)
+        if out:
+            _fit(view, out, base_out)
+        if cfg.elastic:
             for idx, n in out.items():
                 job = view.job(idx)
                 if job.elastic and 0 < n < job.max_gpus:
@@ -354,12 +356,14 @@ class ArylPolicy(Policy):
                 out[c[0].idx] = c[1] + k
 
 
-def _fit_extras(view: ClusterView, out: dict[int, int], before: dict[int, int]) -> None:
-    """Step 2 counts free GPUs of both pools as one capacity; the placer's rules can make
-    a grow take a pool a later grow needed (e.g. ``no_slow_mix`` keeps a job's extras on
-    training servers). Extras the simulator says cannot be placed fall back to what step 1
-    gave (one pass; nothing changes when everything fits)."""
-    fitted = view.fit(out, before)
+def _fit(view: ClusterView, out: dict[int, int], base_out: dict[int, int]) -> None:
+    """Steps 1 and 2 count free GPUs per pool the simple way (training first, then lent;
+    step 2 both pools as one capacity), but the placer's rules can make a grow take
+    another pool (``no_slow_mix`` may start a job on lent GPUs alone, or keep a job's
+    extras on training servers) that a later grow needed. The simulator's one-pass fit
+    says what can be placed: extras that cannot fall back to what step 1 gave, starts
+    that cannot wait for a later round (nothing changes when everything fits)."""
+    fitted = view.fit(out, base_out)
     if fitted != out:
         out.clear()
         out.update(fitted)

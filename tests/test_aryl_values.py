@@ -72,3 +72,15 @@ def test_each_option_value_equals_the_engines_remaining_time_reduction(speed, se
                 assert values[k] == r / rate_now - r / tjob.rate
                 checked += 1
     assert checked > 20  # the states did offer options to check
+
+
+@pytest.mark.parametrize("speed,policy,seed", [(0.25, "aryl-loan-only", 0), (0.6, "aryl", 1)])
+def test_aryl_allocations_are_always_placeable_with_slower_lent_gpus(speed, policy, seed):
+    # these runs once made Aryl hand the engine a start or extras its pool accounting
+    # thought would fit but the placer's no_slow_mix choice made unplaceable
+    from aryl_gym.simulate import run_policy
+
+    sc = get_scenario("small")
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed))
+    res = run_policy(sc, make_policy(policy), seed, check_invariants=True)
+    assert res.summary["jobs_finished"] == res.summary["jobs_total"]
