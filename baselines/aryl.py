@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
+from aryl_gym.baselines.queue import QueueOrder
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
@@ -90,6 +91,19 @@ class ArylPolicy(Policy):
         self._idle_key: tuple | None = (
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
+        # step 1's queue order, kept across rounds; keys of waiting jobs never change
+        if cfg.order == "sjf":
+
+            def key(j: Job) -> tuple:
+                b = self._base(j)
+                return (float(j.est_remaining_work(j.submit) / j.speedup[b]), j.submit, j.idx)
+        else:
+
+            def key(j: Job) -> tuple:
+                return (j.submit, j.idx)
+
+        self._queue = QueueOrder(key, lambda j: (self._base(j), j.elastic or cfg.inelastic_on_lent))
+        self._started: list[int] = []  # jobs step 1 started in the last round
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -99,6 +113,8 @@ class ArylPolicy(Policy):
         }
         self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
+        self._queue.clear()
+        self._started = []
 
     # ------------------------------------------------------------------ reclaim
     def reclaim(self, view: ClusterView, k: int) -> list[int]:
@@ -112,7 +128,6 @@ class ArylPolicy(Policy):
 
     def allocate(self, view: ClusterView) -> Allocation:
         cfg = self.cfg
-        t = view.now
         free_t, free_l = view.free_training_gpus, view.free_lent_gpus
         out: dict[int, int] = {}
         if not view.queued and not (cfg.elastic and (free_t or free_l)):
@@ -122,27 +137,31 @@ class ArylPolicy(Policy):
         spare_t = spare_l = 0
         shrink: dict[int, int] = {}
 
-        # ---- step 1: base demand, shortest first, backfilling
-        queue = list(view.queued.values())
-        if cfg.order == "sjf":
-            queue.sort(
-                key=lambda j: (j.est_remaining_work(t) / j.speedup[self._base(j)], j.submit, j.idx)
-            )
-        else:
-            queue.sort(key=lambda j: (j.submit, j.idx))
+        # ---- step 1: base demand, shortest first, backfilling. The queue order is kept
+        # incrementally (QueueOrder); a job is skipped when its base does not fit in the
+        # free GPUs plus what donors could release, and then so is every later job of the
+        # same base and lending right (both only shrink during the round).
+        order = self._queue
+        order.sync(view.queued, self._started)
+        self._started = []
+
+        def fits(b: int, may_lend: bool) -> bool:
+            nonlocal donors, spare_t, spare_l
+            if b <= free_t + (free_l if may_lend else 0):
+                return True
+            if not cfg.elastic:
+                return False
+            if donors is None:
+                donors = self._donors(view, self._base)
+                spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
+                spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
+            return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
+
         started: list[Job] = []
-        for job in queue:
+        for job in order.ordered(fits):
             b = self._base(job)
             may_lend = job.elastic or cfg.inelastic_on_lent
-            if b > free_t + (free_l if may_lend else 0):
-                if not cfg.elastic:
-                    continue
-                if donors is None:
-                    donors = self._donors(view, self._base)
-                    spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
-                    spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
-                if b > free_t + spare_t + ((free_l + spare_l) if may_lend else 0):
-                    continue
+            if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
                     donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
                 )
@@ -155,6 +174,7 @@ class ArylPolicy(Policy):
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
+        self._started = [j.idx for j in started]
         for idx, n in shrink.items():
             out[idx] = n
 

@@ -70,7 +70,9 @@ class Job:
         self.seg_progress = 0.0  # progress at the start of the current allocation segment
         self.seg_run_start = submit  # when that segment started making progress
         self.t_alloc = submit  # when the current allocation started (GPU-seconds accounting)
-        self.version = 0  # bumps whenever a scheduled completion becomes stale
+        # bumps whenever a scheduled completion becomes stale: at every start, resize and
+        # stop, so a waiting job keeps its version until it starts (QueueOrder relies on it)
+        self.version = 0
         self.first_start = math.nan
         self.finish = math.nan
         self.queue_time = 0.0
