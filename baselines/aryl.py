@@ -153,8 +153,13 @@ class ArylPolicy(Policy):
                 return False
             if donors is None:
                 donors = self._donors(view, self._base)
-                spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
-                spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
+                for d in donors:  # extras on training servers and on lent servers
+                    extra, lent = d[3], d[4]
+                    if extra > lent:
+                        spare_t += extra - lent
+                        spare_l += lent
+                    else:
+                        spare_l += extra
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
