@@ -445,6 +445,7 @@ class Engine:
         if paused > 0:
             job.overhead_gpu_seconds += paused * job.n_gpus
         job.t_update = t
+        job.run_from = t if t > job.pause_until else job.pause_until
         job.gpu_seconds += job.n_gpus * (t - job.t_alloc)
         job.t_alloc = t
 
@@ -491,6 +492,7 @@ class Engine:
         job.speed = min(cl.speed[s] for s in new)
         job.rate = self.placer.rate(job, new)
         job.pause_until = t + pause
+        job.run_from = job.t_update if job.t_update > job.pause_until else job.pause_until
         job.seg_progress = job.progress
         job.seg_run_start = job.pause_until
         self._schedule_completion(job)
@@ -513,6 +515,7 @@ class Engine:
             job.lost_work += lost
         self._move_workers(job, {})
         job.state = QUEUED
+        job.run_from = math.inf
         job.rate = 0.0
         job.version += 1
         job.preemptions += 1
@@ -526,6 +529,7 @@ class Engine:
         job.progress = job.work
         self._move_workers(job, {})
         job.state = DONE
+        job.run_from = math.inf
         job.finish = t
         job.rate = 0.0
         del self.running[job.idx]
