@@ -501,20 +501,7 @@ class Engine:
         job.version += 1
         finish = job.pause_until + max(job.work - job.progress, 0.0) / job.rate
         self._seq += 1
-        heap = self._heap
-        heapq.heappush(heap, (finish, self._seq, job.idx, job.version))
-        if len(heap) > 2 * len(self.running) + 256:
-            self._compact_heap()
-
-    def _compact_heap(self) -> None:
-        """Drop stale completions (of jobs resized, stopped or finished since): every
-        resize pushes a new one, and elastic policies resize often. Entries are unique
-        (time, seq) pairs, so the live ones pop in the same order as before. Amortised
-        O(1) per push: the heap is rebuilt only after it doubled past the live entries."""
-        jobs = self.jobs
-        heap = self._heap
-        heap[:] = [e for e in heap if jobs[e[2]].version == e[3] and jobs[e[2]].state == RUNNING]
-        heapq.heapify(heap)
+        heapq.heappush(self._heap, (finish, self._seq, job.idx, job.version))
 
     def _preempt(self, job: Job, t: float) -> float:
         """Stop ``job`` and requeue it; returns the GPU-seconds the preemption lost."""
