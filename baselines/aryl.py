@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
+from aryl_gym.baselines.queue import QueueOrder
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
@@ -108,6 +109,24 @@ class ArylPolicy(Policy):
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
+        # step 1's queue order, kept across rounds; keys of waiting jobs never change
+        # bound methods, not closures: a policy must pickle (copies of envs, workers)
+        key = self._sjf_key if cfg.order == "sjf" else self._fifo_key
+        self._queue = QueueOrder(key, self._queue_group)
+        self._view: ClusterView | None = None  # the view of the round in progress
+        self._started: list[int] = []  # jobs step 1 started in the last round
+
+    def _sjf_key(self, j: Job) -> tuple:
+        b = self._base(j)
+        return (float(j.est_remaining_work(j.submit) / j.speedup[b]), j.submit, j.idx)
+
+    @staticmethod
+    def _fifo_key(j: Job) -> tuple:
+        return (j.submit, j.idx)
+
+    def _queue_group(self, j: Job) -> tuple:
+        """(base GPUs, may the base use lent servers: the simulator's rules)."""
+        return (self._base(j), self._view.base_may_use_lent(j))
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -118,6 +137,8 @@ class ArylPolicy(Policy):
         self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
+        self._queue.clear()
+        self._started = []
 
     # ------------------------------------------------------------------ reclaim
     def reclaim(self, view: ClusterView, k: int) -> list[int]:
@@ -131,7 +152,6 @@ class ArylPolicy(Policy):
 
     def allocate(self, view: ClusterView) -> Allocation:
         cfg = self.cfg
-        t = view.now
         free_t, free_l = view.free_training_gpus, view.free_lent_gpus
         out: dict[int, int] = {}
         if not view.queued and not (cfg.elastic and (free_t or free_l)):
@@ -141,39 +161,45 @@ class ArylPolicy(Policy):
         spare_t = spare_l = 0
         shrink: dict[int, int] = {}
 
-        # ---- step 1: base demand, shortest first, backfilling
-        queue = list(view.queued.values())
-        if cfg.order == "sjf":
-            queue.sort(
-                key=lambda j: (j.est_remaining_work(t) / j.speedup[self._base(j)], j.submit, j.idx)
-            )
-        else:
-            queue.sort(key=lambda j: (j.submit, j.idx))
+        # ---- step 1: base demand, shortest first, backfilling. The queue order is kept
+        # incrementally (QueueOrder); a job is skipped when its base does not fit in the
+        # free GPUs plus what donors could release, and then so is every later job of the
+        # same base and lending right (both only shrink during the round).
+        order = self._queue
+        self._view = view  # the queue's groups ask it whether a base may use lent servers
+        order.sync(view.queued, self._started)
+        self._started = []
+
+        def fits(b: int, may_lend: bool) -> bool:
+            nonlocal donors, spare_t, spare_l
+            if b <= free_t + (free_l if may_lend else 0):
+                return True
+            if not cfg.elastic:
+                return False
+            if donors is None:
+                donors = self._donors(view, self._base)
+                for d in donors:  # extras on training servers and on lent servers
+                    extra, lent = d[3], d[4]
+                    if extra > lent:
+                        spare_t += extra - lent
+                        spare_l += lent
+                    else:
+                        spare_l += extra
+            return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
+
         started: list[Job] = []
-        waits: list | None = None  # built on first need: when training GPUs free up
-        for job in queue:
+        waits: tuple | None = None  # built on first need: when training GPUs free up
+        slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
+        for job in order.ordered(fits):
             b = self._base(job)
             may_lend = view.base_may_use_lent(job)
-            if (
-                may_lend
-                and b > free_t
-                and cfg.lent_start == "if_sooner"
-                and view.server_speed(view.lent_servers[0]) < 1.0
-                if view.lent_servers
-                else False
-            ):
+            if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits)
-            if b > free_t + (free_l if may_lend else 0):
-                if not cfg.elastic:
-                    continue
-                if donors is None:
-                    donors = self._donors(view, self._base)
-                    spare_t = sum(max(0, d[3] - d[4]) for d in donors)  # extras on training servers
-                    spare_l = sum(min(d[3], d[4]) for d in donors)  # extras on lent servers
-                if b > free_t + spare_t + ((free_l + spare_l) if may_lend else 0):
-                    continue
+                if not may_lend and not fits(b, False):
+                    continue  # waits for training GPUs
+            if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
                     donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
                 )
@@ -186,6 +212,7 @@ class ArylPolicy(Policy):
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
+        self._started = [j.idx for j in started]
         for idx, n in shrink.items():
             out[idx] = n
         base_out = dict(out)

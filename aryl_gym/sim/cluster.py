@@ -66,7 +66,7 @@ class Cluster:
 
     def take(self, s: int, job: int, n: int) -> None:
         """Put ``n`` GPUs of ``job`` on server ``s`` (caller checked they are free)."""
-        cls = self.server_class(s)
+        cls = TRAINING if s < self.n_training else self.server_class(s)
         old = self.free[s]
         self._set_free(s, cls, old, old - n)
         on = self.jobs_on[s]
@@ -76,7 +76,7 @@ class Cluster:
 
     def release(self, s: int, job: int, n: int) -> None:
         """Remove ``n`` GPUs of ``job`` from server ``s``."""
-        cls = self.server_class(s)
+        cls = TRAINING if s < self.n_training else self.server_class(s)
         old = self.free[s]
         self._set_free(s, cls, old, old + n)
         on = self.jobs_on[s]
@@ -146,23 +146,30 @@ class Cluster:
                     need -= k
         b = self.buckets[cls]
         g = self.gpus_per_server
-
-        def first_unused(free_counts: range) -> int:
-            for f in free_counts:
-                for s in b[f]:
-                    if s not in used:
-                        return s
-            return -1
-
+        free = self.free
         while need > 0:
-            # best fit: the smallest free count that holds the rest; else the emptiest server
-            pick = first_unused(range(min(need, g), g + 1))
+            # best fit: the smallest free count that holds the rest; else the emptiest
+            # server; the first server of a bucket in the set's order that is not used yet
+            pick = _first_unused(b, range(need if need < g else g, g + 1), used)
             if pick < 0:
-                pick = first_unused(range(g, 0, -1))
+                pick = _first_unused(b, range(g, 0, -1), used)
             if pick < 0:
                 break
-            k = min(self.free[pick], need)
+            k = free[pick] if free[pick] < need else need
             out.append((pick, k))
             used.add(pick)
             need -= k
         return out
+
+
+def _first_unused(buckets: list[set[int]], free_counts: range, used: set[int]) -> int:
+    for f in free_counts:
+        bucket = buckets[f]
+        if bucket:
+            if not used:
+                for s in bucket:
+                    return s
+            for s in bucket:
+                if s not in used:
+                    return s
+    return -1

@@ -110,6 +110,11 @@ class Engine:
             tables[name] = (prof, prof.speedup_table(max_g))
         self._profiles = tables
         self._submit = jobs.submit_time.tolist()
+        # columns as Python lists: an arrival reads them without numpy scalar conversions
+        self._cols = (
+            jobs.gpus.tolist(), jobs.min_gpus.tolist(), jobs.max_gpus.tolist(),
+            jobs.elastic.tolist(), jobs.duration.tolist(), self._est.tolist(),
+        )  # fmt: skip
         limits = [x for x in (scenario.max_time_s,) if x is not None]
         if scenario.max_drain_s is not None:
             limits.append((self._submit[-1] if self._submit else 0.0) + scenario.max_drain_s)
@@ -134,6 +139,7 @@ class Engine:
         self._round_due = False
         self._next_timer = self.dyn.round_interval_s if periodic_rounds else math.inf
         self._waiting: DecisionPoint | None = None
+        self._allocate_point = DecisionPoint(ALLOCATE, self.view)  # immutable: one suffices
         self._stalled = False
         self.finished = False
         self.rounds = 0
@@ -176,7 +182,7 @@ class Engine:
             if self._round_due:
                 self._round_due = False
                 self.rounds += 1
-                self._waiting = DecisionPoint(ALLOCATE, self.view)
+                self._waiting = self._allocate_point
                 return self._waiting
             if self.finished:
                 return None
@@ -188,19 +194,24 @@ class Engine:
             self._process(t)
 
     def _next_event_time(self) -> float | None:
-        if self._next_arrival >= len(self._submit) and not self.queue and not self.running:
+        arrivals_left = self._next_arrival < len(self._submit)
+        if not arrivals_left and not self.queue and not self.running:
             return None  # every job arrived and finished
         if self._stalled:
             return None
-        t = math.inf
-        if self._heap:
-            t = self._heap[0][0]
-        if self._next_arrival < len(self._submit):
-            t = min(t, self._submit[self._next_arrival])
+        t = self._heap[0][0] if self._heap else math.inf
+        if arrivals_left:
+            a = self._submit[self._next_arrival]
+            if a < t:
+                t = a
         if self._d_next < len(self._d_times):
-            t = min(t, self._d_times[self._d_next])
+            d = self._d_times[self._d_next]
+            if d < t:
+                t = d
         if self._pending_lends:
-            t = min(t, self._pending_lends[0])
+            p = self._pending_lends[0]
+            if p < t:
+                t = p
         if self._next_timer < t and (self.queue or self.running):
             t = self._next_timer
         return None if t == math.inf else t
@@ -211,19 +222,24 @@ class Engine:
         self.t = t
         changed = False
         heap = self._heap
-        while heap and heap[0][0] <= t:
-            _, _, idx, version = heapq.heappop(heap)
-            job = self.jobs[idx]
-            if job.version == version and job.state == RUNNING:
-                self._complete(job, t)
-                changed = True
+        if heap and heap[0][0] <= t:
+            jobs, pop = self.jobs, heapq.heappop
+            while heap and heap[0][0] <= t:
+                _, _, idx, version = pop(heap)
+                job = jobs[idx]
+                if job.version == version and job.state == RUNNING:
+                    self._complete(job, t)
+                    changed = True
+                    self.events += 1
+        submit, i = self._submit, self._next_arrival
+        if i < len(submit) and submit[i] <= t:
+            n = len(submit)
+            while i < n and submit[i] <= t:
+                self._arrive(i, t)
+                i += 1
                 self.events += 1
-        n = len(self._submit)
-        while self._next_arrival < n and self._submit[self._next_arrival] <= t:
-            self._arrive(self._next_arrival, t)
-            self._next_arrival += 1
+            self._next_arrival = i
             changed = True
-            self.events += 1
         while self._pending_lends and self._pending_lends[0] <= t:
             self._pending_lends.popleft()
             self.cluster.lend(t)
@@ -339,10 +355,16 @@ class Engine:
             raise InvalidDecision("Allocation.gpus and Allocation.placement must be dicts")
         targets: dict[int, int] = {}
         jobs: dict[int, Job] = {}
+        all_jobs, n_jobs = self.jobs, len(self.jobs)
         for idx, n in alloc.gpus.items():
-            idx = _as_int(idx, "job index in Allocation.gpus")
-            job = self._active_job(idx)
-            n = _as_int(n, f"GPU count of job {job.job_id!r}")
+            # plain ints and live jobs take the fast path; anything else the checks below
+            if type(idx) is not int:
+                idx = _as_int(idx, "job index in Allocation.gpus")
+            job = all_jobs[idx] if 0 <= idx < n_jobs else None
+            if job is None or job.state == DONE:
+                job = self._active_job(idx)
+            if type(n) is not int:
+                n = _as_int(n, f"GPU count of job {job.job_id!r}")
             if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
                 span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
                 raise InvalidDecision(f"job {job.job_id!r}: {n} GPUs is outside its allowed {span}")
@@ -442,24 +464,31 @@ class Engine:
         if paused > 0:
             job.overhead_gpu_seconds += paused * job.n_gpus
         job.t_update = t
+        job.run_from = t if t > job.pause_until else job.pause_until
         job.gpu_seconds += job.n_gpus * (t - job.t_alloc)
         job.t_alloc = t
 
     def _move_workers(self, job: Job, new: dict[int, int]) -> None:
         cl = self.cluster
         old = job.placement
+        idx = job.idx
         for s, k in old.items():
             d = k - new.get(s, 0)
             if d > 0:
-                cl.release(s, job.idx, d)
+                cl.release(s, idx, d)
+        n = lent = 0
+        n_training = cl.n_training
         for s, k in new.items():
             d = k - old.get(s, 0)
             if d > 0:
-                cl.take(s, job.idx, d)
+                cl.take(s, idx, d)
+            n += k
+            if s >= n_training:
+                lent += k
         self.allocation_epoch += 1
         job.placement = new
-        job.n_gpus = sum(new.values())
-        job.lent_gpus = sum(k for s, k in new.items() if s >= cl.n_training)
+        job.n_gpus = n
+        job.lent_gpus = lent
 
     def _reallocate(self, job: Job, new: dict[int, int], t: float) -> None:
         """Start, resize or move a job to placement ``new`` (non-empty)."""
@@ -484,6 +513,7 @@ class Engine:
         job.speed = min(cl.speed[s] for s in new)
         job.rate = self.placer.rate(job, new)
         job.pause_until = t + pause
+        job.run_from = job.t_update if job.t_update > job.pause_until else job.pause_until
         job.seg_progress = job.progress
         job.seg_run_start = job.pause_until
         self._schedule_completion(job)
@@ -508,6 +538,7 @@ class Engine:
             job.lost_work += lost
         self._move_workers(job, {})
         job.state = QUEUED
+        job.run_from = math.inf
         job.rate = 0.0
         job.version += 1
         job.preemptions += 1
@@ -523,6 +554,7 @@ class Engine:
         job.progress = job.work
         self._move_workers(job, {})
         job.state = DONE
+        job.run_from = math.inf
         job.finish = t
         job.rate = 0.0
         del self.running[job.idx]
@@ -531,12 +563,12 @@ class Engine:
     def _arrive(self, i: int, t: float) -> None:
         tb = self.table
         prof, speedup = self._profiles[tb.profile[i]]
-        elastic = bool(tb.elastic[i]) and self.elastic_scaling
+        gpus, min_gpus, max_gpus, elastic, duration, est = self._cols
+        g = gpus[i]
+        el = elastic[i] and self.elastic_scaling
         job = Job(
-            i, tb.job_id[i], self._submit[i], int(tb.gpus[i]),
-            int(tb.min_gpus[i]) if elastic else int(tb.gpus[i]),
-            int(tb.max_gpus[i]) if elastic else int(tb.gpus[i]),
-            elastic, prof, speedup, float(tb.duration[i]), float(self._est[i]),
+            i, tb.job_id[i], self._submit[i], g, min_gpus[i] if el else g,
+            max_gpus[i] if el else g, el, prof, speedup, duration[i], est[i],
         )  # fmt: skip
         self.jobs[i] = job
         self.queue[i] = job

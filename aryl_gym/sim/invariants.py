@@ -6,6 +6,7 @@ use it, normal runs do not pay for it.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from aryl_gym.sim.cluster import LENT, TRAINING
@@ -71,6 +72,10 @@ def check_invariants(e: Engine) -> None:
                 )
         if job.progress > job.work * (1 + 1e-9) + 1e-6:
             fail(f"job {job.job_id!r}: progress {job.progress} beyond work {job.work}")
+        if job.run_from != max(job.t_update, job.pause_until):
+            fail(f"job {job.job_id!r}: run_from {job.run_from} is not max(t_update, pause_until)")
     for job in e.queue.values():
         if job.state != QUEUED or job.n_gpus or job.placement:
             fail(f"queued job {job.job_id!r} holds GPUs")
+        if job.run_from != math.inf:
+            fail(f"queued job {job.job_id!r}: run_from {job.run_from} is not inf")

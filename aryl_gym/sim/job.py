@@ -18,7 +18,8 @@ class Job:
     """A training job: static request, dynamic allocation and progress, and its metrics.
 
     Progress is kept lazily: ``progress`` is the work done at ``t_update``; while running,
-    work accrues at ``rate`` per second from ``max(t_update, pause_until)``. Work is in
+    work accrues at ``rate`` per second from ``run_from = max(t_update, pause_until)``
+    (``inf`` while not running; the engine keeps it up to date). Work is in
     "seconds on one training GPU times speedup" units, so ``work = duration *
     speedup(gpus)`` and a job finishes when ``progress`` reaches ``work``.
     """
@@ -27,7 +28,7 @@ class Job:
         "idx", "job_id", "submit", "gpus", "min_gpus", "max_gpus", "elastic", "profile",
         "speedup", "duration", "work", "est_factor",
         "state", "n_gpus", "placement", "rate", "speed", "progress", "t_update", "pause_until",
-        "seg_progress", "seg_run_start", "t_alloc", "version",
+        "seg_progress", "seg_run_start", "t_alloc", "version", "run_from",
         "first_start", "finish", "queue_time", "queued_since", "preemptions", "resizes",
         "gpu_seconds", "lost_gpu_seconds", "lost_work", "lent_gpus", "overhead_gpu_seconds",
     )  # fmt: skip
@@ -67,10 +68,13 @@ class Job:
         self.progress = 0.0
         self.t_update = submit
         self.pause_until = submit
+        self.run_from = math.inf  # max(t_update, pause_until) while running, else inf
         self.seg_progress = 0.0  # progress at the start of the current allocation segment
         self.seg_run_start = submit  # when that segment started making progress
         self.t_alloc = submit  # when the current allocation started (GPU-seconds accounting)
-        self.version = 0  # bumps whenever a scheduled completion becomes stale
+        # bumps whenever a scheduled completion becomes stale: at every start, resize and
+        # stop, so a waiting job keeps its version until it starts (QueueOrder relies on it)
+        self.version = 0
         self.first_start = math.nan
         self.finish = math.nan
         self.queue_time = 0.0
@@ -90,9 +94,7 @@ class Job:
 
     def progress_at(self, t: float) -> float:
         """Work done by time ``t`` (>= ``t_update``) at the current allocation."""
-        if self.state != RUNNING:
-            return self.progress
-        start = self.t_update if self.t_update > self.pause_until else self.pause_until
+        start = self.run_from  # inf unless running
         return self.progress + self.rate * (t - start) if t > start else self.progress
 
     def remaining_work(self, t: float) -> float:
@@ -102,10 +104,9 @@ class Job:
         """Remaining work as a policy would estimate it (noisy unless the scenario is oracle)."""
         # progress_at and remaining_work inlined: this is the policies' hottest call
         done = self.progress
-        if self.state == RUNNING:
-            start = self.t_update if self.t_update > self.pause_until else self.pause_until
-            if t > start:
-                done += self.rate * (t - start)
+        start = self.run_from  # inf unless running
+        if t > start:
+            done += self.rate * (t - start)
         left = self.work - done
         return left * self.est_factor if left > 0.0 else 0.0
 

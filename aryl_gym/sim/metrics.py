@@ -57,13 +57,16 @@ class MetricsRecorder:
         t0 = e.t
         if t <= t0:
             return
-        a, b = max(t0, self.w0), min(t, self.w1)
+        w0, w1 = self.w0, self.w1
+        a = t0 if t0 >= w0 else w0  # max(t0, w0)
+        b = w1 if w1 < t else t  # min(t, w1)
         if b > a:
             dt = b - a
             cl = e.cluster
-            self.busy_training_gpu_s += cl.busy[TRAINING] * dt
-            self.busy_lent_gpu_s += cl.busy[LENT] * dt
-            self.lent_server_s += cl.n_lent * dt
+            busy = cl.busy
+            self.busy_training_gpu_s += busy[TRAINING] * dt
+            self.busy_lent_gpu_s += busy[LENT] * dt
+            self.lent_server_s += len(cl.lent_order) * dt
             self.needed_server_s += e.needed * dt
             self.jobs_in_system_s += (len(e.queue) + len(e.running)) * dt
             self.span_s += dt
