@@ -313,6 +313,11 @@ def test_explicit_placements_keep_the_placement_rules():
     e, _ = engine_at(TWO_POOLS, rows, [], PlacementRules(base_on_lent=False), demand)
     e.decide_allocation(Allocation({2: 6}, {2: {0: 4, 2: 2}}))  # extras on lent: fine
     assert e.jobs[2].lent_gpus == 2
+    # an empty placement stops a job, whatever the rules say about lent servers
+    later = [*rows, dict(submit=100, gpus=1, duration=5000)]
+    e, _ = engine_at(TWO_POOLS, later, [Allocation({2: 4})], PlacementRules(base_on_lent=False))
+    e.decide_allocation(Allocation({}, {2: {}}))
+    assert e.jobs[2].n_gpus == 0 and e.jobs[2].preemptions == 1
 
 
 class ReturnsThis(Policy):

@@ -359,9 +359,7 @@ class Engine:
             idx = _as_int(idx, "job index in Allocation.gpus")
             job = self._active_job(idx)
             n = _as_int(n, f"GPU count of job {job.job_id!r}")
-            if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
-                span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
-                raise InvalidDecision(f"job {job.job_id!r}: {n} GPUs is outside its allowed {span}")
+            _check_count(job, n, f"job {job.job_id!r}:")
             jobs[idx] = job
             if idx not in alloc.placement:
                 targets[idx] = n
@@ -380,7 +378,7 @@ class Engine:
             # placer's grows server by server: try the whole decision on a copy first
             self._trial_copy()._apply_allocation(alloc)
 
-    def _validate_placement(self, job: Job, place, n) -> None:
+    def _validate_placement(self, job: Job, place: object, n: int | None) -> None:
         """Raise ``InvalidDecision`` unless ``place`` (an explicit placement of ``job``; ``n``
         its GPU count in ``Allocation.gpus`` or None) is well formed and keeps the rules:
         usable servers, the job's bounds and where the placement rules let it run."""
@@ -408,9 +406,7 @@ class Engine:
             lent += k if cls == LENT else 0
         if n is not None and total != n:
             raise InvalidDecision(f"{what} sums to {total} GPUs, Allocation.gpus says {n}")
-        if total and not (job.min_gpus <= total <= job.max_gpus):
-            span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
-            raise InvalidDecision(f"{what}: {total} GPUs is outside its allowed {span}")
+        _check_count(job, total, f"{what}:")
         if lent and not self.placer.may_use_lent(job):
             why = (
                 "its model does not fit a lent GPU (PlacementRules.lent_memory_fit)"
@@ -418,7 +414,7 @@ class Engine:
                 else "inelastic jobs may not (PlacementRules.inelastic_on_lent=False)"
             )
             raise InvalidDecision(f"{what} puts {lent} GPUs on lent servers, but {why}")
-        if lent > total - job.base_gpus and not self.placer.base_may_use_lent(job):
+        if lent and lent > total - job.base_gpus and not self.placer.base_may_use_lent(job):
             raise InvalidDecision(
                 f"{what} puts {lent} of its {total} GPUs on lent servers, so base workers too "
                 f"(its base is {job.base_gpus} GPUs), which the placement rules forbid"
@@ -426,11 +422,13 @@ class Engine:
 
     def _trial_copy(self) -> Engine:
         """A copy of the engine to try a decision on: it shares only what no decision
-        changes (scenario, job table, profiles, arrival and demand series), records no
-        events, checks no invariants and starts with an empty placer cache."""
+        changes (scenario, job table, profiles, arrival and demand series, finished
+        jobs), records no events, checks no invariants and starts with an empty placer
+        cache."""
         memo: dict[int, Any] = {id(self.event_log): None, id(self.placer): None}
         shared = [self.scenario, self.table, self._submit, self._d_times, self._d_needed, self._est]
         shared += [x for pair in self._profiles.values() for x in pair]
+        shared += [j for j in self.jobs if j is not None and j.state == DONE]
         memo.update((id(x), x) for x in shared)
         trial = copy.deepcopy(self, memo)
         trial.placer = Placer(trial.cluster, trial.rules)
@@ -660,6 +658,14 @@ class Engine:
 def _short(value: object) -> str:
     """A repr of ``value`` short enough for an error message."""
     return reprlib.repr(value)
+
+
+def _check_count(job: Job, n: int, what: str) -> None:
+    """``InvalidDecision`` (``what`` first) unless ``n`` GPUs is 0 (stop) or within the
+    bounds of ``job``."""
+    if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
+        span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
+        raise InvalidDecision(f"{what} {n} GPUs is outside its allowed {span}")
 
 
 def _as_int(value, what: str) -> int:
