@@ -24,7 +24,7 @@ from aryl_gym.baselines.reclaim import (
 )
 
 from aryl_gym.config import ClusterConfig, DynamicsConfig, ScenarioConfig
-from aryl_gym.policy import Allocation
+from aryl_gym.policy import Allocation, PlacementRules
 from aryl_gym.scenarios import build_workload, get_scenario
 from aryl_gym.simulate import run_policy
 from tests.conftest import ScriptedPolicy, make_jobs, run_engine, two_server_scenario
@@ -58,6 +58,9 @@ class ProbePolicy(ScriptedPolicy):
 
     def __init__(self, script, decide=None) -> None:
         super().__init__(script, uses_loaning=True)
+        # the cases pin inelastic jobs on lent servers: rules that let them (the engine
+        # rejects explicit placements that break the policy's rules)
+        self.rules = PlacementRules(inelastic_on_lent=True)
         self.decide = list(decide or [])
         self.seen: list[dict[str, list[int]]] = []
         # per reclaim: job -> (GPUs, preemptions, placement) right after it

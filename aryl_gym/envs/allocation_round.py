@@ -154,9 +154,8 @@ class AllocationRound:
         self._pat = np.arange(d[-1] + 1)[:, None] >= self.deltas[None, :]
         self._room_ge = np.zeros((K, n), bool)  # grow ops the job's bounds allow (before pf)
         self.obs = np.zeros(self.obs_size, dtype=np.float32)
-        self._slot_obs = self.obs[: n * N_SLOT_F].reshape(n, N_SLOT_F)
         self.mask = np.zeros(self.n_actions, dtype=bool)
-        self._mv = self.mask[:-1].reshape(self.n_ops, n)  # op-major view
+        self._make_views()
         self.present = np.zeros(n, bool)
         self.el = np.zeros(n, bool)
         self.base = np.zeros(n, np.int64)
@@ -179,6 +178,25 @@ class AllocationRound:
         self.n_queued = self.n_running = 0
         self.last_invalid = False
         self._total = 1.0
+
+    def _make_views(self) -> None:
+        """The views the encoder writes through: ``_slot_obs`` (the slot block of ``obs``
+        as ``(n_slots, features)``) and ``_mv`` (the mask without commit, op-major)."""
+        n = self.n_slots
+        self._slot_obs = self.obs[: n * N_SLOT_F].reshape(n, N_SLOT_F)
+        self._mv = self.mask[:-1].reshape(self.n_ops, n)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # deepcopy and pickle copy a view as an array of its own, so that writes through
+        # the copy's views would miss its obs and mask: leave them out and rebuild them
+        state = self.__dict__.copy()
+        for name in _VIEWS:
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._make_views()
 
     def options(self) -> dict[str, Any]:
         """The constructor's keyword arguments (but ``rules``) that give this encoder."""
@@ -547,3 +565,5 @@ class AllocationRound:
 
 
 _ZERO_ROW = (0.0,) * N_SLOT_F
+#: Attributes of :class:`AllocationRound` that are views of ``obs`` and ``mask``.
+_VIEWS = ("_slot_obs", "_mv")

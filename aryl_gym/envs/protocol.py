@@ -22,11 +22,33 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from aryl_gym.envs.allocation_round import COMMIT, AllocationRound
 from aryl_gym.envs.reclaim_round import ReclaimRound, reclaim_is_choice
 from aryl_gym.policy import Allocation, Policy
 from aryl_gym.sim.engine import ALLOCATE, RECLAIM, DecisionPoint
 from aryl_gym.sim.view import ClusterView
+
+
+class InvalidAction(TypeError):
+    """An env action that is not an integer (a float, a string, a bool, None, ...). An
+    integer outside the valid actions is not an error: it is a counted invalid action."""
+
+
+def as_action(action: object, env_id: str) -> int:
+    """``action`` as an int: a Python int, an integral numpy scalar or a 0-d integral array
+    (what ``Discrete.sample`` and vectorised envs hand out); ``InvalidAction`` naming
+    ``env_id``, the type and the value otherwise. No float is rounded, even ``2.0``: an
+    agent whose actions are floats has a bug that rounding would hide."""
+    if isinstance(action, np.ndarray) and action.shape == ():
+        action = action[()]
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise InvalidAction(
+            f"{env_id}: an action must be an integer (int or integral numpy scalar), "
+            f"got {type(action).__name__} {action!r}"
+        )
+    return int(action)
 
 
 class AllocateProtocol:
@@ -56,9 +78,10 @@ class AllocateProtocol:
     def step(self, action: int) -> Allocation | None:
         """Apply one agent action; the round's Allocation when the action commits (or
         reaches the round's action cap), else None."""
+        action = as_action(action, "Allocate-v0")
         rnd = self.round
         self.steps += 1
-        status = rnd.step(int(action))
+        status = rnd.step(action)
         self.invalid_actions += rnd.last_invalid
         return rnd.allocation() if status == COMMIT else None
 
@@ -71,6 +94,7 @@ class OffTurnPolicy(Policy):
 
     def __init__(self, reclaim_policy: Policy) -> None:
         self.reclaim_policy = reclaim_policy
+        self.name = reclaim_policy.name  # its reclaims are the only decisions that can fail
 
     def reclaim(self, view: ClusterView, k: int):
         return self.reclaim_policy.reclaim(view, k)
@@ -120,8 +144,8 @@ class ReclaimProtocol:
         """Apply one agent action: pick its slot's server, or count it invalid (after
         ``max_invalid`` invalid actions in this reclaim the rest is picked by the
         cheapest-server rule)."""
+        a = as_action(action, "Reclaim-v0")
         rr = self.round
-        a = int(action)
         self.steps += 1
         if 0 <= a < rr.n_slots and rr.mask[a]:
             _, n_pre, lost = rr.pick(a)
@@ -143,4 +167,11 @@ class ReclaimProtocol:
         return list(self.round.picked)
 
 
-__all__ = ["AllocateProtocol", "OffTurnPolicy", "Pick", "ReclaimProtocol"]
+__all__ = [
+    "AllocateProtocol",
+    "InvalidAction",
+    "OffTurnPolicy",
+    "Pick",
+    "ReclaimProtocol",
+    "as_action",
+]

@@ -20,7 +20,7 @@ from aryl_gym.envs.observation import (
     RECLAIM_SLOT_FEATURES,
     ReclaimRound,
 )
-from aryl_gym.envs.protocol import ReclaimProtocol
+from aryl_gym.envs.protocol import ReclaimProtocol, as_action
 from aryl_gym.envs.render import check_render_mode
 from aryl_gym.envs.rewards import RECLAIM_REWARDS, Reward, StepOutcome, make_reward
 from aryl_gym.policy import Policy
@@ -35,7 +35,14 @@ class ReclaimEnv(EpisodeEnv):
 
     Episodes: as :class:`~aryl_gym.envs.allocate.AllocateEnv` (``episode_hours`` defaults
     to 24 so that a window spans a diurnal rise of inference demand); a drawn window in
-    which no reclaim reaches the agent is redrawn (up to ``max_redraws`` times).
+    which no reclaim reaches the agent is redrawn (up to ``max_redraws`` times; a window
+    whose inference demand never leaves two servers to lend cannot hold a choice and is
+    redrawn without being simulated). When no draw holds one (always on ``tiny``, whose
+    inference pool never lends more than one server; or a pinned ``start``), the last
+    window is a *pass-through* episode: ``reset`` returns the all-zero observation with
+    only slot 0 valid, and the first step, whatever its action, ends the episode with the
+    allocation policy having decided every reclaim (its reward charges their costs;
+    ``info["pass_through"]`` is True in such an episode).
 
     ``n_server_slots`` (default: the inference servers, at most 64); ``cost``:
     ``"count"`` (each pick costs the preemptions it causes given earlier picks) or
@@ -87,6 +94,7 @@ class ReclaimEnv(EpisodeEnv):
         self.allocation_policy = resolve_policy(allocation_policy)
         self.max_invalid = int(max_invalid_per_reclaim or 2 * n_slots)
         self.max_redraws = int(max_redraws)
+        self._pass_through = False
         self._init_spaces(
             n_slots, self.round.obs_size, RECLAIM_SLOT_FEATURES, RECLAIM_GLOBAL_FEATURES
         )
@@ -101,20 +109,33 @@ class ReclaimEnv(EpisodeEnv):
         self._driver = Driver(e, p)
         return e
 
+    def _may_hold_a_choice(self, spec: EpisodeSpec) -> bool:
+        """Whether a reclaim of episode ``spec`` can be a choice at all: that needs two lent
+        servers, so an inference demand that leaves at least two idle at some point."""
+        c = spec.scenario.cluster
+        reserve = spec.scenario.inference.reserve_servers
+        least_needed = int(spec.demand[1].min()) if len(spec.demand[1]) else 0
+        return c.inference_servers - reserve - least_needed >= 2
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         pinned = bool(options) and ("start" in options)
-        for _ in range(1 if pinned else self.max_redraws):
+        for _ in range(1 if pinned else max(self.max_redraws, 1)):
             spec = sample_from_options(self.sampler, self.np_random, self.split, options)
             self.spec_ = spec
-            self.engine = self._start(spec)
-            if not self._advance():
-                break
+            simulated = self._may_hold_a_choice(spec)
+            if simulated:
+                self.engine = self._start(spec)
+                if not self._advance():
+                    self._pass_through = False
+                    break
         else:
-            raise RuntimeError(
-                "no reclaim reached the agent in the drawn window(s); use longer episode_hours "
-                "or another start"
-            )
+            # no reclaim reached the agent: the last window as a pass-through episode
+            if not simulated:
+                self.engine = self._start(spec)
+                self._advance()  # to the end: no reclaim can reach the agent
+            self._pass_through = True
+            self.round.mask[0] = True  # the one action of a pass-through step
         self.preemptions = 0
         self.lost_gpu_seconds = 0.0
         self._done = False
@@ -123,11 +144,15 @@ class ReclaimEnv(EpisodeEnv):
     def step(self, action):
         self._check_not_done()
         proto = self.protocol
-        invalid, n_pre, lost = proto.step(action)
-        ended = False
-        if proto.done:
-            self.engine.decide_reclaim(proto.picked)  # does what the picks' what-ifs said
-            ended = self._advance()
+        if self._pass_through:  # the episode ran to its end in reset
+            as_action(action, "Reclaim-v0")
+            invalid, n_pre, lost, ended = False, 0.0, 0.0, True
+        else:
+            invalid, n_pre, lost = proto.step(action)
+            ended = False
+            if proto.done:
+                self.engine.decide_reclaim(proto.picked)  # does what the picks' what-ifs said
+                ended = self._advance()
         # costs of reclaims decided without the agent since the last step
         un_pre, un_lost = self._unpaid
         self._unpaid = (0, 0.0)
@@ -173,4 +198,5 @@ class ReclaimEnv(EpisodeEnv):
             "sim_time_s": self.engine.t,
             "preemptions": self.preemptions,
             "lost_gpu_seconds": self.lost_gpu_seconds,
+            "pass_through": self._pass_through,
         }

@@ -43,6 +43,25 @@ class Cluster:
         self.busy = [0, 0]  # busy GPUs per class
         self.free_total = [self.n_training * g, 0]  # free GPUs per class
 
+    # -- copies ----------------------------------------------------------------------------
+    # ``find_fit`` takes the first server a bucket set iterates, and a set's iteration
+    # order depends on its history (its table size, deleted slots), which a copy does not
+    # keep: ``copy.deepcopy`` and pickle rebuild each set from its elements. Copying
+    # therefore rebuilds the buckets of the original and of the copy the same way, from
+    # their sorted elements, so that both iterate alike from then on (and keep doing so:
+    # they then see the same operations). A cluster that is never copied is untouched,
+    # so its runs stay exactly as they were.
+    def _canonical_buckets(self) -> None:
+        self.buckets = [[set(sorted(b)) for b in cls] for cls in self.buckets]
+
+    def __getstate__(self) -> dict:
+        self._canonical_buckets()
+        return self.__dict__.copy()
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._canonical_buckets()
+
     # -- queries ---------------------------------------------------------------------------
     def server_class(self, s: int) -> int | None:
         """TRAINING, LENT, or None for an inference server that is not lent (unusable)."""

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aryl_gym.sim.decisions import Allocation
+from aryl_gym.sim.decisions import Allocation, InvalidDecision
 from aryl_gym.sim.engine import RECLAIM, DecisionPoint, Engine
 from aryl_gym.sim.reclaim import ReclaimEffect
 from aryl_gym.sim.view import ClusterView
@@ -90,13 +90,29 @@ class Driver:
     def _decide(self, point: DecisionPoint, counts: DriveCounts) -> None:
         e, policy = self.engine, self.policy
         if point.kind == RECLAIM:
-            effect = e.decide_reclaim(policy.reclaim(point.view, point.k))
+            servers = policy.reclaim(point.view, point.k)
+            try:
+                effect = e.decide_reclaim(servers)
+            except InvalidDecision as exc:
+                raise self._rejected(point, exc) from exc
             counts.add_reclaim(effect)
             self.total.add_reclaim(effect)
         else:
-            e.decide_allocation(policy.allocate(point.view))
+            alloc = policy.allocate(point.view)
+            try:
+                e.decide_allocation(alloc)
+            except InvalidDecision as exc:
+                raise self._rejected(point, exc) from exc
             counts.rounds += 1
             self.total.rounds += 1
+
+    def _rejected(self, point: DecisionPoint, exc: InvalidDecision) -> InvalidDecision:
+        """``exc`` (the engine's rejection of the policy's decision at ``point``, which the
+        engine still waits for) with the policy, the decision point and the time in front."""
+        name = getattr(self.policy, "name", None) or type(self.policy).__name__
+        return InvalidDecision(
+            f"policy {name!r}, {point.kind} decision at t = {self.engine.t:g} s: {exc}"
+        )
 
     def run_until(self, stop: Stop | None = None) -> DecisionPoint | None:
         """Advance the engine, handing decision points to the policy, until ``stop`` claims

@@ -23,14 +23,18 @@ nothing scans all jobs or all servers.
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
+import reprlib
 from collections import deque
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from aryl_gym.sim.cluster import Cluster
+from aryl_gym.sim.cluster import LENT, Cluster
 from aryl_gym.sim.decisions import Allocation, InvalidDecision, PlacementRules
 from aryl_gym.sim.events import FINISH, PREEMPT, RESIZE, START, EventLog
 from aryl_gym.sim.job import DONE, QUEUED, RUNNING, Job
@@ -188,8 +192,11 @@ class Engine:
                 return None
             t = self._next_event_time()
             limit = self._time_limit
-            if t is None or (limit is not None and t > limit):
-                self._end(limit if (t is not None and limit is not None) else self.t)
+            if t is None:
+                self._end(self.t, at_limit=False)
+                return None
+            if limit is not None and t > limit:
+                self._end(limit, at_limit=True)
                 return None
             self._process(t)
 
@@ -290,11 +297,14 @@ class Engine:
         """Give back the chosen lent servers (in order), scaling in or preempting their jobs;
         returns what it did (the same :class:`ReclaimEffect` ``view.reclaim_effect`` predicts)."""
         point = self._peek_point(RECLAIM)
+        expected = f"reclaim: expected a sequence of {point.k} lent server ids"
+        if isinstance(servers, (str, bytes, Mapping, Set)):  # no order, or not ids
+            raise InvalidDecision(f"{expected}, got {type(servers).__name__} {_short(servers)}")
         try:
-            servers = [_as_int(s, "reclaimed server") for s in servers]
+            servers = [_as_int(s, "a reclaimed server id") for s in servers]
         except TypeError:
             raise InvalidDecision(
-                f"reclaim: expected a sequence of {point.k} server ids, got {servers!r}"
+                f"{expected}, got {type(servers).__name__} {_short(servers)}"
             ) from None
         if len(servers) != point.k or len(set(servers)) != point.k:
             raise InvalidDecision(f"reclaim needs {point.k} distinct lent servers, got {servers}")
@@ -348,11 +358,17 @@ class Engine:
     def _validate_allocation(self, alloc: Allocation) -> None:
         """Raise ``InvalidDecision`` unless ``alloc`` can be applied as a whole."""
         if not isinstance(alloc, Allocation):
+            hint = " (wrap job -> GPUs as Allocation(gpus))" if isinstance(alloc, dict) else ""
             raise InvalidDecision(
-                f"allocate must return an Allocation, got {type(alloc).__name__}: {alloc!r}"
+                f"allocate must return an Allocation, got {type(alloc).__name__} "
+                f"{_short(alloc)}{hint}"
             )
-        if not isinstance(alloc.gpus, dict) or not isinstance(alloc.placement, dict):
-            raise InvalidDecision("Allocation.gpus and Allocation.placement must be dicts")
+        for name in ("gpus", "placement"):
+            value = getattr(alloc, name)
+            if not isinstance(value, dict):
+                raise InvalidDecision(
+                    f"Allocation.{name} must be a dict, got {type(value).__name__} {_short(value)}"
+                )
         targets: dict[int, int] = {}
         jobs: dict[int, Job] = {}
         all_jobs, n_jobs = self.jobs, len(self.jobs)
@@ -365,28 +381,81 @@ class Engine:
                 job = self._active_job(idx)
             if type(n) is not int:
                 n = _as_int(n, f"GPU count of job {job.job_id!r}")
-            if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
-                span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
-                raise InvalidDecision(f"job {job.job_id!r}: {n} GPUs is outside its allowed {span}")
+            _check_count(job, n, f"job {job.job_id!r}:")
             jobs[idx] = job
             if idx not in alloc.placement:
                 targets[idx] = n
         for idx, place in alloc.placement.items():
-            job = self._active_job(_as_int(idx, "job index in Allocation.placement"))
-            if not isinstance(place, dict):
+            idx = _as_int(idx, "job index in Allocation.placement")
+            self._validate_placement(self._active_job(idx), place, alloc.gpus.get(idx))
+        if not alloc.placement:
+            if not self.placer.feasible(targets, jobs):
+                grows = [jobs[i].job_id for i, n in targets.items() if n > jobs[i].n_gpus]
                 raise InvalidDecision(
-                    f"job {job.job_id!r}: placement must be a dict server -> GPUs"
+                    f"no room for the grows of jobs {grows} (free: {self.view.free_training_gpus} "
+                    f"training, {self.view.free_lent_gpus} lent GPUs, plus what shrinks free)"
                 )
-            for s, k in place.items():
-                _as_int(s, f"server id in the placement of job {job.job_id!r}")
-                _as_int(k, f"GPU count in the placement of job {job.job_id!r}")
-        # explicit placements may free GPUs the grows use; they are checked as applied
-        if not alloc.placement and not self.placer.feasible(targets, jobs):
-            grows = [jobs[i].job_id for i, n in targets.items() if n > jobs[i].n_gpus]
+        else:
+            # explicit placements may use GPUs that shrinks free and compete with the default
+            # placer's grows server by server: try the whole decision on a copy first
+            self._trial_copy()._apply_allocation(alloc)
+
+    def _validate_placement(self, job: Job, place: object, n: int | None) -> None:
+        """Raise ``InvalidDecision`` unless ``place`` (an explicit placement of ``job``; ``n``
+        its GPU count in ``Allocation.gpus`` or None) is well formed and keeps the rules:
+        usable servers, the job's bounds and where the placement rules let it run."""
+        what = f"job {job.job_id!r}: Allocation.placement"
+        if not isinstance(place, dict):
             raise InvalidDecision(
-                f"no room for the grows of jobs {grows} (free: {self.view.free_training_gpus} "
-                f"training, {self.view.free_lent_gpus} lent GPUs, plus what shrinks free)"
+                f"{what} must be a dict server -> GPUs, got {type(place).__name__} {_short(place)}"
             )
+        cl = self.cluster
+        total = lent = 0
+        for s, k in place.items():
+            s = _as_int(s, f"server id in the placement of job {job.job_id!r}")
+            k = _as_int(k, f"GPU count on server {s} in the placement of job {job.job_id!r}")
+            if k < 0:
+                raise InvalidDecision(f"{what}: {k} GPUs on server {s} (must be >= 0)")
+            if not k:
+                continue
+            cls = cl.server_class(s) if 0 <= s < cl.n_servers else None
+            if cls is None:
+                raise InvalidDecision(
+                    f"{what}: server {s} is neither a training server nor lent "
+                    f"(training: 0-{cl.n_training - 1}, lent: {cl.lent_order})"
+                )
+            total += k
+            lent += k if cls == LENT else 0
+        if n is not None and total != n:
+            raise InvalidDecision(f"{what} sums to {total} GPUs, Allocation.gpus says {n}")
+        _check_count(job, total, f"{what}:")
+        if lent and not self.placer.may_use_lent(job):
+            why = (
+                "its model does not fit a lent GPU (PlacementRules.lent_memory_fit)"
+                if job.elastic or self.rules.inelastic_on_lent
+                else "inelastic jobs may not (PlacementRules.inelastic_on_lent=False)"
+            )
+            raise InvalidDecision(f"{what} puts {lent} GPUs on lent servers, but {why}")
+        if lent and lent > total - job.base_gpus and not self.placer.base_may_use_lent(job):
+            raise InvalidDecision(
+                f"{what} puts {lent} of its {total} GPUs on lent servers, so base workers too "
+                f"(its base is {job.base_gpus} GPUs), which the placement rules forbid"
+            )
+
+    def _trial_copy(self) -> Engine:
+        """A copy of the engine to try a decision on: it shares only what no decision
+        changes (scenario, job table, profiles, arrival and demand series, finished
+        jobs), records no events, checks no invariants and starts with an empty placer
+        cache."""
+        memo: dict[int, Any] = {id(self.event_log): None, id(self.placer): None}
+        shared = [self.scenario, self.table, self._submit, self._d_times, self._d_needed, self._est]
+        shared += [x for pair in self._profiles.values() for x in pair]
+        shared += [j for j in self.jobs if j is not None and j.state == DONE]
+        memo.update((id(x), x) for x in shared)
+        trial = copy.deepcopy(self, memo)
+        trial.placer = Placer(trial.cluster, trial.rules)
+        trial.check = False
+        return trial
 
     def _apply_allocation(self, alloc: Allocation) -> None:
         t = self.t
@@ -406,39 +475,25 @@ class Engine:
                 else:
                     self._reallocate(job, placer.shrink(job, job.n_gpus - n), t)
         for idx, place in alloc.placement.items():
-            self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=True)
+            self._apply_explicit(self._active_job(idx), place, t, first=True)
         for job, n, classes in grows:
             self._reallocate(job, placer.grow(job, n, classes), t)
         for idx, place in alloc.placement.items():
-            self._apply_explicit(self._active_job(idx), place, alloc.gpus.get(idx), t, first=False)
+            self._apply_explicit(self._active_job(idx), place, t, first=False)
 
-    def _apply_explicit(
-        self, job: Job, place: dict[int, int], n: int | None, t: float, first: bool
-    ) -> None:
-        # Explicit placements release in the first pass and take in the second, so that
-        # they may reuse GPUs other jobs give up in the same round.
+    def _apply_explicit(self, job: Job, place: dict[int, int], t: float, first: bool) -> None:
+        # Explicit placements stop in the first pass and take in the second, so that they
+        # may reuse GPUs other jobs give up in the same round. Their form and rules were
+        # checked by _validate_placement; room on each server is checked here (on the
+        # trial copy first, see _validate_allocation).
         place = {int(s): int(k) for s, k in place.items() if int(k) > 0}
-        total = sum(place.values())
-        if n is not None and total != n:
-            raise InvalidDecision(
-                f"job {job.job_id!r}: placement sums to {total} GPUs, gpus says {n}"
-            )
         if first:
-            if total and not (job.min_gpus <= total <= job.max_gpus):
-                raise InvalidDecision(
-                    f"job {job.job_id!r}: placement of {total} GPUs is outside its bounds"
-                )
-            if total == 0 and job.state == RUNNING:
+            if not place and job.state == RUNNING:
                 self._preempt(job, t)
             return
-        if total == 0:
+        if not place:
             return
         for s, k in place.items():
-            cls = self.cluster.server_class(s) if 0 <= s < self.cluster.n_servers else None
-            if cls is None:
-                raise InvalidDecision(
-                    f"job {job.job_id!r}: server {s} is neither a training server nor lent"
-                )
             have = job.placement.get(s, 0)
             if k - have > self.cluster.free[s]:
                 raise InvalidDecision(
@@ -594,21 +649,55 @@ class Engine:
         ):
             self._stalled = True
 
-    def _end(self, t: float) -> None:
+    def _end(self, t: float, at_limit: bool) -> None:
+        """End the episode at ``t``; ``at_limit``: the time limit ended it (else no event was
+        left). It has stalled when jobs wait, none runs and either nothing could ever change
+        that or, at the time limit, the policy left a waiting job waiting that could start."""
         self.metrics.advance_to(max(t, self.t))
         self.t = max(t, self.t)
         for job in self.running.values():
             self._settle(job, self.t)
+        if self.queue and not self.running:
+            self._stalled = self._stalled or not at_limit or self._a_waiting_job_fits()
         self.finished = True
+
+    def _a_waiting_job_fits(self) -> bool:
+        """Whether some waiting job could start now at its base demand."""
+        tried = set()
+        for job in self.queue.values():
+            # whether a queued job fits depends on its base demand and what it may use
+            key = (job.base_gpus, job.elastic, job.profile.name)
+            if key not in tried:
+                tried.add(key)
+                if self.placer.feasible({job.idx: job.base_gpus}, {job.idx: job}):
+                    return True
+        return False
 
     @property
     def stalled(self) -> bool:
+        """Whether the episode ended with jobs waiting that no decision would run: nothing
+        ran and nothing could change that (no event left; the episode then ends early), or
+        the time limit came while nothing ran although a waiting job could have started
+        (the policy kept declining to run it)."""
         return self._stalled
 
     def check_invariants(self) -> None:
         from aryl_gym.sim.invariants import check_invariants
 
         check_invariants(self)
+
+
+def _short(value: object) -> str:
+    """A repr of ``value`` short enough for an error message."""
+    return reprlib.repr(value)
+
+
+def _check_count(job: Job, n: int, what: str) -> None:
+    """``InvalidDecision`` (``what`` first) unless ``n`` GPUs is 0 (stop) or within the
+    bounds of ``job``."""
+    if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
+        span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
+        raise InvalidDecision(f"{what} {n} GPUs is outside its allowed {span}")
 
 
 def _as_int(value, what: str) -> int:

@@ -102,8 +102,9 @@ def check_sim_time(what: str, seconds: float) -> None:
 
 def check_jobs(jobs: object, source: str) -> None:
     """Check a workload against :data:`MAX_JOBS`, :data:`MAX_GPUS_PER_JOB` and
-    :data:`MAX_SIM_TIME_S` (last arrival); ``ValueError`` naming ``source`` (a trace path
-    or ``"synthetic workload"``), the job and the bound."""
+    :data:`MAX_SIM_TIME_S` (last arrival, and longest duration: a job longer than any
+    simulation may last would only ever be reported unfinished); ``ValueError`` naming
+    ``source`` (a trace path or ``"synthetic workload"``), the job and the bound."""
     n = len(jobs)
     check_at_most(f"{source}: the number of jobs", n, "MAX_JOBS")
     if n == 0:
@@ -114,8 +115,7 @@ def check_jobs(jobs: object, source: str) -> None:
         check_at_most(
             f"{source}: job {jobs.job_id[i]!r} {column}", int(values[i]), "MAX_GPUS_PER_JOB"
         )
-    i = int(jobs.submit_time.argmax())
-    check_sim_time(
-        f"{source}: the arrival of job {jobs.job_id[i]!r} (submit_time)",
-        float(jobs.submit_time[i]),
-    )
+    for column, what in (("submit_time", "the arrival"), ("duration", "the duration")):
+        values = getattr(jobs, column)
+        i = int(values.argmax())  # NaN counts as the largest: it fails the check too
+        check_sim_time(f"{source}: {what} of job {jobs.job_id[i]!r} ({column})", float(values[i]))
