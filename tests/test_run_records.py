@@ -11,7 +11,7 @@ import pytest
 from aryl_gym.baselines import make_policy
 
 from aryl_gym.cli import main
-from aryl_gym.policy import Allocation
+from aryl_gym.policy import Allocation, PlacementRules
 from aryl_gym.scenarios import get_scenario
 from aryl_gym.sim.events import COLUMNS, KINDS, EventLog
 from aryl_gym.simulate import RECORD_KINDS, run_policy
@@ -87,6 +87,7 @@ def test_event_rows_of_a_hand_made_reclaim():
     )
     first = Allocation({0: 8, 1: 4}, {0: {0: 4, 1: 4}, 1: {1: 4}})
     pol = ScriptedPolicy([first, {1: 4}], uses_loaning=True, reclaim_order=[1])
+    pol.rules = PlacementRules(inelastic_on_lent=True)  # B is pinned to the lent server
     log = EventLog()
     demand = (np.array([0.0, 100.0]), np.array([0, 1]))
     e = run_engine(two_server_scenario(), jobs, pol, demand=demand, event_log=log)
