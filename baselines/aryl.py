@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
-from aryl_gym.baselines.queue import QueueOrder
+from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
@@ -92,17 +92,8 @@ class ArylPolicy(Policy):
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
-        if cfg.order == "sjf":
-
-            def key(j: Job) -> tuple:
-                b = self._base(j)
-                return (float(j.est_remaining_work(j.submit) / j.speedup[b]), j.submit, j.idx)
-        else:
-
-            def key(j: Job) -> tuple:
-                return (j.submit, j.idx)
-
-        self._queue = QueueOrder(key, lambda j: (self._base(j), j.elastic or cfg.inelastic_on_lent))
+        key = self._sjf_key if cfg.order == "sjf" else fifo_key
+        self._queue = QueueOrder(key, self._queue_group)
         self._started: list[int] = []  # jobs step 1 started in the last round
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
@@ -125,6 +116,15 @@ class ArylPolicy(Policy):
         if not self.cfg.elastic or not job.elastic or self.cfg.elastic_base == "requested":
             return job.gpus
         return job.min_gpus
+
+    def _sjf_key(self, job: Job) -> tuple:
+        """Step 1's order: estimated remaining time at base demand, then submit time."""
+        b = self._base(job)
+        return (float(job.est_remaining_work(job.submit) / job.speedup[b]), job.submit, job.idx)
+
+    def _queue_group(self, job: Job) -> tuple[int, bool]:
+        """(base demand, may use lent servers): step 1 skips a group whole once it does not fit."""
+        return (self._base(job), job.elastic or self.cfg.inelastic_on_lent)
 
     def allocate(self, view: ClusterView) -> Allocation:
         cfg = self.cfg

@@ -13,6 +13,23 @@ from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
 
 
+# Keys and groups are module-level functions (or bound methods) so that policies pickle.
+def fifo_key(job: Job) -> tuple:
+    """Submit order."""
+    return (job.submit, job.idx)
+
+
+def sjf_key(job: Job) -> tuple:
+    """Shortest estimated remaining time at the requested GPUs first (a waiting job's
+    remaining work does not change, so neither does its key)."""
+    return (float(job.est_remaining_work(job.submit) / job.speedup[job.gpus]), job.submit, job.idx)
+
+
+def requested_gpus(job: Job) -> tuple[int, bool]:
+    """Group by requested GPUs (training pool only: no lending flag)."""
+    return (job.gpus, False)
+
+
 class QueueOrder:
     """The waiting jobs of a view in a fixed order, kept up to date incrementally.
 
@@ -115,7 +132,7 @@ class FifoNoLoan(Policy):
     description = "FIFO by submit time, requested GPUs, training pool only, no backfilling"
 
     def __init__(self) -> None:
-        self._order = QueueOrder(lambda j: (j.submit, j.idx), lambda j: (j.gpus, False))
+        self._order = QueueOrder(fifo_key, requested_gpus)
         self._started: list[int] = []
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
@@ -153,11 +170,7 @@ class SjfNoLoan(Policy):
     )
 
     def __init__(self) -> None:
-        # a waiting job's estimated remaining work does not change: keys stay valid
-        self._order = QueueOrder(
-            lambda j: (float(j.est_remaining_work(j.submit) / j.speedup[j.gpus]), j.submit, j.idx),
-            lambda j: (j.gpus, False),
-        )
+        self._order = QueueOrder(sjf_key, requested_gpus)
         self._started: list[int] = []
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
