@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
-from aryl_gym.baselines.queue import QueueOrder
+from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
@@ -110,23 +110,10 @@ class ArylPolicy(Policy):
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
-        # bound methods, not closures: a policy must pickle (copies of envs, workers)
-        key = self._sjf_key if cfg.order == "sjf" else self._fifo_key
+        key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue = QueueOrder(key, self._queue_group)
-        self._view: ClusterView | None = None  # the view of the round in progress
         self._started: list[int] = []  # jobs step 1 started in the last round
-
-    def _sjf_key(self, j: Job) -> tuple:
-        b = self._base(j)
-        return (float(j.est_remaining_work(j.submit) / j.speedup[b]), j.submit, j.idx)
-
-    @staticmethod
-    def _fifo_key(j: Job) -> tuple:
-        return (j.submit, j.idx)
-
-    def _queue_group(self, j: Job) -> tuple:
-        """(base GPUs, may the base use lent servers: the simulator's rules)."""
-        return (self._base(j), self._view.base_may_use_lent(j))
+        self._view: ClusterView | None = None  # the view of the round in progress
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -149,6 +136,16 @@ class ArylPolicy(Policy):
         if not self.cfg.elastic or not job.elastic or self.cfg.elastic_base == "requested":
             return job.gpus
         return job.min_gpus
+
+    def _sjf_key(self, job: Job) -> tuple:
+        """Step 1's order: estimated remaining time at base demand, then submit time."""
+        b = self._base(job)
+        return (float(job.est_remaining_work(job.submit) / job.speedup[b]), job.submit, job.idx)
+
+    def _queue_group(self, job: Job) -> tuple[int, bool]:
+        """(base demand, may its base use lent servers by the simulator's rules): step 1
+        skips a group whole once it does not fit."""
+        return (self._base(job), self._view.base_may_use_lent(job))
 
     def allocate(self, view: ClusterView) -> Allocation:
         cfg = self.cfg

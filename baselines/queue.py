@@ -13,6 +13,23 @@ from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
 
 
+# Keys and groups are module-level functions (or bound methods) so that policies pickle.
+def fifo_key(job: Job) -> tuple:
+    """Submit order."""
+    return (job.submit, job.idx)
+
+
+def sjf_key(job: Job) -> tuple:
+    """Shortest estimated remaining time at the requested GPUs first (a waiting job's
+    remaining work does not change, so neither does its key)."""
+    return (float(job.est_remaining_work(job.submit) / job.speedup[job.gpus]), job.submit, job.idx)
+
+
+def requested_gpus(job: Job) -> tuple[int, bool]:
+    """Group by requested GPUs (training pool only: no lending flag)."""
+    return (job.gpus, False)
+
+
 class QueueOrder:
     """The waiting jobs of a view in a fixed order, kept up to date incrementally.
 
@@ -106,19 +123,6 @@ class QueueOrder:
             yield members[key[-1]][0]
 
 
-# module-level keys, not lambdas: policies must pickle (env copies, worker processes)
-def _fifo_key(j: Job) -> tuple:
-    return (j.submit, j.idx)
-
-
-def _sjf_key(j: Job) -> tuple:
-    return (float(j.est_remaining_work(j.submit) / j.speedup[j.gpus]), j.submit, j.idx)
-
-
-def _requested_group(j: Job) -> tuple:
-    return (j.gpus, False)
-
-
 class FifoNoLoan(Policy):
     """Strict FIFO by submit time at requested GPUs on the training pool; the head of the
     queue blocks the rest (no backfilling)."""
@@ -128,7 +132,7 @@ class FifoNoLoan(Policy):
     description = "FIFO by submit time, requested GPUs, training pool only, no backfilling"
 
     def __init__(self) -> None:
-        self._order = QueueOrder(_fifo_key, _requested_group)
+        self._order = QueueOrder(fifo_key, requested_gpus)
         self._started: list[int] = []
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
@@ -166,8 +170,7 @@ class SjfNoLoan(Policy):
     )
 
     def __init__(self) -> None:
-        # a waiting job's estimated remaining work does not change: keys stay valid
-        self._order = QueueOrder(_sjf_key, _requested_group)
+        self._order = QueueOrder(sjf_key, requested_gpus)
         self._started: list[int] = []
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:

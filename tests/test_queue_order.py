@@ -211,3 +211,20 @@ def test_random_engine_like_changes(seed):
                 if j.gpus <= big
             ]
             assert order.smallest() == min((j.gpus for j in queued.values()), default=None)
+
+
+def test_policies_pickle_before_and_during_a_run():
+    """Policies travel to worker processes; QueueOrder's keys must not make them unpicklable."""
+    import pickle
+
+    from aryl_gym.baselines import policy_specs
+
+    for name in policy_specs():
+        pickle.loads(pickle.dumps(make_policy(name)))
+    for name in ("aryl", "sjf-noloan", "fifo-noloan", "aryl-fifo"):
+        policy = make_policy(name)
+        engine = make_engine(get_scenario("tiny"), policy, 0)
+        policy.reset(engine.view, 0)
+        point = engine.advance()
+        engine.decide_allocation(policy.allocate(point.view))
+        pickle.loads(pickle.dumps(policy))
