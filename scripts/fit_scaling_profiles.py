@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         prof, stats = fit_model(model, pts)
         results[model] = (prof, stats, bsz, pts)
 
-    print("Fitted parameters (commit these in aryl_gym/workload/profiles.py):")
+    print("Fitted parameters (commit these in aryl_gym/sim/profiles.py):")
     print(
         f"{'model':12} {'bsz':>5} {'gamma':>7} {'split':>7} {'extra':>7}"
         f" {'rms':>6} {'max':>6} {'pts':>4} {'pl_rms':>7} {'pl_pts':>6}"
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     if drift:
         print(f"\nNOTE: committed profiles differ from this fit for: {', '.join(drift)}")
     else:
-        print("\nCommitted profiles in aryl_gym/workload/profiles.py match this fit.")
+        print("\nCommitted profiles in aryl_gym/sim/profiles.py match this fit.")
     if not args.no_plot:
         plot(results, args.plot)
         print(f"wrote {args.plot}")

@@ -1,4 +1,4 @@
-"""RLlib support (aryl_gym/rllib.py) and the example agents/rllib_ppo.py.
+"""RLlib support (aryl_gym/envs/rllib.py) and the example agents/rllib_ppo.py.
 
 The wrapper tests need only gymnasium; the RLlib ones skip when RLlib is not installed
 (``pip install -e '.[rllib]'``).
