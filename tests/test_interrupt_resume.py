@@ -337,7 +337,7 @@ def test_interrupted_training_saves_and_leaves_no_env_worker(tmp_path):
     assert meta["interrupted"] is True and meta["interrupt_signal"] == "SIGINT"
     assert (run_dir / "final_model.zip").is_file()
     assert "Traceback" not in output, output
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20  # generous: a loaded CI machine reaps slowly
     while _group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _group_alive(proc.pid), "env workers outlived the trainer"
