@@ -19,6 +19,7 @@ from aryl_gym.config import ClusterConfig, ScenarioConfig
 from aryl_gym.envs.allocate import AllocateEnv
 from aryl_gym.envs.protocol import InvalidAction
 from aryl_gym.envs.reclaim import ReclaimEnv
+from aryl_gym.fuzzing import engine_fingerprint
 from aryl_gym.policy import Allocation, InvalidDecision, PlacementRules, Policy
 from aryl_gym.scenarios import build_workload, get_scenario
 from aryl_gym.sim.driver import Driver
@@ -54,31 +55,6 @@ def masked_action(env, rng: np.random.Generator) -> int:
     if isinstance(env, AllocateEnv) and rng.random() < 0.5:
         return int(env.action_space.n - 1)
     return int(rng.choice(valid))
-
-
-def fingerprint(e: Engine) -> tuple:
-    """Everything a decision can change: every job's state, the cluster's servers, the
-    queue and running orders, the completion heap and the pending decision."""
-    jobs = tuple(
-        None
-        if j is None
-        else (j.state, j.n_gpus, tuple(sorted(j.placement.items())), j.progress, j.version,
-              j.preemptions, j.resizes, j.rate, j.gpu_seconds, j.queue_time, j.lost_work)
-        for j in e.jobs
-    )  # fmt: skip
-    cl = e.cluster
-    servers = (
-        tuple(cl.free),
-        tuple(cl.lent),
-        tuple(tuple(sorted(on.items())) for on in cl.jobs_on),
-        tuple(tuple(tuple(sorted(b)) for b in cls) for cls in cl.buckets),
-        tuple(cl.busy),
-        tuple(cl.free_total),
-        tuple(cl.lent_order),
-    )
-    waiting = None if e._waiting is None else (e._waiting.kind, e._waiting.k)
-    return (jobs, servers, tuple(e.queue), tuple(e.running), tuple(sorted(e._heap)), e.t,
-            e.allocation_epoch, e.n_done, waiting)  # fmt: skip
 
 
 def engine_at(scenario, rows, script, policy_rules=None, demand=None, kind=ALLOCATE):
@@ -231,11 +207,11 @@ TWO_POOLS = ScenarioConfig(
 def _rejected(e: Engine, decide: Callable[[Any], Any], decision: Any, match: str) -> None:
     """``decide(decision)`` raises ``InvalidDecision`` matching ``match`` and changes
     nothing: the engine still waits for the same decision."""
-    before = fingerprint(e)
+    before = engine_fingerprint(e)
     point = e._waiting
     with pytest.raises(InvalidDecision, match=match):
         decide(decision)
-    assert fingerprint(e) == before and e._waiting is point
+    assert engine_fingerprint(e) == before and e._waiting is point
 
 
 @pytest.mark.parametrize(
