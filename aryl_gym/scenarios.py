@@ -49,7 +49,7 @@ LENT_GPU_SPEED = 0.4
 
 
 def _scenarios() -> dict[str, ScenarioConfig]:
-    return {
+    named = {
         s.name: s
         for s in (
             ScenarioConfig(
@@ -87,20 +87,16 @@ def _scenarios() -> dict[str, ScenarioConfig]:
                 window=(0.0, 15 * DAY),
                 max_drain_s=30 * DAY,
             ),
-            ScenarioConfig(
-                name="aryl-15d-homogeneous",
-                description="aryl-15d with lent GPUs as fast as training GPUs",
-                cluster=ClusterConfig(
-                    training_servers=ARYL_15D_TRAINING_SERVERS,
-                    inference_servers=ARYL_15D_INFERENCE_SERVERS,
-                ),
-                workload=WorkloadConfig(days=15.0, jobs_per_day=3400.0),
-                inference=InferenceConfig(curve="diurnal", peak_utilisation=0.95),
-                window=(0.0, 15 * DAY),
-                max_drain_s=30 * DAY,
-            ),
         )
     }
+    aryl15 = named["aryl-15d"]
+    named["aryl-15d-homogeneous"] = replace(
+        aryl15,
+        name="aryl-15d-homogeneous",
+        description="aryl-15d with lent GPUs as fast as training GPUs",
+        cluster=replace(aryl15.cluster, inference_gpu_speed=aryl15.cluster.training_gpu_speed),
+    )
+    return named
 
 
 SCENARIOS: dict[str, ScenarioConfig] = _scenarios()
