@@ -322,3 +322,36 @@ def test_whatif_answers_on_aryl_states(name):
         policy.reset(e.view, seed)
         done += run_checks(Driver(e, policy), name, np.random.default_rng(seed))
     assert done > 0
+
+
+@pytest.mark.parametrize("speed,no_slow_mix", [(0.4, True), (0.4, False), (1.0, True)])
+def test_rate_curves_equal_rate_with_for_every_count(speed, no_slow_mix):
+    """The histogram and array forms of the rate query (``rate_curve``, ``rate_curves``)
+    give exactly ``rate_with`` for every GPU count, cut at the first unplaceable one."""
+    from dataclasses import replace
+
+    from aryl_gym.baselines import make_policy
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import make_engine
+
+    sc = get_scenario("small")
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed))
+    policy = make_policy("aryl", resize_guard=1e9, no_slow_mix=no_slow_mix)
+    e = make_engine(sc, policy, 0)
+    policy.reset(e.view, 0)
+    view, checked, point = e.view, 0, e.advance()
+    while point is not None and e.t < 1.5 * 86400:
+        if point.kind == RECLAIM:
+            e.decide_reclaim(policy.reclaim(view, point.k))
+        else:
+            jobs = [j for j in view.running.values() if j.elastic and j.n_gpus < j.max_gpus]
+            caps = [min(j.max_gpus, j.n_gpus + 1 + j.idx % 9) for j in jobs]
+            for job, cap, batch in zip(jobs, caps, view.rate_curves(jobs, caps), strict=True):
+                slow = [view.rate_with(job, n) for n in range(job.n_gpus, cap + 1)]
+                if None in slow:
+                    slow = slow[: slow.index(None)]
+                assert batch == slow == view.rate_curve(job, cap), job
+                checked += 1
+            e.decide_allocation(policy.allocate(view))
+        point = e.advance()
+    assert checked > 500

@@ -217,9 +217,7 @@ class Placer:
         against :meth:`rate_with` for every count. Other jobs take the slow path."""
         n0 = job.n_gpus
         if n0 == 0 or n0 < job.base_gpus or n_hi <= n0:
-            return [self.rate_with(job, n) or 0.0 for n in range(n0, n0 + 1)] + (
-                self._slow_curve(job, n0 + 1, n_hi) if n_hi > n0 else []
-            )
+            return [self.rate_with(job, n0) or 0.0, *self._slow_curve(job, n0 + 1, n_hi)]
         _, extra_cls = self._class_orders(job)
         out = [job.rate]
         mixed = self._hist_curve(job, n_hi, extra_cls)
