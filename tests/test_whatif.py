@@ -331,6 +331,7 @@ def test_rate_curves_equal_rate_with_for_every_count(speed, no_slow_mix):
     from dataclasses import replace
 
     from aryl_gym.baselines import make_policy
+
     from aryl_gym.scenarios import get_scenario
     from aryl_gym.simulate import make_engine
 
