@@ -225,7 +225,7 @@ class ArylPolicy(Policy):
             if free_t + free_l > 0:
                 key = (view.allocation_epoch, free_t, free_l)
                 if out or key != self._idle_key:
-                    self._extras(view, started, shrink, free_t + free_l, free_l, out)
+                    self._extras(view, started, shrink, free_t + free_l, out)
                     self._idle_key = key if not out else None
         if out:
             _fit(view, out, base_out)
@@ -297,7 +297,6 @@ class ArylPolicy(Policy):
         started: list[Job],
         shrink: dict[int, int],
         capacity: int,
-        free_l: int,
         out: dict[int, int],
     ) -> None:
         """Step 2: extra workers by MCKP. An option ``k`` of a job at ``n`` GPUs is worth
