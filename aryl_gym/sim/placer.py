@@ -242,7 +242,7 @@ class Placer:
         free, speed = cl.free, cl.speed
         fast: list[int] = []
         out: list[list[float]] = [[] for _ in jobs]
-        self._own: dict[int, tuple[int, float, float]] = {}  # job -> servers, speeds
+        own: dict[int, tuple[int, float, float]] = {}  # slot -> its servers, slowest, fastest
         for i, job in enumerate(jobs):
             n0 = job.n_gpus
             place = job.placement
@@ -258,7 +258,7 @@ class Placer:
                 lo = v if v < lo else lo
                 hi = v if v > hi else hi
             if full:
-                self._own[i] = (len(place), lo, hi)
+                own[i] = (len(place), lo, hi)
                 fast.append(i)
             else:
                 out[i] = self.rate_curve(job, n_max[i])
@@ -266,9 +266,13 @@ class Placer:
         for i in fast:  # jobs whose extra workers follow the same class order
             groups.setdefault(self._class_orders(jobs[i])[1], []).append(i)
         for classes, idx in groups.items():
-            own = [self._own[i] for i in idx]
             self._fast_curves(
-                [jobs[i] for i in idx], [n_max[i] for i in idx], idx, out, classes, own
+                [jobs[i] for i in idx],
+                [n_max[i] for i in idx],
+                idx,
+                out,
+                classes,
+                [own[i] for i in idx],
             )
         return out
 
