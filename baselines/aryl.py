@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
+from aryl_gym.baselines.growwatch import GrowWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
@@ -102,13 +103,14 @@ class ArylPolicy(Policy):
         self.rng = np.random.default_rng(0)
         # running elastic jobs below their maximum that may still gain from extra workers;
         # updated from this policy's own decisions and the engine's scale-in log, so a
-        # round never scans every running job
-        self._watch: dict[int, Job] = {}
+        # round never scans every running job (jobs no grow could help sleep)
+        self._watch = GrowWatch()
         self._log_pos = 0
         self._idle_key: tuple | None = (
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
+        self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue = QueueOrder(key, self._queue_group)
@@ -118,12 +120,14 @@ class ArylPolicy(Policy):
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         # jobs already running when the policy takes over (e.g. started by another policy)
-        self._watch = {
-            idx: j for idx, j in view.running.items() if j.elastic and j.n_gpus < j.max_gpus
-        }
+        self._watch.clear()
+        for j in view.running.values():
+            if j.elastic and j.n_gpus < j.max_gpus:
+                self._watch.add(j)
         self._log_pos = len(view.scaled_in_log)
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
+        self._shrunk_rates = {}
         self._queue.clear()
         self._started = []
 
@@ -186,6 +190,7 @@ class ArylPolicy(Policy):
 
         started: list[Job] = []
         waits: tuple | None = None  # built on first need: when training GPUs free up
+        start_rates: dict[tuple, float | None] = {}  # this round's rates of queued jobs
         slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
         for job in order.ordered(fits):
             b = self._base(job)
@@ -193,7 +198,7 @@ class ArylPolicy(Policy):
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
-                may_lend = _sooner_on_lent(view, job, b, free_t, waits)
+                may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
             if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
@@ -220,7 +225,7 @@ class ArylPolicy(Policy):
         if cfg.elastic:
             log = view.scaled_in_log
             for idx in log[self._log_pos :]:
-                self._watch[idx] = view.job(idx)
+                self._watch.add(view.job(idx))
             self._log_pos = len(log)
             if free_t + free_l > 0:
                 key = (view.allocation_epoch, free_t, free_l)
@@ -233,7 +238,7 @@ class ArylPolicy(Policy):
             for idx, n in out.items():
                 job = view.job(idx)
                 if job.elastic and 0 < n < job.max_gpus:
-                    self._watch[idx] = job
+                    self._watch.add(job)
         return Allocation(out)
 
     #: the release curve of training GPUs is recomputed at most this often (simulated
@@ -247,19 +252,29 @@ class ArylPolicy(Policy):
             self._release_cache = cached = (view.now, _training_release(view))
         return cached[1]
 
-    @staticmethod
-    def _donors(view: ClusterView, base) -> list[list]:
+    def _donors(self, view: ClusterView, base) -> list[list]:
         """Running elastic jobs with extra workers, least time saved per extra GPU first:
         ``[per-GPU value, idx, job, extras left, lent GPUs left]``. The value of a job's
         extras is the remaining-time increase of shrinking it to its base, at the rates
-        the engine would apply (``view.rate_with``)."""
+        the engine would apply (``view.rate_with``; a shrink's rate depends on the job's
+        own placement only, so it is kept per allocation version)."""
         t = view.now
         donors = []
+        cache = self._shrunk_rates
+        if len(cache) > 50_000:
+            cache.clear()
         for job in view.running.values():
-            extra = job.n_gpus - base(job) if job.elastic else 0
+            if not job.elastic:
+                continue
+            extra = job.n_gpus - base(job)
             if extra > 0:
                 r = job.est_remaining_work(t)
-                shrunk = view.rate_with(job, job.n_gpus - extra)
+                hit = cache.get(job.idx)
+                if hit is not None and hit[0] == job.version:
+                    shrunk = hit[1]
+                else:
+                    shrunk = view.rate_with(job, job.n_gpus - extra)
+                    cache[job.idx] = (job.version, shrunk)
                 per_gpu = (r / shrunk - r / job.rate) / extra
                 donors.append([per_gpu, job.idx, job, extra, job.lent_gpus])
         donors.sort(key=lambda d: (d[0], d[1]))
@@ -278,8 +293,8 @@ class ArylPolicy(Policy):
             if usable >= need:
                 break
             _, idx, job, extra, lent = d
-            if extra == 0:
-                continue
+            if extra == 0 or (not may_lend and extra <= lent):
+                continue  # nothing usable: its extras are all on lent servers
             # how many workers this donor must drop to yield the missing usable GPUs
             missing = need - usable
             r = min(extra, missing) if may_lend else min(extra, lent + missing)
@@ -319,10 +334,11 @@ class ArylPolicy(Policy):
                     if v.size > 1 and v.max() > 0:
                         cands.append((job, base, False, v))
         watch = self._watch
+        watch.wake(view)
         grow: list[tuple[Job, float]] = []  # running candidates and their remaining work
-        for idx, job in list(watch.items()):
+        for idx, job in watch.items():
             if job.state != RUNNING or job.n_gpus >= job.max_gpus:
-                del watch[idx]
+                watch.drop(idx)
                 continue
             if idx in shrink or not job.rate:
                 continue
@@ -331,15 +347,19 @@ class ArylPolicy(Policy):
             # remaining work only falls, so a job that cannot beat the guard now never will
             # at this allocation: stop watching it (a scale-in puts it back)
             if r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest) <= guard:
-                del watch[idx]
+                watch.drop(idx)
                 continue
             # the simulator's bound of the rate any grow within the GPUs free now could
-            # bring (e.g. a job on full servers must split): skip the job this round only
+            # bring (e.g. a job on full servers must split): skip the job, and let it
+            # sleep until the free GPUs could let it pass (baselines/growwatch.py)
             n_top = min(job.max_gpus, job.n_gpus + capacity)
-            if r / job.rate - r / view.rate_bound(job, n_top) <= guard:
+            bound = view.rate_bound(job, n_top)
+            if not bound or r / job.rate - r / bound <= guard:
+                watch.sleep(view, job, r, guard)
                 continue
             grow.append((job, r))
         if grow:  # the simulator's rate curves of all running candidates at once
+            grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
             curves = view.rate_curves(
                 [j for j, _ in grow], [min(j.max_gpus, j.n_gpus + capacity) for j, _ in grow]
             )
@@ -354,18 +374,10 @@ class ArylPolicy(Policy):
             values = [c[3] for c in cands]
             if solver == "dp":
                 picks = mckp.solve_dp(values, capacity)
+            elif solver == "greedy":
+                picks = mckp.solve_greedy(values, capacity)
             else:
-                concave = [i for i, v in enumerate(values) if mckp.is_concave([v])]
-                if solver == "greedy" or len(concave) == len(values):
-                    picks = mckp.solve_greedy(values, capacity)
-                else:
-                    other = [i for i in range(len(values)) if i not in set(concave)]
-                    a, b = mckp.solve_split(
-                        [values[i] for i in concave], [values[i] for i in other], capacity
-                    )
-                    picks = [0] * len(values)
-                    for i, k in zip(concave + other, a + b, strict=True):
-                        picks[i] = k
+                picks = mckp.solve(values, capacity)
             failed = {
                 i
                 for i, (c, k) in enumerate(zip(cands, picks, strict=True))
@@ -407,12 +419,21 @@ def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _sooner_on_lent(
-    view: ClusterView, job: Job, b: int, free_t: int, waits: tuple[np.ndarray, np.ndarray]
+    view: ClusterView,
+    job: Job,
+    b: int,
+    free_t: int,
+    waits: tuple[np.ndarray, np.ndarray],
+    rates: dict[tuple, float | None],
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
-    jobs' estimated finishes free them; queued jobs ahead are not counted)."""
-    rate = view.rate_with(job, b)
+    jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
+    keeps this round's start rates: a queued job's depends only on what it is."""
+    key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
+    rate = rates.get(key, -1.0)
+    if rate == -1.0:
+        rate = rates[key] = view.rate_with(job, b)
     if not rate:
         return False
     r = job.est_remaining_work(view.now)

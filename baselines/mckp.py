@@ -27,17 +27,51 @@ def is_concave(values: Sequence[np.ndarray], tol: float = 1e-9) -> bool:
     return True
 
 
+def _matrix(values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The items' value tables as one matrix padded with ``-inf``, and their lengths."""
+    lengths = np.fromiter((len(v) for v in values), dtype=np.int64, count=len(values))
+    width = int(lengths.max()) if len(values) else 1
+    m = np.full((len(values), width), -np.inf)
+    for i, v in enumerate(values):
+        m[i, : lengths[i]] = v
+    return m, lengths
+
+
+def _gains(m: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Marginal gains ``m[:, k] - m[:, k-1]`` (NaN beyond an item's options) and the mask
+    of real ones."""
+    with np.errstate(invalid="ignore"):
+        d = m[:, 1:] - m[:, :-1]
+    real = np.arange(d.shape[1])[None, :] < (lengths[:, None] - 1)
+    return d, real
+
+
 def _ranked_gains(values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Every positive marginal gain and its item, largest first (ties: lower item index)."""
-    gains = [np.diff(np.asarray(v, dtype=float)) for v in values]
-    if not gains or sum(g.size for g in gains) == 0:
+    if not len(values):
         return np.zeros(0), np.zeros(0, dtype=np.int64)
-    flat = np.concatenate(gains)
-    owner = np.repeat(np.arange(len(gains)), [g.size for g in gains])
-    keep = flat > 0
-    flat, owner = flat[keep], owner[keep]
+    m, lengths = _matrix(values)
+    return _ranked(*_gains(m, lengths))
+
+
+def _ranked(d: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    keep = real & (d > 0)
+    owner = np.nonzero(keep)[0]  # row-major: item by item, options in order
+    flat = d[keep]
     order = np.lexsort((owner, -flat))
     return flat[order], owner[order]
+
+
+def _concave_rows(m: np.ndarray, lengths: np.ndarray, d: np.ndarray, tol: float = 1e-9):
+    """:func:`is_concave` of every row at once."""
+    if d.shape[1] < 2:
+        return np.ones(len(m), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        d2 = d[:, 1:] - d[:, :-1]
+    real2 = np.arange(d2.shape[1])[None, :] < (lengths[:, None] - 2)
+    scale = np.maximum(1.0, np.max(np.where(np.isfinite(m), np.abs(m), 0.0), axis=1))
+    bad = real2 & (d2 > tol * scale[:, None])
+    return ~bad.any(axis=1)
 
 
 def solve_greedy(values: Sequence[np.ndarray], capacity: int) -> list[int]:
@@ -145,5 +179,28 @@ def solve_split(
 
 
 def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
-    """Greedy where it is exact (concave values), the DP otherwise."""
-    return solve_greedy(values, capacity) if is_concave(values) else solve_dp(values, capacity)
+    """Exact, by the cheapest method that is: every item's best option (its first
+    maximum, 0 when none is positive) when those all fit in ``capacity`` together, the
+    greedy when values are concave, else the greedy's curve of the concave items combined
+    by DP with the others (:func:`solve_split`). Same picks as :func:`solve_dp` (up to
+    ties of equal total value)."""
+    if len(values) == 0 or capacity <= 0:
+        return [0] * len(values)
+    m, lengths = _matrix(values)
+    rows = np.arange(len(values))
+    k = np.argmax(m, axis=1)
+    k = np.where(m[rows, k] > 0, k, 0)
+    if int(k.sum()) <= capacity:
+        return k.tolist()
+    d, real = _gains(m, lengths)
+    concave = _concave_rows(m, lengths, d)
+    if concave.all():
+        _, owner = _ranked(d, real)
+        return np.bincount(owner[:capacity], minlength=len(values)).tolist()
+    conc = np.flatnonzero(concave).tolist()
+    other = np.flatnonzero(~concave).tolist()
+    a, b = solve_split([values[i] for i in conc], [values[i] for i in other], capacity)
+    picks = [0] * len(values)
+    for i, p in zip(conc + other, a + b, strict=True):
+        picks[i] = p
+    return picks

@@ -356,3 +356,44 @@ def test_rate_curves_equal_rate_with_for_every_count(speed, no_slow_mix):
             e.decide_allocation(policy.allocate(view))
         point = e.advance()
     assert checked > 500
+
+
+@pytest.mark.parametrize("speed", [0.4, 1.0])
+def test_rate_bounds_hold_for_every_count(speed):
+    """``rate_bound`` and ``bound_levels`` bound ``rate_with`` for every grow of every
+    running elastic job (exact ``<=``): the guarantees Aryl's candidate filter and its
+    sleeping jobs rest on."""
+    from dataclasses import replace
+
+    from aryl_gym.baselines import make_policy
+
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import make_engine
+
+    sc = get_scenario("small")
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed))
+    policy = make_policy("aryl")
+    e = make_engine(sc, policy, 1)
+    policy.reset(e.view, 1)
+    view, checked, point = e.view, 0, e.advance()
+    while point is not None and e.t < 86400:
+        if point.kind == RECLAIM:
+            e.decide_reclaim(policy.reclaim(view, point.k))
+            point = e.advance()
+            continue
+        for job in [j for j in view.running.values() if j.elastic and j.n_gpus < j.max_gpus]:
+            prefix, levels, _ = view.bound_levels(job)
+            for n in range(job.n_gpus + 1, job.max_gpus + 1):
+                rate = view.rate_with(job, n)
+                if rate is None:
+                    continue
+                assert rate <= view.rate_bound(job, n), (job, n)
+                k = n - job.n_gpus
+                assert any(
+                    view.free_gpus_of(classes) >= k and rate <= prefix[k] * s
+                    for classes, s in levels
+                ), (job, n, levels)
+                checked += 1
+        e.decide_allocation(policy.allocate(view))
+        point = e.advance()
+    assert checked > 1000

@@ -340,9 +340,15 @@ def execute_in_folder(
 
     def done(j: int, output: RunOutput) -> None:
         i = todo[j]
-        outputs[i] = output
-        if output.error is None:
-            folder.save(specs[i], output)
+        # a run counts as done exactly when its record is written (signals wait until
+        # both agree; whatever ends the save, the record file decides)
+        with signals_deferred():
+            try:
+                if output.error is None:
+                    folder.save(specs[i], output)
+            finally:
+                if output.error is not None or folder.record_path(specs[i]).exists():
+                    outputs[i] = output
 
     try:
         folder.open(force=force)

@@ -42,6 +42,9 @@ class Cluster:
         self.version = 0  # bumps on every change of any server's free GPUs (cache key)
         self.busy = [0, 0]  # busy GPUs per class
         self.free_total = [self.n_training * g, 0]  # free GPUs per class
+        # servers that gained free GPUs, in order (policies read it incrementally to learn
+        # which servers' jobs may now grow without a new server)
+        self.release_log: list[int] = []
 
     # -- copies ----------------------------------------------------------------------------
     # ``find_fit`` takes the first server a bucket set iterates, and a set's iteration
@@ -106,6 +109,7 @@ class Cluster:
             del on[job]
         self.busy[cls] -= n
         self.free_total[cls] += n
+        self.release_log.append(s)
 
     # -- loaning ---------------------------------------------------------------------------
     def lend(self, t: float) -> int:

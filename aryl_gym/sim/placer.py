@@ -43,7 +43,8 @@ class Placer:
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
-        self._bounds: dict[tuple, float] = {}
+        self._bounds: dict[tuple, list[float]] = {}
+        self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
 
     def _histograms(self) -> list[list[int]]:
         """Per class, how many servers have each free-GPU count (cached per cluster state)."""
@@ -500,27 +501,99 @@ class Placer:
 
     def rate_bound(self, job: Job, n_max: int) -> float:
         """An upper bound of :meth:`rate_with` over ``n = job.n_gpus + 1 .. n_max`` for a
-        running job: compact placement on the fastest GPUs, except that a job whose
-        servers have no free GPU must take at least one new server (the placement factor
-        never rises with more servers)."""
+        running job, given the free GPUs of each class now.
+
+        A grow that takes GPUs of a class runs at most at that class's speed (and its own
+        servers' slowest), and can reach at most the free GPUs of the classes at least as
+        fast; so the bound is the best, over the speed levels of the classes the job may
+        use, of ``speedup(n) x placement factor x speed`` for ``n`` within that level's
+        reach (own free GPUs always within reach). The placement factor is taken at the
+        fewest servers the job could span (its own, plus a new one when they are full);
+        it never rises with more servers."""
         cl = self.cluster
-        g = cl.gpus_per_server
-        fastest = max(cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        free = cl.free
+        own_free = 0
+        servers, levels, p_full, p_free = self._bound_info(job)
+        for s in servers:
+            own_free += free[s]
+        prefix = p_free if own_free else p_full
+        k_max = min(n_max - job.n_gpus, len(prefix) - 1)
+        totals = cl.free_total
+        best = 0.0
+        for reach_classes, speed in levels:
+            reach = own_free
+            for c in reach_classes:
+                reach += totals[c]
+            k = reach if reach < k_max else k_max
+            if k > 0:
+                r = prefix[k] * speed
+                best = r if r > best else best
+        return best
+
+    def _bound_info(self, job: Job) -> tuple:
+        """What :meth:`rate_bound` needs of ``job`` that changes only with its allocation:
+        its servers, the levels ``(classes, speed)`` and both prefixes (own servers full
+        or not), kept per job and allocation version."""
+        hit = self._bound_jobs.get(job.idx)
+        if hit is not None and hit[0] == job.version:
+            return hit[1]
+        if len(self._bound_jobs) > 100_000:
+            self._bound_jobs.clear()
+        p_full, levels, _ = self._levels_and_prefix(job, True)
+        info = (tuple(job.placement), levels, p_full, self._bound_prefix(job, True))
+        self._bound_jobs[job.idx] = (job.version, info)
+        return info
+
+    def bound_levels(
+        self, job: Job
+    ) -> tuple[list[float], list[tuple[tuple[int, ...], float]], bool]:
+        """``(p, levels)``: a bound of every grow of running ``job`` that holds whatever
+        the cluster's free GPUs become while the job's own allocation stays as it is.
+
+        For ``k`` more GPUs, ``rate_with(job, n0 + k) <= p[k] x speed`` for some level
+        ``(classes, speed)`` whose classes hold at least ``k`` free GPUs; ``p`` is
+        non-decreasing. When the job's own servers are full now (``full`` true) ``p``
+        counts the new server any grow must take, and the bound holds only until one of
+        them gains a free GPU (``release_log``); otherwise ``p`` assumes compact placement
+        over its own servers and holds whatever happens. A policy can thus tell from the
+        free GPUs per class (and its servers' releases) when a job's grows may become
+        worth checking again. Returns ``(p, levels, full)``."""
+        full = not any(self.cluster.free[s] for s in job.placement)
+        return self._levels_and_prefix(job, full)
+
+    def _levels_and_prefix(self, job: Job, full: bool) -> tuple:
+        cl = self.cluster
+        own_speed = min(cl.speed[s] for s in job.placement)
+        base_cls, extra_cls = self._class_orders(job)
+        allowed = [c for c in (TRAINING, LENT) if c in base_cls or c in extra_cls]
+        speeds = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        levels = []
+        for c in allowed:
+            reach = tuple(c2 for c2 in allowed if speeds[c2] >= speeds[c])
+            levels.append((reach, min(speeds[c], own_speed)))
+        return self._bound_prefix(job, not full), levels, full
+
+    def _bound_prefix(self, job: Job, own_has_free: bool) -> list[float]:
+        """``p[k]``: the largest ``speedup(n) x factor`` over ``n = n0 + 1 .. n0 + k`` at
+        the fewest servers the job could span (memoised by everything it depends on)."""
         n0 = job.n_gpus
         n_own = len(job.placement)
-        full = not any(cl.free[s] for s in job.placement)
-        key = (job.profile.name, n0, n_own, full, n_max, fastest, g)
+        g = self.cluster.gpus_per_server
+        full = not own_has_free
+        key = (id(job.speedup), job.profile.name, n0, n_own, full, job.max_gpus, g)
         hit = self._bounds.get(key)
         if hit is not None:
             return hit
+        out = [0.0]
         best = 0.0
-        for n in range(n0 + 1, n_max + 1):
+        for n in range(n0 + 1, job.max_gpus + 1):
             min_servers = (n + g - 1) // g
             extra = max(0, n_own + (1 if full else 0) - min_servers)
             factor = job.profile.placement_factor(extra, min_servers) if extra else 1.0
-            best = max(best, float(job.speedup[n]) * factor * fastest)
-        self._bounds[key] = best
-        return best
+            best = max(best, float(job.speedup[n]) * factor)
+            out.append(best)
+        self._bounds[key] = out
+        return out
 
 
 def _best_fit_count(hist: list[int], need: int, g: int) -> tuple[int, int]:

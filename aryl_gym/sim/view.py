@@ -53,6 +53,13 @@ class ClusterView:
         allocation changes a policy does not make itself."""
         return self._e.scaled_in_log
 
+    @property
+    def release_log(self) -> list[int]:
+        """Servers that gained free GPUs (a job finished, shrank or left them), oldest
+        first (append-only): read incrementally, it tells which running jobs' own servers
+        may have room now."""
+        return self._e.cluster.release_log
+
     # -- jobs ---------------------------------------------------------------------------
     @property
     def queued(self) -> Mapping[int, Job]:
@@ -137,6 +144,18 @@ class ClusterView:
     def rate_bound(self, job: Job, n_max: int) -> float:
         """An upper bound of ``rate_with(job, n)`` for ``n`` up to ``n_max`` (running job)."""
         return self._e.placer.rate_bound(job, n_max)
+
+    def bound_levels(self, job: Job):
+        """``(p, levels, full)`` bounding every grow of a running job whatever the free
+        GPUs: ``rate_with(job, n0 + k) <= p[k] x speed`` for a level ``(classes, speed)``
+        whose classes have ``k`` free GPUs; when ``full``, only until one of the job's
+        servers appears in :attr:`release_log` (see :meth:`Placer.bound_levels`)."""
+        return self._e.placer.bound_levels(job)
+
+    def free_gpus_of(self, classes) -> int:
+        """Free GPUs on the servers of ``classes`` (0: training, 1: lent) together."""
+        free = self._e.cluster.free_total
+        return sum(free[c] for c in classes)
 
     def may_use_lent(self, job: Job) -> bool:
         """Whether the placement rules let ``job`` have workers on lent servers."""

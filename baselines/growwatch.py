@@ -1,0 +1,112 @@
+"""Which running elastic jobs Aryl's extras step should look at this round.
+
+A running job is worth a rate curve only when some grow could save more than the resize
+guard. Checking that bound for every running job in every round is what made the
+placement-aware Aryl slow (hundreds of jobs, a round every few seconds), so jobs that
+cannot pass it *sleep* until the free GPUs could let them:
+
+* the simulator's :meth:`~aryl_gym.sim.view.ClusterView.bound_levels` bounds every grow
+  of a job by ``p[k] x speed`` for ``k`` GPUs within a level's reach (the free GPUs of
+  the classes at least as fast as the level's), whatever the cluster becomes while the
+  job's own allocation is unchanged;
+* a grow saves ``R / rate - R / rate'``, which beats the guard only when
+  ``rate' > rate_needed = 1 / (1 / rate - guard / R)``; the remaining work ``R`` only
+  falls, so ``rate_needed`` only rises and a threshold computed now stays conservative;
+* so a job sleeps with, per level, the fewest free GPUs ``tau`` that could let it pass,
+  and wakes when a level's reach gets there (one heap per level), when one of its own
+  servers gains a free GPU if the bound assumed them full (the view's ``release_log``),
+  or when its own allocation changes (:meth:`GrowWatch.add`).
+
+The filter only skips jobs the exact checks would skip too: decisions are unchanged.
+"""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_right
+from collections.abc import Iterator
+
+from aryl_gym.sim.job import RUNNING, Job
+from aryl_gym.sim.view import ClusterView
+
+#: thresholds are lowered by this relative margin so rounding never hides a job
+_MARGIN = 1e-9
+
+
+class GrowWatch:
+    """Running elastic jobs below their maximum, split into awake and sleeping."""
+
+    def __init__(self) -> None:
+        self.awake: dict[int, Job] = {}
+        self._asleep: dict[int, int] = {}  # idx -> token of its heap entries
+        self._heaps: dict[tuple[int, ...], list[tuple[int, int, int, Job]]] = {}
+        self._on_server: dict[int, list[tuple[int, int, Job]]] = {}  # full servers' sleepers
+        self._log_pos: int | None = None  # release_log entries already seen
+        self._token = 0
+
+    def clear(self) -> None:
+        self.awake.clear()
+        self._asleep.clear()
+        self._heaps.clear()
+        self._on_server.clear()
+        self._log_pos = None
+
+    def add(self, job: Job) -> None:
+        """Watch ``job`` (its allocation changed, or it was started or scaled in)."""
+        self._asleep.pop(job.idx, None)
+        self.awake[job.idx] = job
+
+    def drop(self, idx: int) -> None:
+        self.awake.pop(idx, None)
+        self._asleep.pop(idx, None)
+
+    def wake(self, view: ClusterView) -> None:
+        """Move back every sleeping job that a level's free GPUs now reach, or whose
+        servers (assumed full) gained a free GPU."""
+        log = view.release_log
+        if self._log_pos is None:
+            self._log_pos = len(log)
+        if self._on_server:
+            on_server, asleep = self._on_server, self._asleep
+            for s in log[self._log_pos :]:
+                for token, idx, job in on_server.pop(s, ()):
+                    if asleep.get(idx) == token:
+                        del asleep[idx]
+                        self.awake[idx] = job
+        self._log_pos = len(log)
+        for classes, heap in self._heaps.items():
+            if not heap:
+                continue
+            reach = view.free_gpus_of(classes)
+            while heap and heap[0][0] <= reach:
+                _, token, idx, job = heapq.heappop(heap)
+                if self._asleep.get(idx) == token:
+                    del self._asleep[idx]
+                    self.awake[idx] = job
+
+    def sleep(self, view: ClusterView, job: Job, remaining: float, guard: float) -> None:
+        """Put ``job`` to sleep until a grow could save more than ``guard`` seconds (or
+        forever, until its allocation changes, when none ever could)."""
+        del self.awake[job.idx]
+        if remaining / job.rate <= guard:
+            return  # even an infinitely fast grow saves at most R / rate
+        needed = 1.0 / (1.0 / job.rate - guard / remaining) * (1.0 - _MARGIN)
+        prefix, levels, full = view.bound_levels(job)
+        self._token += 1
+        token = self._token
+        for classes, speed in levels:
+            tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
+            if tau < len(prefix):
+                heapq.heappush(self._heaps.setdefault(classes, []), (tau, token, job.idx, job))
+                self._asleep[job.idx] = token
+        if full:  # the bound counted a new server: it lapses when one of its servers frees
+            self._asleep[job.idx] = token
+            for s in job.placement:
+                self._on_server.setdefault(s, []).append((token, job.idx, job))
+
+    def items(self) -> Iterator[tuple[int, Job]]:
+        """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""
+        return iter(list(self.awake.items()))
+
+    def still_growable(self, job: Job) -> bool:
+        return job.state == RUNNING and job.n_gpus < job.max_gpus
