@@ -101,10 +101,12 @@ class ArylPolicy(Policy):
         )
         self._reclaim_rule = RECLAIM_RULES[cfg.reclaim][0]
         self.rng = np.random.default_rng(0)
-        # running elastic jobs below their maximum that may still gain from extra workers;
-        # updated from this policy's own decisions and the engine's scale-in log, so a
-        # round never scans every running job (jobs no grow could help sleep)
+        # indexes of running elastic jobs, kept from the engine's log of placement changes
+        # (``view.moved_log``, whoever made them) so a round never scans every running
+        # job: those below their maximum that may still gain from extra workers (jobs no
+        # grow could help sleep), and those above their base (the donors of step 1)
         self._watch = GrowWatch()
+        self._holders: dict[int, Job] = {}
         self._log_pos = 0
         self._idle_key: tuple | None = (
             None  # (epoch, free GPUs) of the last extras step that granted nothing
@@ -121,10 +123,10 @@ class ArylPolicy(Policy):
         self.rng = np.random.default_rng(seed)
         # jobs already running when the policy takes over (e.g. started by another policy)
         self._watch.clear()
+        self._holders = {}
         for j in view.running.values():
-            if j.elastic and j.n_gpus < j.max_gpus:
-                self._watch.add(j)
-        self._log_pos = len(view.scaled_in_log)
+            self._index(j)
+        self._log_pos = len(view.moved_log)
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
         self._shrunk_rates = {}
@@ -158,6 +160,7 @@ class ArylPolicy(Policy):
         if not view.queued and not (cfg.elastic and (free_t or free_l)):
             return Allocation(out)
 
+        self._sync(view)
         donors: list[list] | None = None  # built on first need: running jobs' extra workers
         spare_t = spare_l = 0
         shrink: dict[int, int] = {}
@@ -223,10 +226,6 @@ class ArylPolicy(Policy):
         # step granted nothing and neither the allocation nor the free GPUs changed since,
         # it would grant nothing again (values only fall as remaining work falls): skip it.
         if cfg.elastic:
-            log = view.scaled_in_log
-            for idx in log[self._log_pos :]:
-                self._watch.add(view.job(idx))
-            self._log_pos = len(log)
             if free_t + free_l > 0:
                 key = (view.allocation_epoch, free_t, free_l)
                 if out or key != self._idle_key:
@@ -234,12 +233,29 @@ class ArylPolicy(Policy):
                     self._idle_key = key if not out else None
         if out:
             _fit(view, out, base_out)
-        if cfg.elastic:
-            for idx, n in out.items():
-                job = view.job(idx)
-                if job.elastic and 0 < n < job.max_gpus:
-                    self._watch.add(job)
         return Allocation(out)
+
+    def _sync(self, view: ClusterView) -> None:
+        """Bring the job indexes up to date with the placement changes since last time."""
+        log = view.moved_log
+        if self._log_pos < len(log):
+            for idx in dict.fromkeys(log[self._log_pos :]):
+                self._index(view.job(idx))
+            self._log_pos = len(log)
+
+    def _index(self, job: Job) -> None:
+        if self.cfg.elastic and job.elastic and job.state == RUNNING:
+            if job.n_gpus < job.max_gpus:
+                self._watch.add(job)
+            else:
+                self._watch.drop(job.idx)
+            if job.n_gpus > self._base(job):
+                self._holders[job.idx] = job
+            else:
+                self._holders.pop(job.idx, None)
+        else:
+            self._watch.drop(job.idx)
+            self._holders.pop(job.idx, None)
 
     #: the release curve of training GPUs is recomputed at most this often (simulated
     #: seconds): an estimate for a heuristic, cheap enough for every round
@@ -263,9 +279,7 @@ class ArylPolicy(Policy):
         cache = self._shrunk_rates
         if len(cache) > 50_000:
             cache.clear()
-        for job in view.running.values():
-            if not job.elastic:
-                continue
+        for job in self._holders.values():
             extra = job.n_gpus - base(job)
             if extra > 0:
                 r = job.est_remaining_work(t)

@@ -149,6 +149,7 @@ class Engine:
         self.rounds = 0
         self.allocation_epoch = 0  # bumps whenever any job's placement changes
         self.scaled_in_log: list[int] = []  # jobs scaled in by reclaims, in order
+        self.moved_log: list[int] = []  # jobs whose placement changed (any cause), in order
         self.events = 0
         self.reclaim_events = 0
         self.reclaimed_servers = 0
@@ -541,6 +542,7 @@ class Engine:
             if s >= n_training:
                 lent += k
         self.allocation_epoch += 1
+        self.moved_log.append(idx)
         job.placement = new
         job.n_gpus = n
         job.lent_gpus = lent

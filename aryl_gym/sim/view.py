@@ -54,6 +54,13 @@ class ClusterView:
         return self._e.scaled_in_log
 
     @property
+    def moved_log(self) -> list[int]:
+        """Indices of the jobs whose placement changed, for any cause (start, resize,
+        stop, preemption, scale-in, completion), oldest first (append-only): a policy
+        reads it incrementally to keep its own indexes of jobs right, whoever decided."""
+        return self._e.moved_log
+
+    @property
     def release_log(self) -> list[int]:
         """Servers that gained free GPUs (a job finished, shrank or left them), oldest
         first (append-only): read incrementally, it tells which running jobs' own servers
