@@ -225,12 +225,11 @@ class ArylPolicy(Policy):
         # ---- step 2: extra workers by MCKP over the GPUs still free. When the last extras
         # step granted nothing and neither the allocation nor the free GPUs changed since,
         # it would grant nothing again (values only fall as remaining work falls): skip it.
-        if cfg.elastic:
-            if free_t + free_l > 0:
-                key = (view.allocation_epoch, free_t, free_l)
-                if out or key != self._idle_key:
-                    self._extras(view, started, shrink, free_t + free_l, out)
-                    self._idle_key = key if not out else None
+        if cfg.elastic and free_t + free_l > 0:
+            key = (view.allocation_epoch, free_t, free_l)
+            if out or key != self._idle_key:
+                self._extras(view, started, shrink, free_t + free_l, out)
+                self._idle_key = key if not out else None
         if out:
             _fit(view, out, base_out)
         return Allocation(out)

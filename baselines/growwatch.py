@@ -51,6 +51,17 @@ class GrowWatch:
         self._on_server.clear()
         self._log_pos = None
 
+    def copy(self) -> GrowWatch:
+        """An independent copy (the jobs themselves are shared)."""
+        other = GrowWatch()
+        other.awake = dict(self.awake)
+        other._asleep = dict(self._asleep)
+        other._heaps = {k: list(h) for k, h in self._heaps.items()}
+        other._on_server = {s: list(v) for s, v in self._on_server.items()}
+        other._log_pos = self._log_pos
+        other._token = self._token
+        return other
+
     def add(self, job: Job) -> None:
         """Watch ``job`` (its allocation changed, or it was started or scaled in)."""
         self._asleep.pop(job.idx, None)

