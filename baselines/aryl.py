@@ -118,6 +118,11 @@ class ArylPolicy(Policy):
         self._queue = QueueOrder(key, self._queue_group)
         self._started: list[int] = []  # jobs step 1 started in the last round
         self._view: ClusterView | None = None  # the view of the round in progress
+        # per-job weights on the knapsack values of the next allocate call (job index ->
+        # weight > 0; unlisted jobs 1.0): the lever of ArylGym/Round-v0, whose zero action
+        # leaves them all 1.0 and so reproduces Aryl exactly. The resize guard still
+        # compares the unweighted remaining-time reduction.
+        self.value_weights: dict[int, float] | None = None
 
     def reset(self, view: ClusterView, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
@@ -383,8 +388,12 @@ class ArylPolicy(Policy):
             return
         solver = self.cfg.solver
         failed: set[int] = set()
+        weights = self.value_weights
         for attempt in range(3):  # later passes drop grows that fail the resize guard
-            values = [c[3] for c in cands]
+            if weights:
+                values = [c[3] * weights.get(c[0].idx, 1.0) for c in cands]
+            else:
+                values = [c[3] for c in cands]
             if solver == "dp":
                 picks = mckp.solve_dp(values, capacity)
             elif solver == "greedy":

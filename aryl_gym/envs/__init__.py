@@ -4,8 +4,11 @@
   each scheduling round's allocation; reclaims by a configurable policy (Aryl's greedy).
 * ``ArylGym/Reclaim-v0`` (:class:`~aryl_gym.envs.reclaim.ReclaimEnv`): the agent picks the
   lent servers to return; allocation by a configurable policy (Aryl's MCKP).
+* ``ArylGym/Round-v0`` (:class:`~aryl_gym.envs.round.RoundEnv`): one decision per
+  scheduling round with a choice, as per-job weights on Aryl's knapsack values (the zero
+  action is Aryl); reward against Aryl's own run of the same window.
 
-``import aryl_gym`` registers both ids (entry points are strings: the env modules load
+``import aryl_gym`` registers the ids (entry points are strings: the env modules load
 only on ``gym.make``). See ``docs/envs.md``.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 ENV_IDS = {
     "ArylGym/Allocate-v0": "aryl_gym.envs.allocate:AllocateEnv",
     "ArylGym/Reclaim-v0": "aryl_gym.envs.reclaim:ReclaimEnv",
+    "ArylGym/Round-v0": "aryl_gym.envs.round:RoundEnv",
 }
 
 
