@@ -25,11 +25,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from aryl_gym.envs import ENV_IDS, make_env
+from aryl_gym.envs import make_env
 
 #: Names under which :func:`register_rllib_envs` registers the envs with Ray (the same as
-#: the Gymnasium ids).
-RLLIB_ENV_NAMES: tuple[str, ...] = tuple(ENV_IDS)
+#: the Gymnasium ids): the two masked discrete envs (Round-v0's continuous action needs no
+#: mask wrapper: RLlib takes it from ``gym.make``).
+RLLIB_ENV_NAMES: tuple[str, ...] = ("ArylGym/Allocate-v0", "ArylGym/Reclaim-v0")
 
 #: ``env_config`` key (not passed to the env) that switches the masking wrapper off.
 MASK_KEY = "action_mask"
