@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 from aryl_gym.config import ScenarioConfig
-from aryl_gym.envs.base import episode_summary
-from aryl_gym.envs.episodes import HOUR, EpisodeSampler, EpisodeSpec, sample_from_options
+from aryl_gym.envs.base import EpisodeEnv, episode_summary
+from aryl_gym.envs.episodes import HOUR, EpisodeSpec, sample_from_options
 from aryl_gym.sim.driver import Driver
 from aryl_gym.sim.engine import ALLOCATE, DecisionPoint, Engine
 from aryl_gym.sim.job import DONE, Job
@@ -91,7 +90,7 @@ def _clip(x: float) -> float:
     return -1.0 if x < -1.0 else 1.0 if x > 1.0 else float(x)
 
 
-class RoundEnv(gym.Env):
+class RoundEnv(EpisodeEnv):
     """Gymnasium env of Aryl's rounds with per-job value weights. Keyword arguments:
 
     ``scenario``, ``split``, ``workload_seed``, ``episode_hours``, ``drain_hours``,
@@ -103,7 +102,7 @@ class RoundEnv(gym.Env):
     and the baseline of the reward).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": []}  # no frames yet (the base class's renderers need slots)
 
     def __init__(
         self,
@@ -127,17 +126,9 @@ class RoundEnv(gym.Env):
             raise ValueError(f"weight_base must be > 1, got {weight_base}")
         if reward_scale <= 0:
             raise ValueError(f"reward_scale must be > 0, got {reward_scale}")
-        self.sampler = EpisodeSampler(
-            scenario,
-            workload_seed=workload_seed,
-            episode_hours=episode_hours,
-            drain_hours=drain_hours,
-            split_fractions=split_fractions,
-            trace=trace,
+        self._init_episodes(
+            scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )
-        self.scenario = self.sampler.scenario
-        self.split = split
-        self.sampler.split_bounds(split)
         self.n_slots = int(n_slots)
         self.weight_base = float(weight_base)
         self.reward_scale = float(reward_scale)
