@@ -99,6 +99,22 @@ def policy_spec(cfg: dict, env):
     return cfg["policy"], kwargs
 
 
+def close_vec_env(venv) -> None:
+    """Close ``venv``, also after an interrupt in the middle of a step: a SubprocVecEnv
+    whose step was interrupted after some workers' results were read would wait forever
+    in ``close()`` for those results again, so what is still pending is drained (each
+    worker gets 2 s) and the step abandoned first."""
+    inner = venv
+    while hasattr(inner, "venv"):  # VecEnvWrapper chain (VecMonitor, ...)
+        inner = inner.venv
+    if getattr(inner, "waiting", False):
+        for remote in inner.remotes:
+            if remote.poll(2.0):
+                remote.recv()
+        inner.waiting = False
+    venv.close()
+
+
 def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> dict:
     import torch
     from aryl_gym.agents.bc import collect, dagger, pretrain
@@ -245,7 +261,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     val_cb.evaluate_now()  # the final model too
     rl_s = time.perf_counter() - t_rl
     model.save(run_dir / "final_model.zip")
-    venv.close()
+    close_vec_env(venv)
 
     meta = dict(
         config=cfg,
