@@ -453,9 +453,9 @@ def _sooner_on_lent(
     jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
     keeps this round's start rates: a queued job's depends only on what it is."""
     key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
-    rate = rates.get(key, -1.0)
-    if rate == -1.0:
-        rate = rates[key] = view.rate_with(job, b)
+    if key not in rates:
+        rates[key] = view.rate_with(job, b)
+    rate = rates[key]
     if not rate:
         return False
     r = job.est_remaining_work(view.now)

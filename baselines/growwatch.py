@@ -26,7 +26,7 @@ import heapq
 from bisect import bisect_right
 from collections.abc import Iterator
 
-from aryl_gym.sim.job import RUNNING, Job
+from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
 
 #: thresholds are lowered by this relative margin so rounding never hides a job
@@ -118,6 +118,3 @@ class GrowWatch:
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""
         return iter(list(self.awake.items()))
-
-    def still_growable(self, job: Job) -> bool:
-        return job.state == RUNNING and job.n_gpus < job.max_gpus

@@ -21,10 +21,11 @@ import numpy as np
 
 def is_concave(values: Sequence[np.ndarray], tol: float = 1e-9) -> bool:
     """True when every item's marginal gains are non-increasing."""
-    for v in values:
-        if len(v) > 2 and np.any(np.diff(np.diff(v)) > tol * max(1.0, float(np.abs(v).max()))):
-            return False
-    return True
+    if not len(values):
+        return True
+    m, lengths = _matrix(values)
+    d, _ = _gains(m, lengths)
+    return bool(_concave_rows(m, lengths, d, tol).all())
 
 
 def _matrix(values: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +64,8 @@ def _ranked(d: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _concave_rows(m: np.ndarray, lengths: np.ndarray, d: np.ndarray, tol: float = 1e-9):
-    """:func:`is_concave` of every row at once."""
+    """Per row: its marginal gains are non-increasing (within ``tol`` x the row's largest
+    absolute value, at least 1)."""
     if d.shape[1] < 2:
         return np.ones(len(m), dtype=bool)
     with np.errstate(invalid="ignore"):
@@ -160,6 +162,13 @@ def solve_split(
     the few ``other`` items: ``max over c of DP_other(c) + G(capacity - c)``. Costs
     O(len(other) x capacity x options) instead of a DP over every item."""
     flat, owner = _ranked_gains(concave)
+    return _split(flat, owner, len(concave), other, capacity)
+
+
+def _split(
+    flat: np.ndarray, owner: np.ndarray, n_concave: int, other: Sequence[np.ndarray], capacity: int
+) -> tuple[list[int], list[int]]:
+    """:func:`solve_split` from the concave items' ranked gains (:func:`_ranked`)."""
     curve = np.zeros(capacity + 1)
     m = min(capacity, flat.size)
     curve[1 : m + 1] = np.cumsum(flat[:m])
@@ -172,9 +181,7 @@ def solve_split(
     total = best + curve[::-1]  # other items use c GPUs, concave ones the remaining capacity - c
     c = int(np.argmax(total))
     other_picks = _backtrack(choice, c)
-    concave_picks = np.bincount(
-        owner[: min(capacity - c, flat.size)], minlength=len(concave)
-    ).tolist()
+    concave_picks = np.bincount(owner[: min(capacity - c, flat.size)], minlength=n_concave).tolist()
     return concave_picks, other_picks
 
 
@@ -199,7 +206,9 @@ def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
         return np.bincount(owner[:capacity], minlength=len(values)).tolist()
     conc = np.flatnonzero(concave).tolist()
     other = np.flatnonzero(~concave).tolist()
-    a, b = solve_split([values[i] for i in conc], [values[i] for i in other], capacity)
+    # the concave rows' ranked gains from the matrix already built (owners count in conc)
+    flat, owner = _ranked(d[concave], real[concave])
+    a, b = _split(flat, owner, len(conc), [values[i] for i in other], capacity)
     picks = [0] * len(values)
     for i, p in zip(conc + other, a + b, strict=True):
         picks[i] = p

@@ -23,11 +23,8 @@ import pandas as pd
 from aryl_gym.baselines import make_policy
 
 from aryl_gym.scenarios import get_scenario
+from aryl_gym.sim.events import placement_from_text
 from aryl_gym.simulate import run_policy
-
-
-def _servers(placement: str) -> list[tuple[int, int]]:
-    return [tuple(int(x) for x in tok.split(":")) for tok in str(placement).split()]
 
 
 def run(scenario, policy: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -38,11 +35,11 @@ def run(scenario, policy: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     starts = ev[ev.kind == "start"].copy()
     g = scenario.cluster.gpus_per_server
     first_lent = scenario.cluster.training_servers
-    placed = starts.placement.map(_servers)
+    placed = starts.placement.map(placement_from_text)
     starts["split"] = [
-        len(p) > -(-sum(k for _, k in p) // g) for p in placed
+        len(p) > -(-sum(p.values()) // g) for p in placed
     ]  # more servers than the GPU count needs
-    starts["on_lent"] = [any(s >= first_lent for s, _ in p) for p in placed]
+    starts["on_lent"] = [any(s >= first_lent for s in p) for p in placed]
     facts = starts.groupby("job_id")[["split", "on_lent"]].mean()
     return jobs, facts
 

@@ -192,3 +192,11 @@ def test_empty_event_log_has_the_columns():
     df = EventLog().to_frame()
     assert list(df.columns) == list(COLUMNS) and len(df) == 0
     assert str(df["server"].dtype) == "Int64" and str(df["gpus_after"].dtype) == "int64"
+
+
+def test_placement_text_round_trips():
+    from aryl_gym.sim.events import _placement_text, placement_from_text
+
+    for placement in ({}, {3: 1}, {9: 4, 0: 8, 700: 2}):
+        assert placement_from_text(_placement_text(placement)) == placement
+    assert placement_from_text(float("nan")) == {}

@@ -81,15 +81,21 @@ class EpisodeEnv(gym.Env):
         self._done = True
 
     def _new_engine(
-        self, spec: EpisodeSpec, periodic_rounds: bool, elastic_scaling: bool, rules: PlacementRules
+        self,
+        spec: EpisodeSpec,
+        periodic_rounds: bool,
+        elastic_scaling: bool,
+        rules: PlacementRules,
+        uses_loaning: bool = True,
     ) -> Engine:
-        """The engine of episode ``spec``; loaning is always on (both decisions need it)."""
+        """The engine of episode ``spec``; loaning is on unless said (the allocate and
+        reclaim decisions both need it)."""
         return Engine(
             spec.scenario,
             spec.jobs,
             spec.demand,
             seed=spec.engine_seed,
-            uses_loaning=True,
+            uses_loaning=uses_loaning,
             periodic_rounds=periodic_rounds,
             elastic_scaling=elastic_scaling,
             rules=rules,

@@ -140,6 +140,7 @@ class RoundEnv(EpisodeEnv):
         self.engine: Engine | None = None
         self.spec_: EpisodeSpec | None = None
         self._done = True
+        self.check_invariants = False  # EpisodeEnv._new_engine reads it
 
     def _make_policy(self):
         from aryl_gym.baselines import make_policy  # baselines sit above the library
@@ -154,15 +155,13 @@ class RoundEnv(EpisodeEnv):
 
     # ------------------------------------------------------------------ episodes
     def _engine(self, spec: EpisodeSpec, policy) -> Engine:
-        return Engine(
-            spec.scenario,
-            spec.jobs,
-            spec.demand,
-            seed=spec.engine_seed,
+        """The engine of ``spec`` in the world of ``policy`` (as ``run_policy`` makes it)."""
+        return self._new_engine(
+            spec,
+            policy.periodic_rounds,
+            policy.elastic_scaling,
+            policy.rules,
             uses_loaning=policy.uses_loaning,
-            periodic_rounds=policy.periodic_rounds,
-            elastic_scaling=policy.elastic_scaling,
-            rules=policy.rules,
         )
 
     def _reference(self, spec: EpisodeSpec) -> tuple[JobsInSystem, dict[str, Any], float]:
@@ -188,8 +187,8 @@ class RoundEnv(EpisodeEnv):
         self.engine = e = self._engine(spec, self.policy)
         self.policy.reset(e.view, spec.engine_seed)
         self._driver = Driver(e, self.policy)
-        self._submits = np.sort(np.asarray(spec.jobs.submit_time, float))
         self._t = 0.0
+        self._mine = 0.0  # the agent's jobs-in-system integral up to self._t
         self._done = False
         self.rounds = 0
         self._point = self._driver.run_until(self._claims)
@@ -235,9 +234,15 @@ class RoundEnv(EpisodeEnv):
         return self._observe(), reward, False, False, info
 
     def _reward(self, t0: float, t1: float) -> float:
-        mine = JobsInSystem(self._submits, _finish_times(self.engine))
+        # the agent's integral is the engine's own (metrics.jobs_in_system_s, the JCT
+        # reward's base: episodes have no steady-state window), carried on to t1 at the
+        # jobs still in the system when the engine stopped earlier
+        e = self.engine
+        mine = e.metrics.jobs_in_system_s + (len(e.queue) + len(e.running)) * (t1 - e.t)
+        gained = mine - self._mine
+        self._mine = mine
         ref = self.reference
-        return ((ref(t1) - ref(t0)) - (mine(t1) - mine(t0))) / self.reward_scale
+        return ((ref(t1) - ref(t0)) - gained) / self.reward_scale
 
     # ------------------------------------------------------------------ rounds
     def _candidates(self, view: ClusterView) -> list[Job]:

@@ -147,7 +147,6 @@ class Engine:
         self._stalled = False
         self.finished = False
         self.rounds = 0
-        self.allocation_epoch = 0  # bumps whenever any job's placement changes
         self.scaled_in_log: list[int] = []  # jobs scaled in by reclaims, in order
         self.moved_log: list[int] = []  # jobs whose placement changed (any cause), in order
         self.events = 0
@@ -541,7 +540,6 @@ class Engine:
             n += k
             if s >= n_training:
                 lent += k
-        self.allocation_epoch += 1
         self.moved_log.append(idx)
         job.placement = new
         job.n_gpus = n
@@ -674,6 +672,11 @@ class Engine:
                 if self.placer.feasible({job.idx: job.base_gpus}, {job.idx: job}):
                     return True
         return False
+
+    @property
+    def allocation_epoch(self) -> int:
+        """Bumps whenever any job's placement changes: the placement changes so far."""
+        return len(self.moved_log)
 
     @property
     def stalled(self) -> bool:

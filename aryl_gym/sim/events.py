@@ -142,3 +142,11 @@ def _placement_text(placement: dict[int, int] | None) -> str:
     if not placement:
         return ""
     return " ".join(f"{s}:{k}" for s, k in sorted(placement.items()))
+
+
+def placement_from_text(text: object) -> dict[int, int]:
+    """The inverse of the event log's placement text: ``"0:8 9:4"`` -> ``{0: 8, 9: 4}``;
+    ``{}`` for an empty cell (also as read back from CSV: NaN)."""
+    if not isinstance(text, str):
+        return {}
+    return {int(s): int(k) for s, k in (tok.split(":") for tok in text.split())}

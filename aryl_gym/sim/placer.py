@@ -539,8 +539,12 @@ class Placer:
             return hit[1]
         if len(self._bound_jobs) > 100_000:
             self._bound_jobs.clear()
-        p_full, levels, _ = self._levels_and_prefix(job, True)
-        info = (tuple(job.placement), levels, p_full, self._bound_prefix(job, True))
+        info = (
+            tuple(job.placement),
+            self._levels(job),
+            self._bound_prefix(job, full=True),
+            self._bound_prefix(job, full=False),
+        )
         self._bound_jobs[job.idx] = (job.version, info)
         return info
 
@@ -559,9 +563,12 @@ class Placer:
         free GPUs per class (and its servers' releases) when a job's grows may become
         worth checking again. Returns ``(p, levels, full)``."""
         full = not any(self.cluster.free[s] for s in job.placement)
-        return self._levels_and_prefix(job, full)
+        return self._bound_prefix(job, full), self._levels(job), full
 
-    def _levels_and_prefix(self, job: Job, full: bool) -> tuple:
+    def _levels(self, job: Job) -> list[tuple[tuple[int, ...], float]]:
+        """``(classes within reach, speed)`` per class the job may use: a grow whose
+        slowest new GPUs are of that class reaches the free GPUs of the classes at least as
+        fast and runs at most at that speed (and its own servers' slowest)."""
         cl = self.cluster
         own_speed = min(cl.speed[s] for s in job.placement)
         base_cls, extra_cls = self._class_orders(job)
@@ -571,15 +578,15 @@ class Placer:
         for c in allowed:
             reach = tuple(c2 for c2 in allowed if speeds[c2] >= speeds[c])
             levels.append((reach, min(speeds[c], own_speed)))
-        return self._bound_prefix(job, not full), levels, full
+        return levels
 
-    def _bound_prefix(self, job: Job, own_has_free: bool) -> list[float]:
+    def _bound_prefix(self, job: Job, full: bool) -> list[float]:
         """``p[k]``: the largest ``speedup(n) x factor`` over ``n = n0 + 1 .. n0 + k`` at
-        the fewest servers the job could span (memoised by everything it depends on)."""
+        the fewest servers the job could span: its own, plus a new one when ``full`` (its
+        servers have no free GPU). Memoised by everything it depends on."""
         n0 = job.n_gpus
         n_own = len(job.placement)
         g = self.cluster.gpus_per_server
-        full = not own_has_free
         key = (id(job.speedup), job.profile.name, n0, n_own, full, job.max_gpus, g)
         hit = self._bounds.get(key)
         if hit is not None:
