@@ -231,3 +231,136 @@ def test_split_solver_matches_dp_when_some_items_are_not_concave(data):
     ref = solve_dp(conc + other, cap)
     want = sum(v[k] for v, k in zip(conc + other, ref, strict=True))
     assert got == pytest.approx(want, abs=1e-6)
+
+
+# ---------------------------------------------------------------- solve's pruned split DP
+def full_table_dp(values, capacity: int) -> list[int]:
+    """The plain programme: a table over every count 0 .. capacity for every item, first
+    maximum over the options, an option only when strictly better than staying (the tie
+    rules :func:`mckp.solve_dp` and :func:`mckp.solve` keep)."""
+    best = np.full(capacity + 1, -np.inf)
+    best[0] = 0.0
+    choice = np.zeros((len(values), capacity + 1), dtype=int)
+    for i, v in enumerate(values):
+        head = np.asarray(v, dtype=float)[: capacity + 1]
+        prev = np.maximum.accumulate(head)
+        ks = np.flatnonzero(head[1:] > prev[:-1] + 1e-12) + 1  # options beating cheaper ones
+        new = best.copy()
+        for c in range(capacity + 1):
+            sums = [best[c - k] + head[k] if k <= c else -np.inf for k in ks]
+            if sums and max(sums) > best[c] + 1e-12:
+                new[c] = max(sums)
+                choice[i, c] = ks[int(np.argmax(sums))]
+        best = new
+    c = int(np.argmax(best))
+    out = [0] * len(values)
+    for i in range(len(values) - 1, -1, -1):
+        out[i] = int(choice[i, c])
+        c -= out[i]
+    return out
+
+
+def unpruned_solve(values, capacity: int) -> list[int]:
+    """What :func:`mckp.solve` picks without pruning: its split programme over every
+    option, as :func:`mckp.solve_split`."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mckp, "PRUNE_CELLS", 10**18)
+        return mckp.solve(values, capacity)
+
+
+@st.composite
+def mixed_instance(draw, max_items=12):
+    """Concave items, items that dip before they rise (a grow that first splits a job or
+    adds a slower GPU) and arbitrary ones; integer values (many ties) or floats; the
+    capacity mostly binds."""
+    ints = draw(st.booleans())
+    gain = st.integers(0, 30) if ints else st.floats(0.0, 30.0)
+    values = []
+    for _ in range(draw(st.integers(1, max_items))):
+        kind = draw(st.sampled_from(["concave", "dip", "any"]))
+        n = draw(st.integers(1, 9))
+        if kind == "any":
+            v = np.array([0.0, *draw(st.lists(st.integers(-20, 60), min_size=n, max_size=n))])
+        else:
+            gains = sorted(draw(st.lists(gain, min_size=n, max_size=n)), reverse=True)
+            v = np.concatenate([[0.0], np.cumsum(gains, dtype=float)])
+            if kind == "dip":
+                v[1:] -= draw(st.integers(1, 60) if ints else st.floats(0.5, 60.0))
+        values.append(v)
+    cap = draw(st.integers(1, max(1, sum(len(v) - 1 for v in values))))
+    return values, cap
+
+
+@settings(max_examples=150, deadline=None)
+@given(mixed_instance())
+def test_dp_picks_what_the_full_table_picks(inst):
+    # the banded programme changes no pick, ties included
+    values, cap = inst
+    assert mckp.solve_dp(values, cap) == full_table_dp(values, cap)
+
+
+@pytest.mark.parametrize(
+    "first_gap, prune_cells",
+    [(0.0, 0), (mckp.FIRST_GAP, 0), (np.inf, 0), (mckp.FIRST_GAP, mckp.PRUNE_CELLS)],
+    ids=["second-try", "pruned", "first-gap", "default"],
+)
+@settings(max_examples=200, deadline=None)
+@given(inst=mixed_instance())
+def test_pruned_solve_picks_what_the_unpruned_one_picks(first_gap, prune_cells, inst):
+    # first_gap 0 keeps only the options preferred at the price at first, so the second
+    # try (kept options from the first one's value) runs often; prune_cells 0 prunes even
+    # the small instances drawn here
+    values, cap = inst
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mckp, "FIRST_GAP", first_gap)
+        mp.setattr(mckp, "PRUNE_CELLS", prune_cells)
+        got = mckp.solve(values, cap)
+    check_feasible(values, got, cap)
+    assert got == unpruned_solve(values, cap)
+    assert total(values, got) == pytest.approx(total(values, mckp.solve_dp(values, cap)), abs=1e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mixed_instance())
+def test_lagrangian_bound_holds_and_keeps_the_optimum(inst):
+    values, cap = inst
+    m, _ = mckp._matrix(values)
+    price, bound, deficit, margin = mckp._lagrange(m, cap)
+    best = mckp.solve_dp(values, cap)
+    value = total(values, best)
+    assert price >= 0 and (deficit >= -margin).all()
+    assert value <= bound + margin
+    # every option of an optimum is within bound - value: pruning keeps it
+    assert all(deficit[i, k] <= bound - value + margin for i, k in enumerate(best))
+
+
+def test_solve_prunes_a_large_round_and_falls_back_when_the_bound_keeps_nothing(monkeypatch):
+    # the shape of the benchmark's round: many jobs whose first extra GPUs cost (a split)
+    rng = np.random.default_rng(1)
+    values = []
+    for _ in range(120):
+        gains = np.sort(rng.uniform(0.0, 100.0, int(rng.integers(6, 24))))[::-1]
+        v = np.concatenate([[0.0], np.cumsum(gains)])
+        v[1 : int(rng.integers(2, 6))] -= rng.uniform(50.0, 300.0)
+        values.append(v)
+    cap = 600
+    kept = []
+    dp = mckp._dp_tables
+
+    def spy(m, options, capacity):
+        kept.append(sum(len(o) for o in options))
+        return dp(m, options, capacity)
+
+    monkeypatch.setattr(mckp, "_dp_tables", spy)
+    ref = unpruned_solve(values, cap)
+    assert mckp.solve(values, cap) == ref
+    assert max(kept[1:]) < kept[0] / 4  # the unpruned programme first, then solve's
+    # a bound that kept no option at all: solve falls back to every option
+    lagrange = mckp._lagrange
+
+    def no_option_kept(m, capacity):
+        price, bound, deficit, margin = lagrange(m, capacity)
+        return price, bound, np.full_like(deficit, np.inf), margin
+
+    monkeypatch.setattr(mckp, "_lagrange", no_option_kept)
+    assert mckp.solve(values, cap) == ref
