@@ -146,7 +146,7 @@ def random_world(
     steps = int(rng.integers(1, 12))
     times = np.concatenate(([0.0], np.sort(rng.uniform(0.0, 12 * HOUR, steps - 1))))
     needed = rng.integers(0, n_inf + 1, steps)
-    rules = PlacementRules(*(bool(b) for b in rng.random(6) < 0.5))
+    rules = PlacementRules(*(bool(b) for b in rng.random(7) < 0.5))
     return scenario, jobs, (times, needed), rules
 
 

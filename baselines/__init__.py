@@ -76,6 +76,10 @@ def _registry() -> dict[str, PolicySpec]:
               elastic_base="requested"),
         _aryl("aryl-elastic-only-requested-base", "elastic-only ablation with base demand at requested GPUs",
               loaning=False, elastic_base="requested"),
+        _aryl("aryl-extras-anywhere", "Aryl with extra workers also in the free GPUs of other jobs' servers "
+              "(best fit; the placement before the extras_own_or_empty rule)", extras_own_or_empty=False),
+        _aryl("aryl-elastic-only-extras-anywhere", "elastic-only ablation with extra workers also in other jobs' servers",
+              loaning=False, extras_own_or_empty=False),
         PolicySpec("deepboot-knapsack", DeepBootKnapsackPolicy,
                    "DeepBoot-style: all jobs (base included) in one knapsack valued by remaining time x w/(w+1), "
                    "re-planned every 60 s, no resize guard; Aryl reclaim"),

@@ -15,7 +15,9 @@ Each round:
    never taken from one running job to feed another's, which is what made DeepBoot's
    one-knapsack re-implementation restart jobs ~30 times.
 3. **Placement.** The engine's default placer: base workers on training servers (best
-   fit, fewest servers), extra workers on lent servers first.
+   fit, fewest servers), extra workers on lent servers first, and only on the job's own
+   servers or on empty ones (``extras_own_or_empty``: extras in other servers' holes
+   fragment the pool).
 
 Reclaims use :func:`baselines.reclaim.aryl_reclaim` (or another rule by name).
 """
@@ -61,6 +63,9 @@ class ArylConfig:
     # a queued job starts (partly) on lent GPUs only if it is expected to finish sooner there
     # than by waiting for training GPUs ("if_sooner"), or whenever they are free ("always")
     lent_start: str = "if_sooner"
+    # extra workers only on the job's own servers or on empty servers, never in the holes
+    # of other jobs' servers (PlacementRules.extras_own_or_empty; docs/model.md)
+    extras_own_or_empty: bool = True
 
 
 class ArylPolicy(Policy):
@@ -98,6 +103,7 @@ class ArylPolicy(Policy):
             no_slow_mix=cfg.no_slow_mix,
             elastic_base_on_training=cfg.elastic_base_on_training,
             lent_memory_fit=cfg.lent_memory_fit,
+            extras_own_or_empty=cfg.extras_own_or_empty,
         )
         self._reclaim_rule = RECLAIM_RULES[cfg.reclaim][0]
         self.rng = np.random.default_rng(0)

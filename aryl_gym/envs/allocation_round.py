@@ -308,17 +308,9 @@ class AllocationRound:
         self.n_taken += 1
         if 0 <= action < self.commit_action and self.mask[action]:
             op, slot = divmod(action, self.n_slots)
-            kind = self.op_kind[op]
             job = self.slot_jobs[slot]
             old = self.pending.get(job.idx, job.n_gpus)
-            if kind == 0:
-                new = job.base_gpus
-            elif kind == 1:
-                new = old + self.op_delta[op]
-            elif kind == 2:
-                new = old - self.op_delta[op]
-            else:
-                new = 0
+            new = self._op_target(op, job.base_gpus, old)
             self.tgt[slot] = new
             self.pf -= new - old
             self.pending[job.idx] = new
@@ -546,17 +538,32 @@ class AllocationRound:
     # ------------------------------------------------------------------ exact placeability
     def _exact_mask(self) -> None:
         """Clear start/grow ops whose pending allocation the placer could not place
-        (only needed when some jobs may not use lent servers)."""
-        mv, n = self._mv, self.n_slots
+        (only needed when some jobs may not use lent servers). Under
+        ``extras_own_or_empty`` a shrink or stop can also make pending grows unplaceable
+        (the GPUs it frees change where a start's base workers go, and with them the
+        room left for extra workers), so those ops are checked too."""
+        mv, n, K = self._mv, self.n_slots, self.K
+        ops = range(self.n_ops) if self.rules.extras_own_or_empty else range(K + 1)
         for i in range(n):
             job = self.slot_jobs[i]
             if job is None:
                 continue
             old = int(self.tgt[i])
-            for op in range(self.K + 1):
+            for op in ops:
                 if mv[op, i]:
-                    new = int(self.base[i]) if op == 0 else old + self.op_delta[op]
+                    new = self._op_target(op, int(self.base[i]), old)
                     mv[op, i] = self._placeable(job.idx, new)
+
+    def _op_target(self, op: int, base: int, old: int) -> int:
+        """The GPU count op ``op`` sets for a job of base ``base`` whose target is ``old``."""
+        kind = self.op_kind[op]
+        if kind == 0:
+            return base
+        if kind == 1:
+            return old + self.op_delta[op]
+        if kind == 2:
+            return old - self.op_delta[op]
+        return 0
 
     def _placeable(self, idx: int, new: int) -> bool:
         targets = dict(self.pending)

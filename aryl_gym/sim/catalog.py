@@ -138,6 +138,9 @@ CATALOG: tuple[Metric, ...] = (
            "Events the simulator processed."),
     Metric("rounds", "scheduling rounds", "", 1.0, 0, None,
            "Scheduling rounds the policy was asked to decide."),
+    Metric("grows_cut", "grows cut", "", 1.0, 1, None,
+           "Grows the engine cut short because extra workers found no own or empty room "
+           "left by the round's earlier changes (only under the extras_own_or_empty rule)."),
     Metric("sim_time_s", "simulated time", "h", _HOURS, 2, None,
            "Simulated clock at the end of the run, in seconds."),
     Metric("stalled", "stalled", "", 1.0, 2, "lower",

@@ -147,12 +147,15 @@ class Cluster:
         n: int,
         prefer: dict[int, int] | None = None,
         reserved: dict[int, int] | None = None,
+        empty_only: bool = False,
     ) -> list[tuple[int, int]]:
         """Servers of class ``cls`` for ``n`` GPUs on as few servers as possible.
 
         Servers in ``prefer`` (the job's current ones) are filled first so that a growing
-        job does not spread; ``reserved`` GPUs on them are already promised and not free. Then: whole servers for full multiples, best fit (smallest
-        free count that holds the rest), else the emptiest servers. Returns
+        job does not spread; ``reserved`` GPUs on them are already promised and not free.
+        Then: whole servers for full multiples, best fit (smallest free count that holds
+        the rest), else the emptiest servers; with ``empty_only`` only empty servers after
+        the preferred ones. Returns
         ``[(server, gpus), ...]`` covering at most ``n`` GPUs (fewer when the class lacks room);
         nothing is taken yet.
         """
@@ -173,9 +176,12 @@ class Cluster:
         while need > 0:
             # best fit: the smallest free count that holds the rest; else the emptiest
             # server; the first server of a bucket in the set's order that is not used yet
-            pick = _first_unused(b, range(need if need < g else g, g + 1), used)
-            if pick < 0:
-                pick = _first_unused(b, range(g, 0, -1), used)
+            if empty_only:
+                pick = _first_unused(b, range(g, g + 1), used)
+            else:
+                pick = _first_unused(b, range(need if need < g else g, g + 1), used)
+                if pick < 0:
+                    pick = _first_unused(b, range(g, 0, -1), used)
             if pick < 0:
                 break
             k = free[pick] if free[pick] < need else need

@@ -38,6 +38,18 @@ class PlacementRules:
       ``base_on_lent``;
     * ``lent_memory_fit`` — jobs whose model does not fit a lent GPU's memory
       (:attr:`~aryl_gym.sim.profiles.ScalingProfile.fits_lent_gpu`) never use lent GPUs.
+
+    Rule against fragmentation (off by default):
+
+    * ``extras_own_or_empty`` — extra workers go only to servers the job already uses or
+      to empty servers, never into the free GPUs left on other jobs' servers. Extra
+      workers are the first taken back (for a queued job's base, on a reclaim); spread
+      into other servers' holes they split the grown job and, once released, leave the
+      pool's free GPUs scattered, so later base starts split too. Feasibility checks
+      (:meth:`~aryl_gym.sim.placer.Placer.fit`, ``view.can_place``) count free GPUs per
+      class, which is exact without this rule; with it a grow whose extra workers find no
+      own or empty room when its turn in the round comes (earlier changes of the round
+      took it) is cut to the GPUs that fit, and counted (``grows_cut`` in the summary).
     """
 
     extra_on_lent_first: bool = True
@@ -46,6 +58,7 @@ class PlacementRules:
     no_slow_mix: bool = False
     elastic_base_on_training: bool = False
     lent_memory_fit: bool = False
+    extras_own_or_empty: bool = False
 
 
 @dataclass

@@ -153,6 +153,7 @@ class Engine:
         self.reclaim_events = 0
         self.reclaimed_servers = 0
         self.reclaim_preemptions = 0  # preemptions caused by reclaims (not by policies)
+        self.grows_cut = 0  # grows cut short by PlacementRules.extras_own_or_empty
         self.metrics = MetricsRecorder(self, sample_interval_s)
         if self._d_times and self._d_times[0] <= 0.0:
             self._apply_demand(0.0)
@@ -477,9 +478,31 @@ class Engine:
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, t, first=True)
         for job, n, classes in grows:
-            self._reallocate(job, placer.grow(job, n, classes), t)
+            new = self._grown(job, n, classes)
+            if new is not None:
+                self._reallocate(job, new, t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, t, first=False)
+
+    def _grown(self, job: Job, n: int, classes) -> dict[int, int] | None:
+        """The placement of ``job`` grown to ``n`` GPUs. Validation counted free GPUs per
+        class, which is exact unless ``extras_own_or_empty`` is on: then extra workers
+        that find no own or empty room left by the round's earlier changes are cut
+        (the largest count that fits, counted in ``grows_cut``; base workers always fit;
+        None: no extra worker fits, the job stays as it is)."""
+        placer = self.placer
+        try:
+            return placer.grow(job, n, classes)
+        except InvalidDecision:
+            if not self.rules.extras_own_or_empty:
+                raise
+        self.grows_cut += 1
+        for m in range(n - 1, job.n_gpus, -1):
+            try:
+                return placer.grow(job, m, classes)
+            except InvalidDecision:
+                continue
+        return None
 
     def _apply_explicit(self, job: Job, place: dict[int, int], t: float, first: bool) -> None:
         # Explicit placements stop in the first pass and take in the second, so that they

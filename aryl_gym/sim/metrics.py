@@ -143,6 +143,7 @@ class MetricsRecorder:
             "reclaimed_servers": e.reclaimed_servers,
             "sim_events": e.events,
             "rounds": e.rounds,
+            "grows_cut": e.grows_cut,
             "sim_time_s": e.t,
             "stalled": e.stalled,
             "wall_s": wall_s,

@@ -154,12 +154,18 @@ class Placer:
         base = min(add, max(0, job.base_gpus - job.n_gpus))
         new = dict(job.placement)
         cl = self.cluster
-        for need, classes in ((base, base_cls), (add - base, extra_cls)):
+        own_or_empty = self.rules.extras_own_or_empty
+        for need, classes, empty_only in (
+            (base, base_cls, False),
+            (add - base, extra_cls, own_or_empty),
+        ):
             for cls in classes:
                 if need == 0:
                     break
                 reserved = {s: k - job.placement.get(s, 0) for s, k in new.items()}
-                for s, k in cl.find_fit(cls, need, prefer=new, reserved=reserved):
+                for s, k in cl.find_fit(
+                    cls, need, prefer=new, reserved=reserved, empty_only=empty_only
+                ):
                     new[s] = new.get(s, 0) + k
                     need -= k
             if need > 0:
@@ -278,18 +284,21 @@ class Placer:
         return out
 
     def _class_counts(self, cls: int, m_max: int) -> tuple[np.ndarray, int]:
-        """``S[m]``: new servers the best fit takes for ``m = 0 .. m_max`` GPUs of class
-        ``cls`` (from the histogram), and the class's free GPUs."""
+        """``S[m]``: new servers the placer takes for ``m = 0 .. m_max`` extra workers of
+        class ``cls`` (from the histogram), and the class's free GPUs they can reach."""
         key = (self.cluster.version, cls)
         hit = self._counts.get(key)
         if hit is not None and len(hit[0]) > m_max:
             return hit
         hist = self._histograms()[cls]
-        free = self.cluster.free_total[cls]
+        g = self.cluster.gpus_per_server
+        own_or_empty = self.rules.extras_own_or_empty
+        # the GPUs extra workers can reach on new servers: the empty ones only, by the rule
+        free = hist[g] * g if own_or_empty else self.cluster.free_total[cls]
         top = min(m_max, free)
         counts = np.zeros(m_max + 1, dtype=np.int64)
         for m in range(1, top + 1):
-            counts[m] = _best_fit_count(hist, m, self.cluster.gpus_per_server)[0]
+            counts[m] = _best_fit_count(hist, m, g, own_or_empty)[0]
         if self._counts and next(iter(self._counts))[0] != self.cluster.version:
             self._counts.clear()
         self._counts[key] = (counts, free)
@@ -407,6 +416,7 @@ class Placer:
         if len(self._curves) > 100_000:
             self._curves.clear()
         class_speed = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        own_or_empty = self.rules.extras_own_or_empty
         out: list[tuple[float, bool]] = []
         for n in range(n0 + 1, n_hi + 1):
             need = n - n0
@@ -418,7 +428,7 @@ class Placer:
                 take = min(own_free[c], need)
                 need -= take
                 if need:
-                    k, got = _best_fit_count(hist[c], need, g)
+                    k, got = _best_fit_count(hist[c], need, g, own_or_empty)
                     if k:
                         servers += k
                         used_speeds.add(class_speed[c])
@@ -453,6 +463,10 @@ class Placer:
         order. Without a fallback a grow that does not fit is left out."""
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
+        # extras_own_or_empty: extra workers reach only their own servers' and empty
+        # servers' free GPUs, so the count also follows servers: free-count histograms
+        # per class and the free GPUs of the servers the round's changes touch
+        servers = _ServerCount(self) if self.rules.extras_own_or_empty else None
         out: dict[int, int] = {}
         grows = []
         for j, n in targets.items():
@@ -463,6 +477,8 @@ class Placer:
                 from_l = min(r, job.lent_gpus)
                 free[LENT] += from_l
                 free[TRAINING] += r - from_l
+                if servers is not None:
+                    servers.release(job, self.shrink(job, r) if n else {})
                 out[j] = n
             elif n > c:
                 grows.append((j, job, n))
@@ -477,26 +493,37 @@ class Placer:
                     if m == job.n_gpus and j in targets:
                         out[j] = m
                     break
-                took = self._take(job, m, free)
+                took = self._take(job, m, free, servers)
                 if took is not None:
                     free = took
                     out[j] = m
                     break
         return {j: out[j] for j in targets if j in out}
 
-    def _take(self, job: Job, n: int, free: list[int]) -> list[int] | None:
-        """Free GPUs per class after growing ``job`` to ``n`` (None: it does not fit)."""
+    def _take(
+        self, job: Job, n: int, free: list[int], servers: _ServerCount | None = None
+    ) -> list[int] | None:
+        """Free GPUs per class after growing ``job`` to ``n`` (None: it does not fit);
+        ``servers`` (extras_own_or_empty) is updated only when it fits."""
         base_cls, extra_cls = self.grow_classes(job, n)
         left = list(free)
         add = n - job.n_gpus
         base = min(add, max(0, job.base_gpus - job.n_gpus))
-        for need, classes in ((base, base_cls), (add - base, extra_cls)):
+        trial = servers.copy() if servers is not None else None
+        for need, classes, is_extra in ((base, base_cls, False), (add - base, extra_cls, True)):
             for cls in classes:
-                take = min(need, left[cls])
+                if trial is None:
+                    take = min(need, left[cls])
+                elif is_extra:
+                    take = trial.take_extras(job, cls, need)
+                else:
+                    take = trial.take_base(cls, min(need, left[cls]))
                 left[cls] -= take
                 need -= take
             if need:
                 return None
+        if trial is not None:
+            servers.adopt(trial)
         return left
 
     def rate_bound(self, job: Job, n_max: int) -> float:
@@ -603,10 +630,105 @@ class Placer:
         return out
 
 
-def _best_fit_count(hist: list[int], need: int, g: int) -> tuple[int, int]:
+class _ServerCount:
+    """Server-level counting for :meth:`Placer.fit` under ``extras_own_or_empty``: per
+    class how many servers have each free-GPU count, the free GPUs of the servers whose
+    count the round's earlier changes moved, and the servers each job's base workers took
+    this round (not known by id: their free GPUs left). Exact for one change; for several,
+    exact unless a base placement lands on a later job's own server (the engine then cuts
+    that job's grow, ``Engine.grows_cut``)."""
+
+    def __init__(self, placer: Placer) -> None:
+        if placer is None:  # an empty shell for copy()
+            return
+        self.cl = placer.cluster
+        self.hist = [list(h) for h in placer._histograms()]
+        self.free: dict[int, int] = {}  # server -> free GPUs after the changes so far
+        # (class, free GPUs left) of the servers the base workers of the grow being
+        # counted took: that job's own servers for its extra workers
+        self.new_holes: list[tuple[int, int]] = []
+
+    def copy(self) -> _ServerCount:
+        other = _ServerCount(None)  # type: ignore[arg-type]
+        other.cl = self.cl
+        other.hist = [list(h) for h in self.hist]
+        other.free = dict(self.free)
+        other.new_holes = []  # a copy counts one grow
+        return other
+
+    def adopt(self, other: _ServerCount) -> None:
+        self.hist, self.free, self.new_holes = other.hist, other.free, other.new_holes
+
+    def _move(self, s: int, f_new: int) -> None:
+        c = self.cl.server_class(s)
+        f = self.free.get(s, self.cl.free[s])
+        self.hist[c][f] -= 1
+        self.hist[c][f_new] += 1
+        self.free[s] = f_new
+
+    def release(self, job: Job, new: Mapping[int, int]) -> None:
+        for s, k in job.placement.items():
+            gone = k - new.get(s, 0)
+            if gone:
+                self._move(s, self.free.get(s, self.cl.free[s]) + gone)
+
+    def take_base(self, cls: int, need: int) -> int:
+        """Base workers: the best fit of :meth:`Cluster.find_fit`, on counts."""
+        h, g = self.hist[cls], self.cl.gpus_per_server
+        got = 0
+        while need > 0:
+            f = next((c for c in range(min(need, g), g + 1) if h[c]), 0)
+            f = f or next((c for c in range(g, 0, -1) if h[c]), 0)
+            if not f:
+                break
+            k = min(f, need)
+            h[f] -= 1
+            h[f - k] += 1
+            self.new_holes.append((cls, f - k))
+            got += k
+            need -= k
+        return got
+
+    def take_extras(self, job: Job, cls: int, need: int) -> int:
+        """Extra workers: the job's own servers of ``cls`` (in the placer's order), then
+        empty servers."""
+        h, g, got = self.hist[cls], self.cl.gpus_per_server, 0
+        cl = self.cl
+        for s in sorted(job.placement):
+            if need and cl.server_class(s) == cls:
+                f = self.free.get(s, cl.free[s])
+                k = min(f, need)
+                if k:
+                    self._move(s, f - k)
+                    got += k
+                    need -= k
+        for i, (c, f) in enumerate(self.new_holes):  # the servers its base took now
+            k = min(f, need)
+            if k and c == cls:
+                h[f] -= 1
+                h[f - k] += 1
+                self.new_holes[i] = (c, f - k)
+                got += k
+                need -= k
+        while need > 0 and h[g]:
+            k = min(g, need)
+            h[g] -= 1
+            h[g - k] += 1
+            got += k
+            need -= k
+        return got
+
+
+def _best_fit_count(
+    hist: list[int], need: int, g: int, empty_only: bool = False
+) -> tuple[int, int]:
     """How many new servers the placer's best fit takes for ``need`` GPUs from servers
     with ``hist[f]`` servers of ``f`` free GPUs, and how many GPUs it gets (fewer than
-    ``need`` when the class runs out): :meth:`Cluster.find_fit` on counts."""
+    ``need`` when the class runs out): :meth:`Cluster.find_fit` on counts (``empty_only``:
+    from empty servers alone)."""
+    if empty_only:
+        got = min(need, hist[g] * g)
+        return -(-got // g), got
     h = list(hist)
     servers = got = 0
     while need > 0:
