@@ -12,10 +12,12 @@ cannot pass it *sleep* until the free GPUs could let them:
 * a grow saves ``R / rate - R / rate'``, which beats the guard only when
   ``rate' > rate_needed = 1 / (1 / rate - guard / R)``; the remaining work ``R`` only
   falls, so ``rate_needed`` only rises and a threshold computed now stays conservative;
-* so a job sleeps with, per level, the fewest free GPUs ``tau`` that could let it pass,
-  and wakes when a level's reach gets there (one heap per level), when one of its own
-  servers gains a free GPU if the bound assumed them full (the view's ``release_log``),
-  or when its own allocation changes (:meth:`GrowWatch.add`).
+* so a job sleeps with, per level, the fewest GPUs ``tau`` that could let it pass,
+  and wakes when a level's reach (``view.extra_room_of``, plus the free GPUs of its own
+  servers the room does not count) gets there (one heap per level), when one of its
+  own servers gains a free GPU if the bound assumed them full or counted their free
+  GPUs (the view's ``release_log``), or when its own allocation changes
+  (:meth:`GrowWatch.add`).
 
 The filter only skips jobs the exact checks would skip too: decisions are unchanged.
 """
@@ -88,7 +90,7 @@ class GrowWatch:
         for classes, heap in self._heaps.items():
             if not heap:
                 continue
-            reach = view.free_gpus_of(classes)
+            reach = view.extra_room_of(classes)
             while heap and heap[0][0] <= reach:
                 _, token, idx, job = heapq.heappop(heap)
                 if self._asleep.get(idx) == token:
@@ -102,15 +104,21 @@ class GrowWatch:
         if remaining / job.rate <= guard:
             return  # even an infinitely fast grow saves at most R / rate
         needed = 1.0 / (1.0 / job.rate - guard / remaining) * (1.0 - _MARGIN)
-        prefix, levels, full = view.bound_levels(job)
+        prefix, levels, full, own = view.bound_levels(job)
         self._token += 1
         token = self._token
         for classes, speed in levels:
             tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
             if tau < len(prefix):
-                heapq.heappush(self._heaps.setdefault(classes, []), (tau, token, job.idx, job))
+                # own free GPUs (not in the room measure) only fall unless a server of the
+                # job frees more, which wakes it below: counting them now stays conservative
+                heapq.heappush(
+                    self._heaps.setdefault(classes, []), (tau - own, token, job.idx, job)
+                )
                 self._asleep[job.idx] = token
-        if full:  # the bound counted a new server: it lapses when one of its servers frees
+        # the bound counted a new server (full) or the own free GPUs now (own): it lapses
+        # when one of the job's servers frees a GPU
+        if full or own:
             self._asleep[job.idx] = token
             for s in job.placement:
                 self._on_server.setdefault(s, []).append((token, job.idx, job))

@@ -389,7 +389,7 @@ def test_rate_bounds_hold_for_every_count(speed):
             point = e.advance()
             continue
         for job in [j for j in view.running.values() if j.elastic and j.n_gpus < j.max_gpus]:
-            prefix, levels, _ = view.bound_levels(job)
+            prefix, levels, _, own = view.bound_levels(job)
             for n in range(job.n_gpus + 1, job.max_gpus + 1):
                 rate = view.rate_with(job, n)
                 if rate is None:
@@ -397,7 +397,7 @@ def test_rate_bounds_hold_for_every_count(speed):
                 assert rate <= view.rate_bound(job, n), (job, n)
                 k = n - job.n_gpus
                 assert any(
-                    view.free_gpus_of(classes) >= k and rate <= prefix[k] * s
+                    view.extra_room_of(classes) + own >= k and rate <= prefix[k] * s
                     for classes, s in levels
                 ), (job, n, levels)
                 checked += 1

@@ -545,12 +545,9 @@ class Placer:
             own_free += free[s]
         prefix = p_free if own_free else p_full
         k_max = min(n_max - job.n_gpus, len(prefix) - 1)
-        totals = cl.free_total
         best = 0.0
         for reach_classes, speed in levels:
-            reach = own_free
-            for c in reach_classes:
-                reach += totals[c]
+            reach = own_free + self.extra_room(reach_classes)
             k = reach if reach < k_max else k_max
             if k > 0:
                 r = prefix[k] * speed
@@ -575,22 +572,38 @@ class Placer:
         self._bound_jobs[job.idx] = (job.version, info)
         return info
 
+    def extra_room(self, classes: Iterable[int]) -> int:
+        """The free GPUs of ``classes`` that extra workers can reach beyond their job's
+        own servers: every free GPU, or under ``extras_own_or_empty`` those of empty
+        servers."""
+        cl = self.cluster
+        if self.rules.extras_own_or_empty:
+            g = cl.gpus_per_server
+            return sum(len(cl.buckets[c][g]) for c in classes) * g
+        return sum(cl.free_total[c] for c in classes)
+
     def bound_levels(
         self, job: Job
-    ) -> tuple[list[float], list[tuple[tuple[int, ...], float]], bool]:
+    ) -> tuple[list[float], list[tuple[tuple[int, ...], float]], bool, int]:
         """``(p, levels)``: a bound of every grow of running ``job`` that holds whatever
         the cluster's free GPUs become while the job's own allocation stays as it is.
 
         For ``k`` more GPUs, ``rate_with(job, n0 + k) <= p[k] x speed`` for some level
-        ``(classes, speed)`` whose classes hold at least ``k`` free GPUs; ``p`` is
-        non-decreasing. When the job's own servers are full now (``full`` true) ``p``
-        counts the new server any grow must take, and the bound holds only until one of
-        them gains a free GPU (``release_log``); otherwise ``p`` assumes compact placement
-        over its own servers and holds whatever happens. A policy can thus tell from the
-        free GPUs per class (and its servers' releases) when a job's grows may become
-        worth checking again. Returns ``(p, levels, full)``."""
-        full = not any(self.cluster.free[s] for s in job.placement)
-        return self._bound_prefix(job, full), self._levels(job), full
+        ``(classes, speed)`` with ``extra_room(classes) + own >= k``; ``p`` is
+        non-decreasing. ``own`` is the job's own servers' free GPUs that ``extra_room``
+        does not count (0 without ``extras_own_or_empty``: every free GPU counts there);
+        it holds only until one of those servers gains a free GPU (``release_log``). When
+        the job's own servers are full now (``full`` true) ``p`` counts the new server any
+        grow must take, and the bound holds only until one of them gains a free GPU;
+        otherwise ``p`` assumes compact placement over its own servers and holds whatever
+        happens. A policy can thus tell from the room per class (and its servers'
+        releases) when a job's grows may become worth checking again. Returns
+        ``(p, levels, full, own)``."""
+        free = self.cluster.free
+        own_free = sum(free[s] for s in job.placement)
+        full = not own_free
+        own = own_free if self.rules.extras_own_or_empty else 0
+        return self._bound_prefix(job, full), self._levels(job), full, own
 
     def _levels(self, job: Job) -> list[tuple[tuple[int, ...], float]]:
         """``(classes within reach, speed)`` per class the job may use: a grow whose

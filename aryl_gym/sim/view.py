@@ -153,16 +153,18 @@ class ClusterView:
         return self._e.placer.rate_bound(job, n_max)
 
     def bound_levels(self, job: Job):
-        """``(p, levels, full)`` bounding every grow of a running job whatever the free
-        GPUs: ``rate_with(job, n0 + k) <= p[k] x speed`` for a level ``(classes, speed)``
-        whose classes have ``k`` free GPUs; when ``full``, only until one of the job's
-        servers appears in :attr:`release_log` (see :meth:`Placer.bound_levels`)."""
+        """``(p, levels, full, own)`` bounding every grow of a running job whatever the
+        free GPUs: ``rate_with(job, n0 + k) <= p[k] x speed`` for a level
+        ``(classes, speed)`` with ``extra_room_of(classes) + own >= k``; when ``full`` or
+        ``own``, only until one of the job's servers appears in :attr:`release_log` (see
+        :meth:`Placer.bound_levels`)."""
         return self._e.placer.bound_levels(job)
 
-    def free_gpus_of(self, classes) -> int:
-        """Free GPUs on the servers of ``classes`` (0: training, 1: lent) together."""
-        free = self._e.cluster.free_total
-        return sum(free[c] for c in classes)
+    def extra_room_of(self, classes) -> int:
+        """Free GPUs of ``classes`` (0: training, 1: lent) that extra workers can reach
+        beyond their job's own servers (only empty servers' under the placement rule
+        ``extras_own_or_empty``)."""
+        return self._e.placer.extra_room(classes)
 
     def may_use_lent(self, job: Job) -> bool:
         """Whether the placement rules let ``job`` have workers on lent servers."""
