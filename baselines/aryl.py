@@ -119,6 +119,7 @@ class ArylPolicy(Policy):
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
         self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
+        self._start_rates: tuple[int, dict] = (-1, {})  # (free_version, start rates)
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue = QueueOrder(key, self._queue_group)
@@ -141,6 +142,7 @@ class ArylPolicy(Policy):
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
         self._shrunk_rates = {}
+        self._start_rates = (-1, {})
         self._queue.clear()
         self._started = []
 
@@ -204,7 +206,10 @@ class ArylPolicy(Policy):
 
         started: list[Job] = []
         waits: tuple | None = None  # built on first need: when training GPUs free up
-        start_rates: dict[tuple, float | None] = {}  # this round's rates of queued jobs
+        # queued jobs' start rates depend on the free GPUs alone: kept while they last
+        if self._start_rates[0] != view.free_version:
+            self._start_rates = (view.free_version, {})
+        start_rates = self._start_rates[1]
         slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
         for job in order.ordered(fits):
             b = self._base(job)
@@ -457,7 +462,8 @@ def _sooner_on_lent(
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
     jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
-    keeps this round's start rates: a queued job's depends only on what it is."""
+    keeps start rates while the free GPUs do not change: a queued job's depends only on
+    what it is and on them."""
     key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
     if key not in rates:
         rates[key] = view.rate_with(job, b)

@@ -48,6 +48,13 @@ class ClusterView:
         return self._e.allocation_epoch
 
     @property
+    def free_version(self) -> int:
+        """A counter that changes whenever any server's free GPUs change (placements,
+        lending, reclaims): what-if answers about placing new workers may be cached on
+        it."""
+        return self._e.cluster.version
+
+    @property
     def scaled_in_log(self) -> list[int]:
         """Indices of the jobs that reclaims scaled in, oldest first (append-only): the only
         allocation changes a policy does not make itself."""
