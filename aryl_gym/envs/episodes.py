@@ -15,6 +15,10 @@ submit times and the inference-demand series are shifted by ``-start``, and
 engine runs the window's jobs to completion or until ``episode_hours + drain_hours``
 (the scenario's ``max_time_s``), whichever comes first; jobs still in the system then
 are reported as unfinished.
+
+A window may also be drawn from the whole span (split :data:`WHOLE`, ``"all"``): Round-v0
+does so on workloads that are held out as a whole (its workload-seed splits,
+:mod:`aryl_gym.envs.workload_splits`), where a time split would only waste jobs.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from aryl_gym.scenarios import build_workload, get_scenario
 from aryl_gym.workload.schema import JobTable
 
 SPLITS = ("train", "val", "test")
+#: The split name of a window drawn anywhere in the workload's span (no time split).
+WHOLE = "all"
 HOUR = 3600.0
 
 
@@ -78,6 +84,9 @@ class EpisodeSampler:
     * ``min_jobs`` — windows with fewer jobs are redrawn (up to ``max_tries`` times).
     """
 
+    #: Workloads kept built (by trace and seed); the oldest is dropped beyond this.
+    CACHE_SIZE = 8
+
     def __init__(
         self,
         scenario: str | ScenarioConfig = "small",
@@ -123,20 +132,25 @@ class EpisodeSampler:
                 if not Path(trace).exists():
                     raise FileNotFoundError(f"trace {trace!r} does not exist")
                 sc = sc.with_(trace=trace)
+            if len(self._cache) >= self.CACHE_SIZE:  # fresh workloads per episode: keep
+                del self._cache[next(iter(self._cache))]  # memory bounded (oldest out)
             self._cache[key] = build_workload(sc, seed)
         return self._cache[key]
 
     def split_bounds(
         self, split: str, trace: str | None = None, workload_seed: int | None = None
     ) -> tuple[float, float]:
-        """``[lo, hi)`` of ``split`` in the workload's clock; the three splits tile the span."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}")
+        """``[lo, hi)`` of ``split`` in the workload's clock; the three splits tile the span,
+        :data:`WHOLE` is all of it."""
+        if split not in SPLITS and split != WHOLE:
+            raise ValueError(f"unknown split {split!r}; known: {', '.join(SPLITS)}, {WHOLE}")
         jobs, _ = self.workload(trace, workload_seed)
         sub = jobs.submit_time
         if len(sub) == 0:
             raise ValueError(f"workload {jobs.source} has no jobs")
         t0, t1 = float(sub[0]), float(sub[-1])
+        if split == WHOLE:
+            return t0, math.inf
         t1 = np.nextafter(t1, math.inf)  # the last job belongs to test
         edges = [t0]
         acc = 0.0
@@ -157,10 +171,19 @@ class EpisodeSampler:
         start: float | None = None,
         trace: str | None = None,
         workload_seed: int | None = None,
+        episode_hours: float | None = None,
     ) -> EpisodeSpec:
         """An episode of ``split``; ``start`` pins the window start (workload clock), else it
-        is drawn from ``rng``. The engine seed is always drawn from ``rng`` (after the start)."""
+        is drawn from ``rng``. The engine seed is always drawn from ``rng`` (after the start).
+        ``episode_hours`` replaces the sampler's window length for this episode (a
+        curriculum); the drain after it stays ``drain_hours``."""
         wseed = self.workload_seed if workload_seed is None else int(workload_seed)
+        if episode_hours is None:
+            episode_s = self.episode_s
+        elif not (math.isfinite(episode_hours) and episode_hours > 0):
+            raise ValueError(f"episode_hours must be a finite number > 0, got {episode_hours}")
+        else:
+            episode_s = float(episode_hours) * HOUR
         jobs, demand = self.workload(trace, wseed)
         lo, hi = self.split_bounds(split, trace, wseed)
         sub = jobs.submit_time
@@ -169,35 +192,37 @@ class EpisodeSampler:
             start = float(start)
             if not lo <= start < hi:
                 raise ValueError(f"start {start} lies outside split {split!r} [{lo}, {hi})")
-            a, b = self._window(sub, start, hi)
+            a, b = self._window(sub, start, hi, episode_s)
         else:
-            top = max(lo, min(hi, last) - self.episode_s)
+            top = max(lo, min(hi, last) - episode_s)
             for _ in range(self.max_tries):
                 start = float(lo + rng.random() * (top - lo)) if top > lo else lo
-                a, b = self._window(sub, start, hi)
+                a, b = self._window(sub, start, hi, episode_s)
                 if b - a >= self.min_jobs:
                     break
             else:
                 raise RuntimeError(
-                    f"no window of {self.episode_s / HOUR:g} h with >= {self.min_jobs} jobs found in split "
+                    f"no window of {episode_s / HOUR:g} h with >= {self.min_jobs} jobs found in split "
                     f"{split!r} after {self.max_tries} draws"
                 )
         engine_seed = int(rng.integers(2**31 - 1))
-        end = min(start + self.episode_s, hi)
+        end = min(start + episode_s, hi)
         win = jobs.select(np.arange(a, b))
         win = replace(win, submit_time=win.submit_time - start)
         times, needed = demand
         i = max(int(np.searchsorted(times, start, side="right")) - 1, 0)
         d_times = np.concatenate(([0.0], np.asarray(times[i + 1 :], float) - start))
         d_needed = np.asarray(needed[i:], dtype=np.int64)
-        sc = self.scenario.with_(window=None, max_time_s=self.episode_s + self.drain_s)
+        sc = self.scenario.with_(window=None, max_time_s=episode_s + self.drain_s)
         trace = self.trace if trace is None else str(trace)
         return EpisodeSpec(
             sc, split, start, end, win, (d_times, d_needed), engine_seed, wseed, trace
         )
 
-    def _window(self, sub: np.ndarray, start: float, hi: float) -> tuple[int, int]:
-        end = min(start + self.episode_s, hi)
+    def _window(
+        self, sub: np.ndarray, start: float, hi: float, episode_s: float
+    ) -> tuple[int, int]:
+        end = min(start + episode_s, hi)
         return int(np.searchsorted(sub, start, side="left")), int(
             np.searchsorted(sub, end, side="left")
         )
@@ -214,10 +239,16 @@ class EpisodeSampler:
 
 
 def sample_from_options(
-    sampler: EpisodeSampler, rng: np.random.Generator, default_split: str, options: dict | None
+    sampler: EpisodeSampler,
+    rng: np.random.Generator,
+    default_split: str,
+    options: dict | None,
+    *,
+    episode_hours: float | None = None,
 ) -> EpisodeSpec:
     """Apply a ``reset(options=...)`` dict: ``split``, ``start`` (workload clock, seconds),
-    ``trace`` (a trace file path) and ``workload_seed`` pin the episode."""
+    ``trace`` (a trace file path) and ``workload_seed`` pin the episode; ``episode_hours``
+    replaces the sampler's window length."""
     options = dict(options or {})
     unknown = set(options) - {"split", "start", "trace", "workload_seed"}
     if unknown:
@@ -229,4 +260,6 @@ def sample_from_options(
     split = options.get("split")
     if split is None:
         split = sampler.split_of(float(start), trace, wseed) if start is not None else default_split
-    return sampler.sample(rng, split, start=start, trace=trace, workload_seed=wseed)
+    return sampler.sample(
+        rng, split, start=start, trace=trace, workload_seed=wseed, episode_hours=episode_hours
+    )

@@ -24,19 +24,35 @@ over ``[t0, t1]``, with ``N(t)`` the agent's jobs in the system; the last step a
 what is left after the agent's episode ends. Over an episode the rewards sum to (Aryl's
 total JCT - the agent's) / ``reward_scale`` when every job finishes: positive means
 better than Aryl, and the noise of the window's arrivals cancels out of every step.
+
+Episodes: by default every reset draws a *fresh synthetic workload* (a workload seed from
+the ``split``'s range of :data:`~aryl_gym.envs.workload_splits.WORKLOAD_SEED_SPLITS`,
+with the env's seeded generator) and a window anywhere in it; ``reset(options=...)`` can
+pin the ``workload_seed``, ``split``, ``start`` and ``window_hours`` (a curriculum also
+calls :meth:`RoundEnv.set_window_hours`). ``fresh_workloads=False`` (the default with a
+``trace``) cuts the windows from one workload by time, as the other envs do.
+:meth:`RoundEnv.replay` runs a given episode with a scorer and no reference run: the
+evaluation's and the oracle's fast path (the env is deterministic in (episode, actions)).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.envs.base import EpisodeEnv, episode_summary
-from aryl_gym.envs.episodes import HOUR, EpisodeSpec, sample_from_options
+from aryl_gym.envs.episodes import HOUR, EpisodeSpec
+from aryl_gym.envs.workload_splits import (
+    check_window_hours,
+    check_workload_split,
+    round_episode,
+)
 from aryl_gym.sim.driver import Driver
 from aryl_gym.sim.engine import ALLOCATE, DecisionPoint, Engine
 from aryl_gym.sim.job import DONE, Job
@@ -86,6 +102,11 @@ def _finish_times(engine: Engine) -> np.ndarray:
     return np.fromiter((j.finish for j in engine.jobs if j is not None and j.state == DONE), float)
 
 
+def _summary(engine: Engine, spec: EpisodeSpec) -> dict[str, Any]:
+    """The episode's summary with its workload seed (a fresh one per episode)."""
+    return {**episode_summary(engine, spec), "workload_seed": spec.workload_seed}
+
+
 def _clip(x: float) -> float:
     return -1.0 if x < -1.0 else 1.0 if x > 1.0 else float(x)
 
@@ -95,8 +116,11 @@ class RoundEnv(EpisodeEnv):
 
     ``scenario``, ``split``, ``workload_seed``, ``episode_hours``, ``drain_hours``,
     ``split_fractions``, ``trace``: the episodes, as in
-    :class:`~aryl_gym.envs.allocate.AllocateEnv`; ``n_slots`` (jobs scored per round,
-    default 16); ``weight_base`` (action ``a`` weights a job's values by
+    :class:`~aryl_gym.envs.allocate.AllocateEnv`, except that with ``fresh_workloads``
+    (default: True without a ``trace``) ``split`` names the workload-seed split each reset
+    draws a new workload from and ``workload_seed`` / ``split_fractions`` are unused;
+    ``episode_hours`` is the window length until :meth:`set_window_hours`; ``n_slots``
+    (jobs scored per round, default 16); ``weight_base`` (action ``a`` weights a job's values by
     ``weight_base ** a``, default 4); ``reward_scale`` (seconds of job time per reward
     unit, default 3600); ``policy`` (an Aryl policy name, default ``"aryl"``: the solver
     and the baseline of the reward).
@@ -114,6 +138,7 @@ class RoundEnv(EpisodeEnv):
         drain_hours: float = 48.0,
         split_fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
         trace: str | None = None,
+        fresh_workloads: bool | None = None,
         n_slots: int = 16,
         weight_base: float = 4.0,
         reward_scale: float = 3600.0,
@@ -129,6 +154,16 @@ class RoundEnv(EpisodeEnv):
         self._init_episodes(
             scenario, split, workload_seed, episode_hours, drain_hours, split_fractions, trace
         )
+        has_trace = trace is not None or self.scenario.trace is not None
+        self.fresh_workloads = not has_trace if fresh_workloads is None else bool(fresh_workloads)
+        if self.fresh_workloads and has_trace:
+            raise ValueError(
+                "fresh_workloads needs the synthetic generator: a trace is one workload "
+                "(pass fresh_workloads=False)"
+            )
+        if self.fresh_workloads:
+            check_workload_split(split)  # the default split of reset must be a seed range
+        self.window_hours = check_window_hours(episode_hours, "episode_hours")
         self.n_slots = int(n_slots)
         self.weight_base = float(weight_base)
         self.reward_scale = float(reward_scale)
@@ -172,17 +207,52 @@ class RoundEnv(EpisodeEnv):
         Driver(e, policy).run_until()
         return (
             JobsInSystem(spec.jobs.submit_time, _finish_times(e)),
-            episode_summary(e, spec),
+            _summary(e, spec),
             e.t,
         )
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        spec = sample_from_options(self.sampler, self.np_random, self.split, options)
+    def set_window_hours(self, hours: float) -> None:
+        """The window length of the next resets (a curriculum's hook; in a vector env:
+        ``env_method("set_window_hours", h)``); a ``window_hours`` reset option wins."""
+        self.window_hours = check_window_hours(hours)
+
+    def episode_spec(self, seed: int | None = None, options: dict | None = None) -> EpisodeSpec:
+        """The episode that ``reset(seed=seed, options=options)`` plays (nothing is run)."""
+        return self._draw(seeding.np_random(seed)[0], options)
+
+    def _draw(self, rng: np.random.Generator, options: dict | None) -> EpisodeSpec:
+        spec = round_episode(
+            self.sampler,
+            rng,
+            self.split,
+            options,
+            fresh=self.fresh_workloads,
+            window_hours=self.window_hours,
+        )
         if spec.n_jobs == 0:
             raise ValueError(f"the window [{spec.start_s}, {spec.end_s}) holds no job")
-        self.spec_ = spec
+        return spec
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        spec = self._draw(self.np_random, options)
         self.reference, self.reference_summary, self._ref_end = self._reference(spec)
+        return self._begin(spec)
+
+    def replay(self, spec: EpisodeSpec, act: Callable[[np.ndarray], Any]) -> dict[str, Any]:
+        """Play episode ``spec`` with ``act(obs) -> action`` at every round with a choice,
+        without Aryl's reference run (rewards are 0); the final summary plus ``job_time_s``,
+        the jobs' total time in the system (the sum of JCTs when every job finishes)."""
+        self.reference, self.reference_summary, self._ref_end = None, None, 0.0
+        obs, _ = self._begin(spec)
+        while True:
+            obs, _, terminated, truncated, info = self.step(act(obs))
+            if terminated or truncated:
+                return {**info["summary"], "job_time_s": self.engine.metrics.jobs_in_system_s}
+
+    def _begin(self, spec: EpisodeSpec):
+        """Start the agent's run of ``spec``; ``reset``'s return."""
+        self.spec_ = spec
         self.policy = self._make_policy()
         self.engine = e = self._engine(spec, self.policy)
         self.policy.reset(e.view, spec.engine_seed)
@@ -228,7 +298,7 @@ class RoundEnv(EpisodeEnv):
             self._done = True
             e = self.engine
             truncated = bool(e.queue or e.running) and not e.stalled
-            info["summary"] = episode_summary(e, self.spec_)
+            info["summary"] = _summary(e, self.spec_)
             info["reference_summary"] = self.reference_summary
             return self._zeros(), reward, not truncated, truncated, info
         return self._observe(), reward, False, False, info
@@ -242,6 +312,8 @@ class RoundEnv(EpisodeEnv):
         gained = mine - self._mine
         self._mine = mine
         ref = self.reference
+        if ref is None:  # a replay: no reference, no reward
+            return 0.0
         return ((ref(t1) - ref(t0)) - gained) / self.reward_scale
 
     # ------------------------------------------------------------------ rounds
