@@ -61,11 +61,11 @@ def make_agent_policy(model, env, masked: bool):
 
 def eval_kwargs_for(env_id: str, env_kwargs: dict) -> dict:
     """The ``aryl_gym.evaluate`` keywords that reproduce the env's episodes."""
-    from aryl_gym.evaluation import _EPISODE_KEYS
+    from aryl_gym.evaluation import EPISODE_KEYS
 
     kw = {k: v for k, v in env_kwargs.items() if k != "scenario"}
     if "Allocate" in env_id:
-        kw = {k: v for k, v in kw.items() if k in _EPISODE_KEYS}
+        kw = {k: v for k, v in kw.items() if k in EPISODE_KEYS}
     return kw
 
 
@@ -81,6 +81,7 @@ def run_eval(model, env, env_id, env_kwargs, split, seeds, masked=True, policy=N
         split,
         seeds,
         env=kind,
+        progress=False,  # inside the training bar
         **eval_kwargs_for(env_id, env_kwargs),
     )
 
@@ -134,24 +135,26 @@ class ValEvalCallback(BaseCallback):
                 )
 
     def evaluate_now(self) -> float:
-        from aryl_gym.evaluation import AgentPolicy  # noqa: F401  (import check)
+        """Evaluate the current model on the validation windows; returns the metric (inf
+        when the agent hit the step guard in an episode: it is then not a best model)."""
+        from aryl_gym.evaluation import StepLimitExceeded, evaluate
 
         agent = make_agent_policy(self.model, self.eval_env, self.masked)
-        rows = []
-        invalid = 0
-        from aryl_gym.evaluation import evaluate
-
         kind = "allocate" if "Allocate" in self.env_id else "reclaim"
-        for s in self.seeds:
-            rows += evaluate(
+        try:
+            rows = evaluate(
                 agent,
                 self.env_kwargs.get("scenario", "small"),
                 self.split,
-                (s,),
+                self.seeds,
                 env=kind,
+                progress=False,  # inside the training bar
                 **eval_kwargs_for(self.env_id, self.env_kwargs),
             )
-            invalid += agent.invalid_actions
+        except StepLimitExceeded as exc:  # a stuck policy must not end (or hang) training
+            print(f"validation at {self.num_timesteps} steps stopped: {exc}")
+            rows = [{k: np.nan for k in (*EPISODE_KEYS, INVALID)}]
+        invalid = float(np.sum([r.get(INVALID, 0) for r in rows]))
         means = {k: float(np.nanmean([r[k] for r in rows])) for k in EPISODE_KEYS}
         for k, v in means.items():
             self.logger.record(f"eval/{k}", v)
@@ -160,6 +163,8 @@ class ValEvalCallback(BaseCallback):
         if ref > 0:
             self.logger.record(f"eval/{self.metric}_over_aryl", means[self.metric] / ref)
         value = means[self.metric]
+        if not np.isfinite(value):
+            value = np.inf
         with self.csv.open("a", newline="") as f:
             csv.writer(f).writerow(
                 [

@@ -13,6 +13,14 @@ with ratios to ``aryl``, then the paired differences to ``aryl`` on the same win
 ``--json OUT``, an object keyed by policy name (``agent``, ``aryl``, ``baseline``, ...)
 whose values hold the summary keys of ``aryl-gym simulate --json`` (means over the seeds)
 plus ``ci95`` (half-widths, null with one seed) and ``per_seed`` rows.
+
+The agent's env is built from its ``config.yaml`` (which pins the env settings it was
+trained with); ``--scenario`` and ``--env-kwarg KEY=VALUE`` (episode keywords only:
+``episode_hours``, ``drain_hours``, ``workload_seed``, ``split_fractions``, ``trace``)
+change the episodes, and every policy runs on the same ones. A progress bar shows the
+episodes (``--quiet``: none); ``--max-steps`` is the agent's step guard per episode
+(default :data:`aryl_gym.evaluation.DEFAULT_MAX_STEPS`, 0: none), whose error names the
+agent, the scenario, the episode and the step count.
 """
 
 from __future__ import annotations
@@ -20,10 +28,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
+from aryl_gym.evaluation import DEFAULT_MAX_STEPS, EPISODE_KEYS, StepLimitExceeded
 from aryl_gym.experiments.report import LEVEL, format_table, md_table, write_json
 from aryl_gym.sim.catalog import COMPARE_METRICS, TABLE_METRICS, Metric
 from aryl_gym.stats import mean_ci, paired_diff
@@ -56,8 +67,9 @@ def find_model(path: Path, model: str | None = None) -> tuple[Path, Path]:
     raise FileNotFoundError(f"no model.zip / best_model.zip / final_model.zip in {path}")
 
 
-def load_agent(path: Path, model: str | None = None):
-    """(model, config, env) of a trained agent.
+def load_agent(path: Path, model: str | None = None, env_kwargs: dict | None = None):
+    """(model, config, env) of a trained agent; ``env_kwargs`` (episode keywords only,
+    :data:`aryl_gym.evaluation.EPISODE_KEYS`) override the config's.
 
     The policy class comes from the config, not from the zip: zips saved when the
     package was the top-level ``agents`` name it by that module, which installs as
@@ -68,6 +80,15 @@ def load_agent(path: Path, model: str | None = None):
 
     zip_path, cfg_path = find_model(path, model)
     cfg = load_config(cfg_path)
+    extra = dict(env_kwargs or {})
+    bad = sorted(set(extra) - set(EPISODE_KEYS))
+    if bad:
+        raise ValueError(
+            f"an evaluation may change only the episodes of a trained agent "
+            f"({', '.join(EPISODE_KEYS)}), not {', '.join(bad)}: the others shape what "
+            "it observes and does"
+        )
+    cfg["env_kwargs"] = {**cfg["env_kwargs"], **extra}
     env = make_env(cfg["env_id"], **cfg["env_kwargs"])
     policy_class, _ = policy_spec(cfg, env)
     custom = {} if isinstance(policy_class, str) else {"policy_class": policy_class}
@@ -99,31 +120,34 @@ def compare(
     split: str = "test",
     baselines=None,
     model: str | None = None,
+    *,
+    env_kwargs: dict | None = None,
+    progress: bool = True,
+    max_steps: int | None = DEFAULT_MAX_STEPS,
 ) -> dict[str, dict]:
-    """{policy name: summary} for the agent and the baselines on the same windows; every
-    per-seed row names its ``scenario``."""
-    from aryl_gym.agents.callbacks import eval_kwargs_for, make_agent_policy
+    """{policy name: summary} for the agent and the baselines on the same windows (the
+    agent's env's, on ``scenario`` when given, with the episode keywords ``env_kwargs``);
+    every per-seed row names its ``scenario``. ``progress`` and ``max_steps`` (the
+    agent's step guard) as in :func:`aryl_gym.evaluation.evaluate`."""
+    from aryl_gym.agents.callbacks import make_agent_policy
 
     from aryl_gym.evaluation import evaluate
 
-    mdl, cfg, env = load_agent(Path(agent_path), model)
-    env_id, env_kwargs = cfg["env_id"], dict(cfg["env_kwargs"])
-    scenario = scenario or env_kwargs.get("scenario", "small")
+    mdl, cfg, env = load_agent(Path(agent_path), model, env_kwargs)
+    env_id = cfg["env_id"]
+    scenario = scenario or env.unwrapped.scenario.name
     kind = "allocate" if "Allocate" in env_id else "reclaim"
     if baselines is None:
         baselines = ALLOCATE_BASELINES if kind == "allocate" else RECLAIM_BASELINES
-    ekw = eval_kwargs_for(env_id, env_kwargs)
     agent = make_agent_policy(mdl, env, cfg["algo"] == "maskable_ppo")
+    seeds = [int(s) for s in seeds]
     results = {}
-    rows = []
-    for s in seeds:
-        r = evaluate(agent, scenario, split, (int(s),), env=kind, **ekw)[0]
-        r["invalid_actions"] = agent.invalid_actions
-        rows.append({**r, "scenario": scenario})
-    results["agent"] = summarize(rows)
-    for b in baselines:
-        rows = evaluate(b, scenario, split, [int(s) for s in seeds], env=kind, **ekw)
-        results[b] = summarize([{**r, "scenario": scenario} for r in rows])
+    # every policy on the agent's env's episodes (its scenario unless one is given)
+    for name, policy in (("agent", agent), *((b, b) for b in baselines)):
+        rows = evaluate(
+            policy, scenario, split, seeds, env=env, progress=progress, max_steps=max_steps
+        )
+        results[name] = summarize([{**r, "scenario": scenario} for r in rows])
     return results
 
 
@@ -198,10 +222,37 @@ def plot(
     return [save_figure(fig, out_dir / "compare.png")]
 
 
+def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["episode_hours=12", "trace=my.csv"]`` as ``{"episode_hours": 12, "trace":
+    "my.csv"}`` (values read as YAML scalars); ``ValueError`` for an item without ``=``."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"--env-kwarg takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def main_from_args(args: argparse.Namespace) -> int:
-    res = compare(
-        args.agent, args.scenario, range(args.seeds), args.split, args.baselines, args.model
-    )
+    import sys
+
+    max_steps = getattr(args, "max_steps", DEFAULT_MAX_STEPS)
+    try:
+        res = compare(
+            args.agent,
+            args.scenario,
+            range(args.seeds),
+            args.split,
+            args.baselines,
+            args.model,
+            env_kwargs=parse_env_kwargs(getattr(args, "env_kwarg", None)),
+            progress=not getattr(args, "quiet", False),
+            max_steps=max_steps or None,  # 0: no guard
+        )
+    except StepLimitExceeded as exc:  # the agent, not the command line, is at fault: 1
+        print(f"aryl-gym evaluate: {exc}", file=sys.stderr)
+        return 1
     md = table(res)
     if REFERENCE in res:
         md += (

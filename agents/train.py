@@ -26,35 +26,206 @@ The YAML follows rl-baselines3-zoo's layout (one run per file)::
                                  # (Allocate-v0: dagger_iters, dagger_episodes, dagger_epochs)
     eval: {eval_freq: 50000, seeds: [0, 1, 2, 3, 4], split: val, metric: avg_jct_s}
     checkpoint_freq: 100000
+
+Every key is checked (:func:`load_config`): an unknown one, at the top, in ``bc``,
+``eval``, ``env_kwargs`` (the env's keyword arguments) or ``hyperparams`` (the
+algorithm's), is an error naming the key and the file. ``env_kwargs`` left out take the
+env's defaults, the one source of the settings that train (``docs/agents.md``, "Defaults
+that learn"); the run's ``config.yaml`` pins every env default it was trained with
+(:func:`resolved_env_kwargs`), so a later change of a default does not change how the
+agent is loaded and evaluated.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import importlib
+import inspect
 import json
 import platform
 import random
 import shutil
 import signal
 import time
+from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 
+#: The top-level keys of a training config (module docstring).
+CONFIG_KEYS = frozenset(
+    {
+        "env_id",
+        "algo",
+        "policy",
+        "policy_kwargs",
+        "seed",
+        "n_timesteps",
+        "n_envs",
+        "vec_env",
+        "env_kwargs",
+        "hyperparams",
+        "bc",
+        "eval",
+        "checkpoint_freq",
+        "torch_threads",
+    }
+)
+#: The keys of the ``bc`` section (behaviour cloning and DAgger).
+BC_KEYS = frozenset(
+    {
+        "episodes",
+        "epochs",
+        "lr",
+        "batch_size",
+        "value_coef",
+        "teacher",
+        "dagger_iters",
+        "dagger_episodes",
+        "dagger_epochs",
+    }
+)
+#: The keys of the ``eval`` section (validation during training).
+EVAL_KEYS = frozenset({"eval_freq", "seeds", "split", "metric"})
+#: Env keywords training sets itself (the training envs' split is "train", eval.split
+#: the validation one), and env keywords that do not change the episodes or the agent's
+#: observations, which runs do not pin.
+_ENV_SET_BY_TRAINING = frozenset({"split"})
+_ENV_NOT_PINNED = frozenset({"split", "render_mode", "check_invariants"})
+#: Algorithm keywords the config sets through its own keys.
+_ALGO_SET_BY_CONFIG = {
+    "policy": "policy",
+    "env": "env_id / n_envs",
+    "policy_kwargs": "policy_kwargs",
+    "seed": "seed",
+    "tensorboard_log": "the run directory",
+    "device": "(always cpu)",
+}
+
+
+class ConfigError(ValueError):
+    """A training config with an unknown or misplaced key; the message names the key and
+    the file."""
+
+
+def env_class(env_id: str) -> type:
+    """The env class registered as ``env_id`` (``aryl_gym.envs.ENV_IDS``)."""
+    from aryl_gym.envs import ENV_IDS
+
+    if env_id not in ENV_IDS:
+        raise ValueError(f"unknown env_id {env_id!r}; known: {', '.join(ENV_IDS)}")
+    module, name = ENV_IDS[env_id].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def env_defaults(env_id: str) -> dict[str, Any]:
+    """The keyword arguments of ``env_id``'s constructor with their defaults: the one
+    source of the env settings (configs repeat only what they change)."""
+    sig = inspect.signature(env_class(env_id).__init__)
+    return {
+        name: p.default
+        for name, p in sig.parameters.items()
+        if name != "self" and p.kind is not inspect.Parameter.VAR_KEYWORD
+    }
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML's safe dumper writes it (tuples as lists), or a ``TypeError``."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def resolved_env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` with every other plain-valued default of the env pinned (tuples as
+    lists; not the split, rendering or invariant checks; objects such as a Policy default
+    are left to the env): what a run's ``config.yaml`` records, so that loading the agent
+    later builds the env it was trained in even after a default changes."""
+    out: dict[str, Any] = {}
+    for name, default in env_defaults(env_id).items():
+        if name in _ENV_NOT_PINNED or name in env_kwargs:
+            continue
+        try:
+            out[name] = _plain(default)
+        except TypeError:
+            continue
+    return {**env_kwargs, **out}  # the config's own keys first: they are what it chose
+
+
+def _unknown(section: str, keys, known, path: Path, hint: str = "") -> None:
+    bad = sorted(set(keys) - set(known))
+    if bad:
+        where = "at the top level" if section == "" else f"in {section}"
+        raise ConfigError(
+            f"{path}: unknown key{'s' * (len(bad) > 1)} {', '.join(map(repr, bad))} {where}; "
+            f"known: {', '.join(sorted(known))}{hint}"
+        )
+
+
+def validate_config(cfg: Any, path: str | Path = "<config>") -> None:
+    """Raise :class:`ConfigError` naming the key and ``path`` for any key a training run
+    would not use: at the top level, in ``bc`` and ``eval``, in ``env_kwargs`` (the env's
+    keyword arguments, from its constructor) and in ``hyperparams`` (the algorithm's, when
+    the RL stack is installed)."""
+    path = Path(path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a training config is a mapping, got {type(cfg).__name__}")
+    _unknown("", cfg, CONFIG_KEYS, path)
+    if "env_id" not in cfg:
+        raise ConfigError(f"{path}: missing key 'env_id' (e.g. ArylGym/Allocate-v0)")
+    for section, known in (("bc", BC_KEYS), ("eval", EVAL_KEYS)):
+        if cfg.get(section) is not None:
+            if not isinstance(cfg[section], dict):
+                raise ConfigError(f"{path}: {section} must be a mapping")
+            _unknown(section, cfg[section], known, path)
+    try:
+        env_known = env_defaults(cfg["env_id"])
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    env_kwargs = cfg.get("env_kwargs") or {}
+    _unknown(f"env_kwargs (of {cfg['env_id']})", env_kwargs, env_known, path)
+    set_here = sorted(_ENV_SET_BY_TRAINING & set(env_kwargs))
+    if set_here:
+        raise ConfigError(
+            f"{path}: env_kwargs may not set {', '.join(map(repr, set_here))}: training "
+            "envs use the train split and validation eval.split"
+        )
+    algo = cfg.get("algo", "maskable_ppo")
+    hyper = cfg.get("hyperparams") or {}
+    clash = sorted(set(hyper) & set(_ALGO_SET_BY_CONFIG))
+    if clash:
+        raise ConfigError(
+            f"{path}: hyperparams may not set {', '.join(map(repr, clash))}: "
+            + "; ".join(f"{k} comes from {_ALGO_SET_BY_CONFIG[k]}" for k in clash)
+        )
+    module = {"maskable_ppo": "sb3_contrib", "ppo": "stable_baselines3"}.get(algo)
+    if module is None:
+        raise ConfigError(f"{path}: algo must be 'maskable_ppo' or 'ppo', got {algo!r}")
+    if find_spec(module) is not None:  # without the RL stack nothing trains: skip
+        params = inspect.signature(algo_class(algo).__init__).parameters
+        _unknown(f"hyperparams (of {algo})", hyper, set(params) - {"self"}, path)
+
 
 def load_config(path: str | Path) -> dict:
+    """The training config in ``path``, checked (:func:`validate_config`), with the
+    defaults of the keys it leaves out. ``env_kwargs`` defaults to none: the env's own
+    defaults apply."""
     cfg = yaml.safe_load(Path(path).read_text())
+    validate_config(cfg, path)
     cfg.setdefault("algo", "maskable_ppo")
     cfg.setdefault("policy", "setnet")
     cfg.setdefault("policy_kwargs", {})
     cfg.setdefault("seed", 0)
     cfg.setdefault("n_envs", 4)
     cfg.setdefault("vec_env", "dummy")
-    cfg.setdefault("env_kwargs", {"scenario": "small"})
-    cfg.setdefault("hyperparams", {})
-    cfg.setdefault("eval", {})
+    cfg["env_kwargs"] = dict(cfg.get("env_kwargs") or {})
+    cfg["hyperparams"] = dict(cfg.get("hyperparams") or {})
+    cfg["eval"] = dict(cfg.get("eval") or {})
     cfg.setdefault("checkpoint_freq", 100_000)
     return cfg
 
@@ -128,6 +299,8 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
     t_start = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # the run's config pins every env default: loading the agent later builds this env
+    cfg = {**cfg, "env_kwargs": resolved_env_kwargs(cfg["env_id"], cfg["env_kwargs"])}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
     # -- seeds and threads (2-core machine: one torch thread, envs in the main process)

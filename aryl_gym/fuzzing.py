@@ -484,8 +484,11 @@ def _fuzz_env(name: str):
     from aryl_gym.envs.reclaim import ReclaimEnv
 
     if name == "allocate":
+        # the widest action set (periodic rounds, ops that undo others, the agent's own
+        # preemptions): random actions then reach every engine path the env can
         return AllocateEnv(
             "tiny", episode_hours=1.0, drain_hours=3.0, max_actions_per_round=64,
+            periodic_rounds=True, monotone_rounds=False, allow_preemption=True,
             check_invariants=True,
         )  # fmt: skip
     return ReclaimEnv("small", episode_hours=6.0, drain_hours=6.0, check_invariants=True)

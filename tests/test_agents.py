@@ -50,6 +50,15 @@ def test_smoke_training_writes_model_and_tensorboard_events(tmp_path):
             assert key in METRICS, tag
     saved = json.loads((tmp_path / "meta.json").read_text())
     assert {"config", "seed", "steps", "wall_s", "versions"} <= set(saved)
+    # the run's config.yaml pins the env defaults it trained with (and still loads)
+    import yaml
+    from aryl_gym.agents.train import env_defaults
+
+    run_cfg = load_config(tmp_path / "config.yaml")
+    assert run_cfg["env_kwargs"]["periodic_rounds"] is False  # the default, pinned
+    assert run_cfg["env_kwargs"]["episode_hours"] == 1.0  # the config's own
+    pinned = set(yaml.safe_load((tmp_path / "config.yaml").read_text())["env_kwargs"])
+    assert set(env_defaults(cfg["env_id"])) - pinned == {"split", "render_mode", "check_invariants"}
     # resume from the last checkpoint continues the step count
     ckpt = sorted((tmp_path / "checkpoints").glob("model_*_steps.zip"))[-1]
     cfg["n_timesteps"] = meta["steps"] + 512
@@ -62,7 +71,14 @@ def test_bc_reduces_its_loss_on_aryl_decisions():
     from aryl_gym.agents.networks import MaskableSetPolicy, set_layout
 
     torch.manual_seed(0)
-    env = make_env("ArylGym/Allocate-v0", scenario="tiny", episode_hours=2.0, drain_hours=4.0)
+    # Aryl's own (periodic) rounds: more of its decisions per episode to learn from
+    env = make_env(
+        "ArylGym/Allocate-v0",
+        scenario="tiny",
+        episode_hours=2.0,
+        drain_hours=4.0,
+        periodic_rounds=True,
+    )
     demos = collect(env, episodes=2)
     assert len(demos) > 20 and demos.masks[np.arange(len(demos)), demos.actions].all()
     pol = MaskableSetPolicy(

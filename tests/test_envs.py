@@ -92,45 +92,116 @@ def test_same_seed_same_actions_same_trajectory(env_id):
 
 
 # ---------------------------------------------------------------------- masks
-def _reference_mask(rnd) -> np.ndarray:
-    """Brute force: every op whose target respects the bounds and keeps the pooled free
-    GPUs non-negative (the default placement rules)."""
+def _reference_mask(rnd, monotone: bool, allow_preemption: bool) -> np.ndarray:
+    """Brute force: every op whose target respects the bounds and keeps the pending
+    allocation placeable (a pooled count of free GPUs when every job may use any GPU,
+    else the simulator's ``can_place``); with ``monotone`` only ops that move a job's
+    target the way it already moved this round (the pending target against the job's
+    GPUs at the round's start), without ``allow_preemption`` no stop of a running job."""
     m = np.zeros(rnd.n_actions, bool)
     m[-1] = True
     for slot, job in enumerate(rnd.slot_jobs):
         if job is None:
             continue
         t = rnd.pending.get(job.idx, job.n_gpus)
+        moved = np.sign(t - job.n_gpus)
         for op in range(rnd.n_ops):
             kind, d = rnd.op_kind[op], rnd.op_delta[op]
             if kind == 0:
                 new = job.base_gpus if t == 0 else None
             elif kind == 3:
-                new = 0 if t > 0 else None
+                new = 0 if t > 0 and (allow_preemption or job.n_gpus == 0) else None
             elif t > 0 and job.elastic:
                 new = t + d if kind == 1 else t - d
                 if not job.min_gpus <= new <= job.max_gpus:
                     new = None
             else:
                 new = None
-            if new is not None and rnd.pf - (new - t) >= 0:
-                m[op * rnd.n_slots + slot] = True
+            if new is not None and monotone and moved and np.sign(new - t) != moved:
+                new = None
+            if new is None:
+                continue
+            if new <= t and not rnd.rules.extras_own_or_empty:
+                fits = True  # a shrink or stop only frees GPUs (it may move where a
+                # start's base goes, which matters only when extras keep to own servers)
+            elif rnd.pooled:
+                fits = rnd.pf - (new - t) >= 0
+            else:
+                fits = rnd.view.can_place({**rnd.pending, job.idx: new})
+            m[op * rnd.n_slots + slot] = fits
     return m
 
 
-def test_mask_matches_brute_force_and_engine_never_rejects():
-    # a world where extra workers may take any free GPU (Aryl's rule keeping them to their
-    # own or empty servers makes placeability depend on servers, not on pooled counts)
-    env = AllocateEnv("small", check_invariants=True, reclaim_policy="aryl-extras-anywhere")
+@pytest.mark.parametrize(
+    "monotone,allow_preemption,world",
+    [
+        (True, False, "aryl"),  # the env's defaults: Aryl's placement rules
+        # a world where extra workers may take any free GPU (pooled counts apply)
+        (True, False, "aryl-extras-anywhere"),
+        (False, True, "aryl-extras-anywhere"),
+        (True, True, "aryl-extras-anywhere"),
+        (False, False, "aryl-extras-anywhere"),
+    ],
+)
+def test_mask_matches_brute_force_and_engine_never_rejects(monotone, allow_preemption, world):
+    env = AllocateEnv(
+        "small",
+        check_invariants=True,
+        monotone_rounds=monotone,
+        allow_preemption=allow_preemption,
+        reclaim_policy=world,
+    )
     rng = np.random.default_rng(0)
     env.reset(seed=1)
+    stops = 0
     for _ in range(3000):
         mask = env.action_masks()
-        np.testing.assert_array_equal(mask, _reference_mask(env.round))
+        np.testing.assert_array_equal(mask, _reference_mask(env.round, monotone, allow_preemption))
         _, _, term, trunc, info = env.step(int(rng.choice(np.flatnonzero(mask))))
+        stops += env.round.stops_of_running()
         assert not info["invalid"]
         if term or trunc:
             env.reset(seed=int(rng.integers(100)))
+    # the rule is live: random valid actions stop running jobs exactly when allowed
+    assert (stops > 0) == allow_preemption
+
+
+def test_monotone_rounds_end_without_a_commit_and_never_undo():
+    """Under the default round rules a round ends after finitely many valid ops: an agent
+    that never commits (it takes the first valid non-commit op) still only commits when
+    nothing else is valid, long before the cap; with the old rules it loops to the cap."""
+    for monotone in (True, False):
+        env = AllocateEnv("tiny", episode_hours=2.0, drain_hours=2.0, monotone_rounds=monotone)
+        env.reset(seed=0, options={"split": "test"})
+        rnd, longest, steps = env.round, 0, 0
+        while True:
+            targets: dict[int, list[int]] = {}
+            n = 0
+            while True:
+                mask = env.action_masks()
+                ops = np.flatnonzero(mask[:-1])
+                a = int(ops[0]) if ops.size else rnd.commit_action
+                if a != rnd.commit_action:
+                    job = rnd.slot_jobs[a % rnd.n_slots]
+                    targets.setdefault(job.idx, [job.n_gpus])
+                before = rnd.rounds
+                *_, term, trunc, info = env.step(a)
+                steps += 1
+                n += 1
+                if rnd.rounds != before or term or trunc:  # committed, or the cap did
+                    break
+                targets[job.idx].append(rnd.pending[job.idx])
+            longest = max(longest, n)
+            for seq in targets.values():  # each job's target moved one way only
+                d = np.diff(seq)
+                assert not monotone or (d > 0).all() or (d < 0).all(), seq
+            if term or trunc or steps > 20_000:
+                break
+        if monotone:
+            assert term or trunc
+            assert longest < rnd.max_actions  # every round ended with the agent's commit
+        else:
+            assert longest == rnd.max_actions  # the cap ended a round
 
 
 @pytest.mark.parametrize(
@@ -271,7 +342,17 @@ def test_allocate_return_is_minus_total_jct_and_final_info_has_summary():
 
 
 def test_preemption_penalty_charges_every_preemption():
-    env = AllocateEnv("tiny", episode_hours=4.0, drain_hours=6.0, preemption_penalty=600.0)
+    # the env before the learning defaults: periodic rounds, and the random agent's
+    # stops preempt too (allow_preemption), besides the reclaims
+    env = AllocateEnv(
+        "tiny",
+        episode_hours=4.0,
+        drain_hours=6.0,
+        preemption_penalty=600.0,
+        periodic_rounds=True,
+        monotone_rounds=False,
+        allow_preemption=True,
+    )
     rng = np.random.default_rng(3)
     _, ret, info = _random_episode(env, rng)
     jis = env.engine.metrics.jobs_in_system_s
@@ -306,8 +387,10 @@ def test_reclaim_return_is_minus_reclaim_cost(cost):
 )
 def test_aryl_through_allocate_actions_equals_aryl_on_the_simulator(scenario, split, seed):
     # 64 + 64 slots: every job Aryl touches gets one (with the default 16 + 16 a busy
-    # round of the train split can touch a running job without a slot; docs/envs.md)
-    env = AllocateEnv(scenario, split=split, queue_slots=64, running_slots=64)
+    # round of the train split can touch a running job without a slot; docs/envs.md).
+    # Aryl's own rounds (periodic); the default round rules (monotone, no preemption)
+    # express all of its decisions.
+    env = AllocateEnv(scenario, split=split, queue_slots=64, running_slots=64, periodic_rounds=True)
     via_env, _, missing = _aryl_driver_episode(env, seed, split)
     direct = evaluate("aryl", scenario, split, seeds=(seed,))[0]
     assert missing == 0  # every job Aryl touched had a slot

@@ -115,7 +115,9 @@ def test_allocate_env_copied_mid_episode_continues_like_the_original(how):
     ``_mv``); a copy used to get views of arrays of their own, so its masks and
     observations froze. Copied after 25 steps, the copy plays the episode to the end
     exactly as the original, final summary included."""
-    env = AllocateEnv("small", episode_hours=3.0, check_invariants=True)
+    # periodic rounds: hundreds of steps in this window (with the default event rounds a
+    # random agent ends it in 28), so the copy plays long enough to diverge if it could
+    env = AllocateEnv("small", episode_hours=3.0, check_invariants=True, periodic_rounds=True)
     env.reset(seed=3)
     rng = np.random.default_rng(3)
     for _ in range(25):

@@ -44,9 +44,9 @@ def test_zero_action_is_aryl(seed):
 
 def test_rewards_sum_to_aryls_total_jct_minus_the_agents():
     env = RoundEnv("small", **KW)
-    rng = np.random.default_rng(5)
+    rng = np.random.default_rng(3)
     total, steps, info = _episode(  # a window where random weights change the outcome
-        env, 5, lambda e: rng.uniform(-1, 1, e.n_slots).astype(np.float32)
+        env, 3, lambda e: rng.uniform(-1, 1, e.n_slots).astype(np.float32)
     )
     mine, ref = info["summary"], info["reference_summary"]
     assert mine["jobs_unfinished"] == 0 and ref["jobs_unfinished"] == 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+#: evaluate's step guard (aryl_gym.evaluation.DEFAULT_MAX_STEPS, which test_cli_light
+#: checks): repeated here so that the parser imports no library module
+DEFAULT_MAX_STEPS = 100_000
+
 
 def _train(args: argparse.Namespace) -> int:
     from aryl_gym.agents.train import main_from_args
@@ -45,12 +49,28 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--scenario", help="scenario (default: the agent's training scenario)")
     p.add_argument(
+        "--env-kwarg",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an episode keyword of the agent's env for every policy (episode_hours, "
+        "drain_hours, workload_seed, split_fractions, trace); repeatable",
+    )
+    p.add_argument(
         "--seeds", type=int, default=5, help="evaluate on windows of seeds 0..N-1 (default 5)"
     )
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--baselines", nargs="*", help="baseline policy names (default: per env)")
     p.add_argument("--json", type=Path, help="write {policy: summary} as JSON here")
     p.add_argument("--markdown", type=Path, help="write the table as Markdown here")
+    p.add_argument(
+        "--max-steps",
+        type=int,
+        default=DEFAULT_MAX_STEPS,
+        help="step guard: the agent's env steps per episode before the evaluation stops "
+        f"with an error naming it, the scenario and the episode (default {DEFAULT_MAX_STEPS:,}; "
+        "0: no guard)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--plots",
         type=Path,

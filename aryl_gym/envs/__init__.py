@@ -21,13 +21,22 @@ ENV_IDS = {
 }
 
 
+#: The wrapper every id is made with, outermost (outside gym.make's ``TimeLimit``): a step
+#: that a time limit truncates carries the episode's summary too.
+SUMMARY_WRAPPER = "aryl_gym.envs.base:SummaryOnTruncation"
+
+
 def register_envs() -> None:
     """Register the environment ids with Gymnasium (idempotent)."""
-    from gymnasium.envs.registration import register, registry
+    from gymnasium.envs.registration import WrapperSpec, register, registry
 
     for env_id, entry in ENV_IDS.items():
         if env_id not in registry:
-            register(id=env_id, entry_point=entry)
+            register(
+                id=env_id,
+                entry_point=entry,
+                additional_wrappers=(WrapperSpec("SummaryOnTruncation", SUMMARY_WRAPPER, {}),),
+            )
 
 
 def make_env(env_id: str = "ArylGym/Allocate-v0", **kwargs):

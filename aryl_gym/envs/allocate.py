@@ -46,7 +46,10 @@ class AllocateEnv(EpisodeEnv):
     ``trace``.
 
     Actions and observations (see :class:`AllocationRound`): ``queue_slots``,
-    ``running_slots``, ``deltas``, ``max_actions_per_round``, ``gpu_scale``.
+    ``running_slots``, ``deltas``, ``max_actions_per_round``, ``gpu_scale``,
+    ``monotone_rounds`` (default True: within a round a job's target moves one way, so no
+    op undoes another) and ``allow_preemption`` (default False: the agent cannot stop a
+    running job).
 
     Rewards: ``reward`` (a :class:`~aryl_gym.envs.rewards.Reward` or a name; default
     ``"jct"``: :class:`~aryl_gym.envs.rewards.JobsInSystem`), configured by
@@ -56,10 +59,18 @@ class AllocateEnv(EpisodeEnv):
     by reclaims alike; default 0).
 
     Simulator: ``reclaim_policy`` (registry name or Policy; decides every reclaim),
-    ``periodic_rounds`` (a round every ``round_interval_s`` as Aryl asks, default True),
+    ``periodic_rounds`` (default False: a round at every event that changes the cluster,
+    i.e. arrivals, finishes, lends and reclaims; True adds a round every
+    ``round_interval_s`` while jobs are in the system, as Aryl asks),
     ``inelastic_on_lent`` (placement rule, default True as in Aryl), ``skip_trivial_rounds``
     (rounds where only commit is valid are committed without a step, except the first of
     an episode), ``check_invariants``.
+
+    The defaults of ``periodic_rounds``, ``monotone_rounds`` and ``allow_preemption`` are
+    the settings under which MaskablePPO with stable-baselines3's defaults learns to commit
+    rounds in a few thousand steps (measured: ``docs/agents.md``, "Defaults that learn");
+    ``periodic_rounds=True, monotone_rounds=False, allow_preemption=True`` is the env
+    before them (the committed agents' ``config.yaml`` pin it).
     """
 
     def __init__(
@@ -77,11 +88,13 @@ class AllocateEnv(EpisodeEnv):
         deltas: tuple[int, ...] = (1, 2, 4, 8, 16),
         max_actions_per_round: int | None = None,
         gpu_scale: float | None = None,
+        monotone_rounds: bool = True,
+        allow_preemption: bool = False,
         reward_scale: float = 3600.0,
         preemption_penalty: float = 0.0,
         reward: str | Reward = "jct",
         reclaim_policy: str | Policy = "aryl",
-        periodic_rounds: bool = True,
+        periodic_rounds: bool = False,
         inelastic_on_lent: bool = True,
         skip_trivial_rounds: bool = True,
         check_invariants: bool = False,
@@ -104,6 +117,8 @@ class AllocateEnv(EpisodeEnv):
             rules=self.rules,
             max_actions_per_round=max_actions_per_round,
             gpu_scale=gpu_scale or default_gpu_scale(self.scenario),
+            monotone_rounds=monotone_rounds,
+            allow_preemption=allow_preemption,
         )
         self.reward = make_reward(
             reward, ALLOCATE_REWARDS, scale=reward_scale, preemption_penalty=preemption_penalty
@@ -182,6 +197,7 @@ class AllocateEnv(EpisodeEnv):
             "invalid": invalid,
             "invalid_actions": self.invalid_actions,
             "rounds": self.round.rounds,
+            "commits": self.protocol.commits,
             "sim_time_s": e.t,
             "preemptions": self.preemptions,
         }

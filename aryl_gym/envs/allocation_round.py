@@ -105,6 +105,19 @@ class AllocationRound:
     either class, so placeability is exactly "grows <= free GPUs + GPUs freed by shrinks
     and stops" (a pooled count, O(1) numpy calls per step). With other rules the mask
     simulates the placer's class order (training / lent) for each candidate (exact, slower).
+
+    **Round rules** (the defaults are the settings under which a short MaskablePPO run
+    learns to commit; ``docs/agents.md``, "Defaults that learn"). ``monotone_rounds``
+    (default True): within a round each job's target moves one way only, so after a
+    start or grow its shrinks and stop are masked, and after a shrink or stop its grows
+    and start: no op can undo an earlier one, every round ends after finitely many valid
+    ops (at most about the GPUs it can move) and a deterministic agent cannot loop
+    grow/shrink or start/stop on one slot until the cap. Every set of final targets stays
+    reachable (start then grows, or shrinks, or stop: the order Aryl's decisions are
+    translated in). ``allow_preemption`` (default False): the stop op is masked on running
+    jobs, so the agent's allocation never preempts (as Aryl's never does); reclaims still
+    preempt. ``monotone_rounds=False, allow_preemption=True`` are the rules before these
+    defaults.
     """
 
     def __init__(
@@ -116,6 +129,8 @@ class AllocationRound:
         rules: PlacementRules | None = None,
         max_actions_per_round: int | None = None,
         gpu_scale: float = 32.0,
+        monotone_rounds: bool = True,
+        allow_preemption: bool = False,
     ) -> None:
         if queue_slots < 1 or running_slots < 0:
             raise ValueError(
@@ -141,6 +156,8 @@ class AllocationRound:
         )
         self.max_actions = int(max_actions_per_round or n * (K + 1))
         self.gpu_scale = float(gpu_scale)
+        self.monotone = bool(monotone_rounds)
+        self.allow_preemption = bool(allow_preemption)
         self.obs_size = n * N_SLOT_F + N_GLOBAL_F
         self.clock = DemandClock()
 
@@ -165,6 +182,12 @@ class AllocationRound:
         self.tgt = np.zeros(n, np.int64)
         # start is valid when _startable <= pf (base demand, or "infinite" when not startable)
         self._startable = np.zeros(n, np.int64)
+        # per slot, the way its target moved in this round (+1 up, -1 down, 0 not yet):
+        # with monotone_rounds the ops of the other way are masked
+        self._dir = np.zeros(n, np.int8)
+        # per slot, whether its stop op may be valid: a queued job (stop = leave it queued),
+        # a running one only with allow_preemption (stop = preempt it)
+        self._stoppable = np.zeros(n, bool)
         self.slot_jobs: list[Job | None] = [None] * n
         self._slot_of: dict[int, int] = {}
         self.R = [0.0] * n  # estimated remaining work per slot
@@ -206,6 +229,8 @@ class AllocationRound:
             deltas=tuple(int(d) for d in self.deltas),
             max_actions_per_round=self.max_actions,
             gpu_scale=self.gpu_scale,
+            monotone_rounds=self.monotone,
+            allow_preemption=self.allow_preemption,
         )
 
     # ------------------------------------------------------------------ round
@@ -258,12 +283,16 @@ class AllocationRound:
         self.R = R
         self._rates: list[dict[int, float]] = [{} for _ in range(n)]
         self.present[:] = [j is not None for j in jobs]
+        self._stoppable[:] = self.present
+        if not self.allow_preemption:
+            self._stoppable[self.qs :] = False  # the running slots
         self.el[:] = el_l
         self.base[:] = base
         self.mn[:] = mn
         self.mx[:] = mx
         self.cur[:] = cur
         self.tgt[:] = cur
+        self._dir[:] = 0
         self.pending = {}
         self.free_t, self.free_l = view.free_training_gpus, view.free_lent_gpus
         self.pf = self.free_t + self.free_l
@@ -312,6 +341,7 @@ class AllocationRound:
             old = self.pending.get(job.idx, job.n_gpus)
             new = self._op_target(op, job.base_gpus, old)
             self.tgt[slot] = new
+            self._dir[slot] = 1 if new > old else -1
             self.pf -= new - old
             self.pending[job.idx] = new
             self.last_invalid = False
@@ -478,12 +508,20 @@ class AllocationRound:
             else:
                 self._room_ge[:, i] = False
                 mv[K + 1 : 2 * K + 1, i] = False
-            mv[2 * K + 1, i] = True
+            mv[2 * K + 1, i] = self._stoppable[i]
         else:
             self._startable[i] = job.base_gpus
             self._room_ge[:, i] = False
             mv[K + 1 : 2 * K + 1, i] = False
             mv[2 * K + 1, i] = False
+        if self.monotone:
+            # one way per round: an op that would undo an earlier one is masked (an
+            # untrained agent otherwise loops grow/shrink or start/stop on one slot)
+            if self._dir[i] > 0:
+                mv[K + 1 : 2 * K + 2, i] = False
+            elif self._dir[i] < 0:
+                self._room_ge[:, i] = False
+                self._startable[i] = 1 << 40
         self._pf_mask()
 
     def _pf_mask(self) -> None:
@@ -509,7 +547,7 @@ class AllocationRound:
         down = np.where(act_el, tgt - self.mn, -1)
         np.greater_equal(room, self._dcol, out=self._room_ge)
         np.greater_equal(down, self._dcol, out=self._mv[K + 1 : 2 * K + 1])
-        self._mv[2 * K + 1] = pos
+        self._mv[2 * K + 1] = pos & self._stoppable
         self.mask[-1] = True
         self._pf_mask()
 

@@ -1,5 +1,6 @@
-"""What the two environments share: the episode sampler, the engine of an episode, the
-observation and action spaces and the end of an episode."""
+"""What the environments share: the episode sampler, the engine of an episode, the
+observation and action spaces, the end of an episode and its summary, also when a
+time limit cuts it (:class:`SummaryOnTruncation`)."""
 
 from __future__ import annotations
 
@@ -106,13 +107,26 @@ class EpisodeEnv(gym.Env):
         if self._done:
             raise RuntimeError("the episode is over: call reset()")
 
+    def summary(self) -> dict[str, Any]:
+        """The summary of the episode so far (:func:`episode_summary`): at its end what the
+        last step's ``info["summary"]`` holds; before, the jobs of the window not finished
+        yet (arrived or not) count as unfinished."""
+        if self.engine is None or self.spec_ is None:
+            raise RuntimeError("no episode yet: call reset()")
+        return episode_summary(self.engine, self.spec_)
+
+    def end_info(self) -> dict[str, Any]:
+        """The keys the last step's ``info`` carries however the episode ends (by the env,
+        or cut by a time limit: :class:`SummaryOnTruncation`): ``summary``."""
+        return {"summary": self.summary()}
+
     def _end_episode(self, info: dict[str, Any]) -> tuple[bool, bool]:
-        """Mark the episode over and put its summary in ``info``; (terminated, truncated):
-        truncated when jobs are left that the engine could still have run."""
+        """Mark the episode over and put :meth:`end_info` in ``info``; (terminated,
+        truncated): truncated when jobs are left that the engine could still have run."""
         self._done = True
         e = self.engine
         truncated = bool(e.queue or e.running) and not e.stalled
-        info["summary"] = episode_summary(e, self.spec_)
+        info.update(self.end_info())
         return not truncated, truncated
 
     def render(self) -> str | np.ndarray | None:
@@ -123,3 +137,26 @@ class EpisodeEnv(gym.Env):
     def action_masks(self) -> np.ndarray:
         """Valid actions now (sb3-contrib MaskablePPO protocol)."""
         return self.round.mask.copy()
+
+
+class SummaryOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Gives a step that an outer time limit truncates the keys of :meth:`EpisodeEnv.end_info`
+    (``info["summary"]``, and Round-v0's ``reference_summary``), as the env gives them when
+    it ends an episode itself.
+
+    Every id of :mod:`aryl_gym.envs` is registered with this wrapper outermost, so that
+    ``gym.make(env_id, max_episode_steps=N)``, whose ``TimeLimit`` the env cannot see,
+    still reports the episode (training callbacks log ``info["summary"]`` of every
+    finished episode). A ``TimeLimit`` wrapped around ``gym.make``'s result by hand sits
+    outside it: pass ``max_episode_steps`` to ``gym.make`` instead.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if truncated and "summary" not in info:
+            info = {**info, **self.env.unwrapped.end_info()}
+        return obs, reward, terminated, truncated, info

@@ -66,6 +66,14 @@ def policy_env(kind: str, policy: Policy, **env_kwargs: Any) -> tuple[Any, Act]:
     if kind not in ENV_KINDS:
         raise ValueError(f"env must be one of {', '.join(ENV_KINDS)}, got {kind!r}")
     other = "reclaim_policy" if kind == "allocate" else "allocation_policy"
+    if kind == "allocate":
+        # the heuristic decides in its own world: its rounds, and stops when it preempts
+        # (Allocate-v0's defaults are those an RL agent learns under, not the policy's)
+        env_kwargs = {
+            "periodic_rounds": policy.periodic_rounds,
+            "allow_preemption": True,
+            **env_kwargs,
+        }
     env = make_env(ENV_KINDS[kind], **{**env_kwargs, other: policy})
     u = env.unwrapped
     follower = AllocationPlanFollower(policy) if kind == "allocate" else ReclaimPlanFollower(policy)

@@ -53,7 +53,8 @@ def as_action(action: object, env_id: str) -> int:
 
 class AllocateProtocol:
     """Allocate-v0's protocol over the encoder ``round`` for one episode (it restarts the
-    round counter); counts the agent's ``steps`` and ``invalid_actions``."""
+    round counter); counts the agent's ``steps``, ``invalid_actions``, the rounds it
+    ``commits`` with the commit action and those the round cap ends (``capped``)."""
 
     def __init__(self, round: AllocationRound, skip_trivial: bool = True) -> None:
         self.round = round
@@ -61,6 +62,8 @@ class AllocateProtocol:
         self.first = True  # the episode's first round always reaches the agent
         self.steps = 0
         self.invalid_actions = 0
+        self.commits = 0
+        self.capped = 0
         round.rounds = 0
 
     def offer(self, view: ClusterView) -> bool:
@@ -83,7 +86,14 @@ class AllocateProtocol:
         self.steps += 1
         status = rnd.step(action)
         self.invalid_actions += rnd.last_invalid
-        return rnd.allocation() if status == COMMIT else None
+        if status != COMMIT:
+            return None
+        # an agent that never commits still ends every round, at the cap: tell them apart
+        if action == rnd.commit_action:
+            self.commits += 1
+        else:
+            self.capped += 1
+        return rnd.allocation()
 
 
 class OffTurnPolicy(Policy):

@@ -209,6 +209,8 @@ class ReclaimPlanFollower:
         self.untranslatable = 0
 
     def action(self, env) -> int:
+        if env.pass_through:  # no reclaim to pick for: the one step takes any action
+            return 0
         rr = env.round
         if env.reclaims != self.seen or not self.plan:
             self.seen = env.reclaims

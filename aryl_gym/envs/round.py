@@ -298,10 +298,18 @@ class RoundEnv(EpisodeEnv):
             self._done = True
             e = self.engine
             truncated = bool(e.queue or e.running) and not e.stalled
-            info["summary"] = _summary(e, self.spec_)
-            info["reference_summary"] = self.reference_summary
+            info.update(self.end_info())
             return self._zeros(), reward, not truncated, truncated, info
         return self._observe(), reward, False, False, info
+
+    def summary(self) -> dict[str, Any]:
+        """The episode's summary so far, with its workload seed (a fresh one per episode)."""
+        return {**super().summary(), "workload_seed": self.spec_.workload_seed}
+
+    def end_info(self) -> dict[str, Any]:
+        """The last step's extra ``info``: the episode's ``summary`` and Aryl's
+        ``reference_summary`` of the same window (also when a time limit cuts the episode)."""
+        return {**super().end_info(), "reference_summary": self.reference_summary}
 
     def _reward(self, t0: float, t1: float) -> float:
         # the agent's integral is the engine's own (metrics.jobs_in_system_s, the JCT

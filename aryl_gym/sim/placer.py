@@ -514,8 +514,8 @@ class Placer:
             for cls in classes:
                 if trial is None:
                     take = min(need, left[cls])
-                elif is_extra:
-                    take = trial.take_extras(job, cls, need)
+                elif is_extra:  # never more than the class has left in all
+                    take = trial.take_extras(job, cls, min(need, left[cls]))
                 else:
                     take = trial.take_base(cls, min(need, left[cls]))
                 left[cls] -= take
