@@ -15,6 +15,7 @@ queries) or from the engine itself, so there is one copy of each rule:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -652,8 +653,6 @@ class _ServerCount:
     that job's grow, ``Engine.grows_cut``)."""
 
     def __init__(self, placer: Placer) -> None:
-        if placer is None:  # an empty shell for copy()
-            return
         self.cl = placer.cluster
         self.hist = [list(h) for h in placer._histograms()]
         self.free: dict[int, int] = {}  # server -> free GPUs after the changes so far
@@ -662,11 +661,11 @@ class _ServerCount:
         self.new_holes: list[tuple[int, int]] = []
 
     def copy(self) -> _ServerCount:
-        other = _ServerCount(None)  # type: ignore[arg-type]
-        other.cl = self.cl
+        """A copy to count one more grow on (kept with :meth:`adopt` if it fits)."""
+        other = copy.copy(self)
         other.hist = [list(h) for h in self.hist]
         other.free = dict(self.free)
-        other.new_holes = []  # a copy counts one grow
+        other.new_holes = []
         return other
 
     def adopt(self, other: _ServerCount) -> None:
