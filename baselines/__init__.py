@@ -76,6 +76,8 @@ def _registry() -> dict[str, PolicySpec]:
               elastic_base="requested"),
         _aryl("aryl-elastic-only-requested-base", "elastic-only ablation with base demand at requested GPUs",
               loaning=False, elastic_base="requested"),
+        _aryl("aryl-hold-training-starts", "Aryl where a start judged not worth lent GPUs that needs donors' "
+              "training GPUs waits one round for them instead of landing on lent GPUs", hold_training_starts=True),
         _aryl("aryl-extras-anywhere", "Aryl with extra workers also in the free GPUs of other jobs' servers "
               "(best fit; the placement before the extras_own_or_empty rule)", extras_own_or_empty=False),
         _aryl("aryl-elastic-only-extras-anywhere", "elastic-only ablation with extra workers also in other jobs' servers",

@@ -63,6 +63,12 @@ class ArylConfig:
     # a queued job starts (partly) on lent GPUs only if it is expected to finish sooner there
     # than by waiting for training GPUs ("if_sooner"), or whenever they are free ("always")
     lent_start: str = "if_sooner"
+    # a start judged not worth lent GPUs whose training GPUs come from donors shrinking in
+    # the same round waits one round for them (started at once, the engine, which places a
+    # round's starts on the cluster as the round found it, puts it on lent GPUs). Off by
+    # default until the whole comparison is re-measured with it (aryl-15d seed 0 at 0.4:
+    # avg JCT 24,612 s against 24,605 s, preemptions 618 against 1,210; docs/reproducing-aryl.md)
+    hold_training_starts: bool = False
     # extra workers only on the job's own servers or on empty servers, never in the holes
     # of other jobs' servers (PlacementRules.extras_own_or_empty; docs/model.md)
     extras_own_or_empty: bool = True
@@ -211,15 +217,20 @@ class ArylPolicy(Policy):
             self._start_rates = (view.free_version, {})
         start_rates = self._start_rates[1]
         slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
+        # training GPUs free as the round found them, less what earlier starts took: the
+        # engine decides where a start goes (training, lent or both) on that cluster
+        found_t = free_t
         for job in order.ordered(fits):
             b = self._base(job)
             may_lend = view.base_may_use_lent(job)
+            kept_off_lent = False
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
+                kept_off_lent = not may_lend
             if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
                     donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
@@ -228,7 +239,16 @@ class ArylPolicy(Policy):
                 free_l += gained_l
                 spare_t -= gained_t
                 spare_l -= gained_l
+            if kept_off_lent and cfg.hold_training_starts and b > found_t:
+                # its training GPUs come from donors shrinking now; started in the same
+                # round it would be placed as the round found the cluster (too few
+                # training GPUs) and land on the slow lent GPUs it was judged not to be
+                # worth: hold the GPUs and start it next round (at most a round interval)
+                free_t -= b
+                found_t = 0
+                continue
             use_t = min(b, free_t)
+            found_t -= min(b, found_t)
             free_t -= use_t
             free_l -= b - use_t
             out[job.idx] = b
