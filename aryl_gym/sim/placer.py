@@ -604,7 +604,8 @@ class Placer:
         own_free = sum(free[s] for s in job.placement)
         full = not own_free
         own = own_free if self.rules.extras_own_or_empty else 0
-        return self._bound_prefix(job, full), self._levels(job), full, own
+        _, levels, p_full, p_free = self._bound_info(job)  # kept per allocation version
+        return (p_full if full else p_free), levels, full, own
 
     def _levels(self, job: Job) -> list[tuple[tuple[int, ...], float]]:
         """``(classes within reach, speed)`` per class the job may use: a grow whose
