@@ -16,7 +16,7 @@ queries) or from the engine itself, so there is one copy of each rule:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -687,19 +687,12 @@ class _ServerCount:
 
     def take_base(self, cls: int, need: int) -> int:
         """Base workers: the best fit of :meth:`Cluster.find_fit`, on counts."""
-        h, g = self.hist[cls], self.cl.gpus_per_server
+        h = self.hist[cls]
         got = 0
-        while need > 0:
-            f = next((c for c in range(min(need, g), g + 1) if h[c]), 0)
-            f = f or next((c for c in range(g, 0, -1) if h[c]), 0)
-            if not f:
-                break
-            k = min(f, need)
-            h[f] -= 1
-            h[f - k] += 1
+        for f, k in _best_fit_takes(h, need, self.cl.gpus_per_server):
+            h[f - k] += 1  # the server stays, with fewer free GPUs
             self.new_holes.append((cls, f - k))
             got += k
-            need -= k
         return got
 
     def take_extras(self, job: Job, cls: int, need: int) -> int:
@@ -742,8 +735,16 @@ def _best_fit_count(
     if empty_only:
         got = min(need, hist[g] * g)
         return -(-got // g), got
-    h = list(hist)
     servers = got = 0
+    for _, k in _best_fit_takes(list(hist), need, g):
+        servers += 1
+        got += k
+    return servers, got
+
+
+def _best_fit_takes(h: list[int], need: int, g: int) -> Iterator[tuple[int, int]]:
+    """:meth:`Cluster.find_fit`'s best fit on counts: for each server it takes, ``(its free
+    GPUs, GPUs taken)``, removing it from ``h`` (the caller's histogram, changed)."""
     while need > 0:
         f = 0
         for c in range(min(need, g), g + 1):  # best fit: smallest free count that holds it
@@ -756,10 +757,8 @@ def _best_fit_count(
                     f = c
                     break
         if not f:
-            break
+            return
         h[f] -= 1
         k = min(f, need)
-        servers += 1
-        got += k
+        yield f, k
         need -= k
-    return servers, got
