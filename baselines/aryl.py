@@ -245,6 +245,9 @@ class ArylPolicy(Policy):
                 # training GPUs) and land on the slow lent GPUs it was judged not to be
                 # worth: hold the GPUs and start it next round (at most a round interval)
                 free_t -= b
+                # later starts: how much of the round-start training room is left to them
+                # once GPUs are held is not followed; none is counted (conservative: they
+                # are held too rather than placed on lent GPUs)
                 found_t = 0
                 continue
             use_t = min(b, free_t)
