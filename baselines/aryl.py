@@ -125,7 +125,8 @@ class ArylPolicy(Policy):
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
         self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
-        self._start_rates: tuple[int, dict] = (-1, {})  # (free_version, start rates)
+        # free-GPU histogram -> {queued job's class and GPUs: start rate}
+        self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue = QueueOrder(key, self._queue_group)
@@ -148,7 +149,7 @@ class ArylPolicy(Policy):
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
         self._shrunk_rates = {}
-        self._start_rates = (-1, {})
+        self._start_rates = {}
         self._queue.clear()
         self._started = []
 
@@ -212,10 +213,11 @@ class ArylPolicy(Policy):
 
         started: list[Job] = []
         waits: tuple | None = None  # built on first need: when training GPUs free up
-        # queued jobs' start rates depend on the free GPUs alone: kept while they last
-        if self._start_rates[0] != view.free_version:
-            self._start_rates = (view.free_version, {})
-        start_rates = self._start_rates[1]
+        # queued jobs' start rates depend on the free-GPU histogram alone
+        # (view.free_histogram): kept per histogram, which busy clusters revisit often
+        if len(self._start_rates) > 20_000:
+            self._start_rates.clear()
+        start_rates = self._start_rates.setdefault(view.free_histogram, {})
         slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
@@ -485,8 +487,8 @@ def _sooner_on_lent(
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
     jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
-    keeps start rates while the free GPUs do not change: a queued job's depends only on
-    what it is and on them."""
+    keeps start rates for one free-GPU histogram: a queued job's depends only on what it
+    is and on that histogram."""
     key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
     if key not in rates:
         rates[key] = view.rate_with(job, b)

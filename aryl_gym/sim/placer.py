@@ -39,6 +39,7 @@ class Placer:
         self.rules = rules
         self._hist_key = -1
         self._hist: list[list[int]] = []
+        self._hist_tuple: tuple[tuple[int, ...], ...] = ()
         # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
@@ -52,8 +53,20 @@ class Placer:
         cl = self.cluster
         if self._hist_key != cl.version:
             self._hist = [[len(b) for b in cl.buckets[c]] for c in (TRAINING, LENT)]
+            self._hist_tuple = tuple(tuple(h) for h in self._hist)
             self._hist_key = cl.version
         return self._hist
+
+    def histogram_key(self) -> tuple[tuple[int, ...], ...]:
+        """Per class, how many servers have each free-GPU count, as one hashable value.
+
+        Everything the placer decides for a queued job depends on it alone: best fit
+        picks servers by free count, GPUs of a class all run at one speed, and the rate
+        depends only on how many servers of each class the job gets (which servers does
+        not matter). So a queued job's :meth:`rate_with` may be cached on this key, which
+        repeats far more often than :attr:`Cluster.version`."""
+        self._histograms()
+        return self._hist_tuple
 
     # ------------------------------------------------------------------ rules
     def may_use_lent(self, job: Job) -> bool:

@@ -55,6 +55,13 @@ class ClusterView:
         return self._e.cluster.version
 
     @property
+    def free_histogram(self) -> tuple[tuple[int, ...], ...]:
+        """Per class (training, lent), how many servers have each free-GPU count ``0 ..
+        gpus_per_server`` (index 0 unused): what-if answers about placing a *queued* job
+        depend on it alone (:meth:`Placer.histogram_key`) and may be cached on it."""
+        return self._e.placer.histogram_key()
+
+    @property
     def scaled_in_log(self) -> list[int]:
         """Indices of the jobs that reclaims scaled in, oldest first (append-only): the only
         allocation changes a policy does not make itself."""
