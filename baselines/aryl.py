@@ -24,6 +24,7 @@ Reclaims use :func:`baselines.reclaim.aryl_reclaim` (or another rule by name).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 
 import numpy as np
@@ -462,9 +463,10 @@ def _fit(view: ClusterView, out: dict[int, int], base_out: dict[int, int]) -> No
         out.update(fitted)
 
 
-def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:
+def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     """When running jobs' training GPUs free up if nothing changes: (estimated finish
-    times sorted, cumulative training GPUs freed by then)."""
+    times sorted, cumulative training GPUs freed by then), as lists: they are read one
+    element at a time, where numpy scalars cost more than they save."""
     t = view.now
     ends, gpus = [], []
     for job in view.running.values():
@@ -473,7 +475,8 @@ def _training_release(view: ClusterView) -> tuple[np.ndarray, np.ndarray]:
             ends.append(max(t, job.pause_until) + job.est_remaining_work(t) / job.rate)
             gpus.append(on_training)
     order = np.argsort(ends, kind="stable")
-    return np.asarray(ends)[order], np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
+    cum = np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
+    return np.asarray(ends)[order].tolist(), cum.tolist()
 
 
 def _sooner_on_lent(
@@ -481,7 +484,7 @@ def _sooner_on_lent(
     job: Job,
     b: int,
     free_t: int,
-    waits: tuple[np.ndarray, np.ndarray],
+    waits: tuple[list[float], list[int]],
     rates: dict[tuple, float | None],
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
@@ -497,7 +500,7 @@ def _sooner_on_lent(
         return False
     r = job.est_remaining_work(view.now)
     ends, cum = waits
-    k = int(np.searchsorted(cum, b - free_t))
+    k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
     if k >= len(ends):
         return True  # the training pool alone never frees enough while these jobs run
     speed = view.scenario.cluster.training_gpu_speed

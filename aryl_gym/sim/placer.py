@@ -40,6 +40,8 @@ class Placer:
         self._hist_key = -1
         self._hist: list[list[int]] = []
         self._hist_tuple: tuple[tuple[int, ...], ...] = ()
+        self._room_key = -1
+        self._room: dict[tuple[int, ...], int] = {}  # classes -> extra_room, this version
         # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
@@ -589,12 +591,22 @@ class Placer:
     def extra_room(self, classes: Iterable[int]) -> int:
         """The free GPUs of ``classes`` that extra workers can reach beyond their job's
         own servers: every free GPU, or under ``extras_own_or_empty`` those of empty
-        servers."""
+        servers (kept per cluster state: growth checks ask it for every watched job)."""
         cl = self.cluster
-        if self.rules.extras_own_or_empty:
-            g = cl.gpus_per_server
-            return sum(len(cl.buckets[c][g]) for c in classes) * g
-        return sum(cl.free_total[c] for c in classes)
+        if self._room_key != cl.version:
+            self._room_key = cl.version
+            self._room = {}
+        if type(classes) is not tuple:
+            classes = tuple(classes)
+        room = self._room.get(classes)
+        if room is None:
+            if self.rules.extras_own_or_empty:
+                g = cl.gpus_per_server
+                room = sum(len(cl.buckets[c][g]) for c in classes) * g
+            else:
+                room = sum(cl.free_total[c] for c in classes)
+            self._room[classes] = room
+        return room
 
     def bound_levels(
         self, job: Job
