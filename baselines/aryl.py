@@ -223,9 +223,8 @@ class ArylPolicy(Policy):
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
-        for job in order.ordered(fits):
-            b = self._base(job)
-            may_lend = view.base_may_use_lent(job)
+        # each job with its group: its base and whether that may use lent servers
+        for job, b, may_lend in order.ordered_groups(fits):
             kept_off_lent = False
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:

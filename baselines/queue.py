@@ -105,6 +105,12 @@ class QueueOrder:
         """The waiting jobs in key order, each after ``fits(size, flag)`` of its group
         said yes; a group ``fits`` rejects once is skipped from then on, so callers'
         capacities must only shrink while they iterate."""
+        for job, _, _ in self.ordered_groups(fits):
+            yield job
+
+    def ordered_groups(self, fits: Callable[[int, bool], bool]) -> Iterator[tuple[Job, int, bool]]:
+        """:meth:`ordered`, each job with its group ``(size, flag)`` (what ``group(job)``
+        said when it joined: a caller need not ask again)."""
         members = self._members
         lists = [(lst, g[0], g[1]) for g, lst in self._groups.items()]
         heap = [(lst[0], 0, i) for i, (lst, _, _) in enumerate(lists)]
@@ -120,7 +126,7 @@ class QueueOrder:
                 heapreplace(heap, (lst[pos], pos, i))
             else:
                 heappop(heap)
-            yield members[key[-1]][0]
+            yield members[key[-1]][0], size, flag
 
 
 class FifoNoLoan(Policy):
