@@ -40,18 +40,24 @@ def aryl_reclaim(view: ClusterView, k: int, cost: str = "count") -> list[int]:
             return sum(1.0 / len(spans[j]) for j in pre)
         return sum(lost[j] / len(spans[j]) for j in pre)
 
+    def busy(s: int) -> int:
+        return sum(sim.on[s].values())
+
     costs = {s: server_cost(s) for s in sim.remaining}
+    # the tie-break (busy GPUs) kept alongside, recomputed with the costs it may change
+    busy_now = {s: busy(s) for s in costs}
     picked: list[int] = []
     for _ in range(k):
-        s = min(costs, key=lambda x: (costs[x], sum(sim.on[x].values()), x))
+        s = min(costs, key=lambda x: (costs[x], busy_now[x], x))
         del costs[s]
         pre, sc = sim.effect(s)
         touched = set().union(*(spans[j] for j in pre + sc)) if pre or sc else set()
         sim.remove(s)
         picked.append(s)
-        for other in touched:
+        for other in touched:  # removing s changes no other server's jobs
             if other in costs:
                 costs[other] = server_cost(other)
+                busy_now[other] = busy(other)
     return picked
 
 

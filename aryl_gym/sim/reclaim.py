@@ -59,7 +59,10 @@ class ReclaimSimulation:
     def __init__(self, view: ClusterView) -> None:
         self.view = view
         lent = view.lent_servers
-        self.on: dict[int, dict[int, int]] = {s: dict(view.jobs_on(s)) for s in lent}
+        # server -> {job: GPUs}: the engine's own dicts, read-only, until a removal changes
+        # one (then a copy replaces it, see _own): most servers of a reclaim never change
+        self.on: dict[int, dict[int, int]] = {s: view.jobs_on(s) for s in lent}
+        self._copied: set[int] = set()  # servers whose dict in ``on`` is our own copy
         self.gpus: dict[int, int] = {}  # job -> GPUs it still holds
         self.spans: dict[int, set[int]] = {}  # job -> lent servers it still occupies
         self.lost: dict[int, float] = {}  # job -> GPU-seconds a preemption would lose now
@@ -101,9 +104,16 @@ class ReclaimSimulation:
         for j in pre:
             for other in self.spans.pop(j):
                 if other != s:
-                    self.on[other].pop(j, None)
+                    self._own(other).pop(j, None)
         self.removed.append(s)
         return effect
+
+    def _own(self, s: int) -> dict[int, int]:
+        """``on[s]``, copied first if it is still the engine's dict (to be changed)."""
+        if s not in self._copied:
+            self._copied.add(s)
+            self.on[s] = dict(self.on[s])
+        return self.on[s]
 
     def remove_all(self, servers: Iterable[int]) -> ReclaimEffect:
         """Remove ``servers`` in order; their combined effect."""
