@@ -319,19 +319,23 @@ class ArylPolicy(Policy):
         cache = self._shrunk_rates
         if len(cache) > 50_000:
             cache.clear()
+        get = cache.get
         for job in self._holders.values():
-            extra = job.n_gpus - base(job)
+            n = job.n_gpus
+            extra = n - base(job)
             if extra > 0:
+                idx = job.idx
                 r = job.est_remaining_work(t)
-                hit = cache.get(job.idx)
+                hit = get(idx)
                 if hit is not None and hit[0] == job.version:
                     shrunk = hit[1]
                 else:
-                    shrunk = view.rate_with(job, job.n_gpus - extra)
-                    cache[job.idx] = (job.version, shrunk)
+                    shrunk = view.rate_with(job, n - extra)
+                    cache[idx] = (job.version, shrunk)
                 per_gpu = (r / shrunk - r / job.rate) / extra
-                donors.append([per_gpu, job.idx, job, extra, job.lent_gpus])
-        donors.sort(key=lambda d: (d[0], d[1]))
+                donors.append([per_gpu, idx, job, extra, job.lent_gpus])
+        # by (per-GPU value, idx): plain list order, decided by those two (idx is unique)
+        donors.sort()
         return donors
 
     @staticmethod
@@ -468,11 +472,14 @@ def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     element at a time, where numpy scalars cost more than they save."""
     t = view.now
     ends, gpus = [], []
+    add_end, add_gpus = ends.append, gpus.append
     for job in view.running.values():
         on_training = job.n_gpus - job.lent_gpus
-        if on_training and job.rate:
-            ends.append(max(t, job.pause_until) + job.est_remaining_work(t) / job.rate)
-            gpus.append(on_training)
+        rate = job.rate
+        if on_training and rate:
+            p = job.pause_until
+            add_end((t if t >= p else p) + job.est_remaining_work(t) / rate)
+            add_gpus(on_training)
     order = np.argsort(ends, kind="stable")
     cum = np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
     return np.asarray(ends)[order].tolist(), cum.tolist()
