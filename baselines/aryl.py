@@ -28,11 +28,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
+from aryl_gym.baselines.compact_start import ShrinkLedger, release_on_one_server
 from aryl_gym.baselines.growwatch import GrowWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.sim.cluster import TRAINING
 from aryl_gym.sim.job import RUNNING, Job
 from aryl_gym.sim.view import ClusterView
 
@@ -72,6 +74,9 @@ class ArylConfig:
     # extra workers only on the job's own servers or on empty servers, never in the holes
     # of other jobs' servers (PlacementRules.extras_own_or_empty; docs/model.md)
     extras_own_or_empty: bool = True
+    # a start whose base fits one server but finds no training server with room takes
+    # extra workers back on one server rather than starting split (baselines/compact_start.py)
+    compact_starts: bool = True
 
 
 class ArylPolicy(Policy):
@@ -193,12 +198,8 @@ class ArylPolicy(Policy):
         order.sync(view.queued, self._started)
         self._started = []
 
-        def fits(b: int, may_lend: bool) -> bool:
+        def need_donors() -> list[list]:
             nonlocal donors, spare_t, spare_l
-            if b <= free_t + (free_l if may_lend else 0):
-                return True
-            if not cfg.elastic:
-                return False
             if donors is None:
                 donors = self._donors(view, self._base)
                 for d in donors:  # extras on training servers and on lent servers
@@ -208,6 +209,14 @@ class ArylPolicy(Policy):
                         spare_l += lent
                     else:
                         spare_l += extra
+            return donors
+
+        def fits(b: int, may_lend: bool) -> bool:
+            if b <= free_t + (free_l if may_lend else 0):
+                return True
+            if not cfg.elastic:
+                return False
+            need_donors()
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
@@ -220,17 +229,38 @@ class ArylPolicy(Policy):
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
+        # compact_starts: the round's changes, server by server (built on first start)
+        ledger: ShrinkLedger | None = None
+        g = view.gpus_per_server
         for job in order.ordered(fits):
             b = self._base(job)
-            may_lend = view.base_may_use_lent(job)
-            kept_off_lent = False
+            may_lend = rules_lend = view.base_may_use_lent(job)
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
-                kept_off_lent = not may_lend
+            # the engine decides a start's pools on the cluster as the round found it:
+            # training first, unless the training GPUs it found fall short and lent GPUs
+            # could make up the difference (then by the placement rules, not by this round's
+            # shrinks or Aryl's verdict)
+            lent_decides = rules_lend and found_t < b <= found_t + view.free_lent_gpus
+            if cfg.compact_starts and cfg.elastic:
+                if ledger is None:
+                    ledger = ShrinkLedger(view)
+                # a base that fits one server and goes to training servers but finds no
+                # server with room: take extra workers back on one server instead of
+                # splitting it
+                if 1 < b <= g and not lent_decides:
+                    ledger.sync(shrink)
+                    if not ledger.counts.has_room(TRAINING, b):
+                        got = release_on_one_server(ledger, need_donors(), shrink, b)
+                        if got is not None:
+                            free_t += got[0]
+                            free_l += got[1]
+                            spare_t -= got[0]
+                            spare_l -= got[1]
             if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
                     donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
@@ -239,11 +269,11 @@ class ArylPolicy(Policy):
                 free_l += gained_l
                 spare_t -= gained_t
                 spare_l -= gained_l
-            if kept_off_lent and cfg.hold_training_starts and b > found_t:
-                # its training GPUs come from donors shrinking now; started in the same
-                # round it would be placed as the round found the cluster (too few
-                # training GPUs) and land on the slow lent GPUs it was judged not to be
-                # worth: hold the GPUs and start it next round (at most a round interval)
+            if cfg.hold_training_starts and slow_lent and lent_decides and b <= free_t:
+                # meant for training GPUs (judged not worth lent ones, or never judged),
+                # some of which come from donors shrinking now: started in the same round
+                # it would be placed as the round found the cluster and could land on slow
+                # lent GPUs: hold the GPUs and start it next round (at most a round interval)
                 free_t -= b
                 # later starts: how much of the round-start training room is left to them
                 # once GPUs are held is not followed; none is counted (conservative: they
@@ -251,6 +281,9 @@ class ArylPolicy(Policy):
                 found_t = 0
                 continue
             use_t = min(b, free_t)
+            if ledger is not None:
+                ledger.sync(shrink)
+                ledger.counts.take_base(TRAINING, use_t)
             found_t -= min(b, found_t)
             free_t -= use_t
             free_l -= b - use_t

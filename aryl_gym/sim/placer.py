@@ -501,6 +501,10 @@ class Placer:
                     break
         return {j: out[j] for j in targets if j in out}
 
+    def server_counts(self) -> _ServerCount:
+        """Server-level counts of the cluster now, to follow a round's changes on."""
+        return _ServerCount(self)
+
     def _take(
         self, job: Job, n: int, free: list[int], servers: _ServerCount | None = None
     ) -> list[int] | None:
@@ -679,11 +683,23 @@ class _ServerCount:
         self.hist[c][f_new] += 1
         self.free[s] = f_new
 
-    def release(self, job: Job, new: Mapping[int, int]) -> None:
-        for s, k in job.placement.items():
+    def release(
+        self, job: Job, new: Mapping[int, int], old: Mapping[int, int] | None = None
+    ) -> None:
+        """``job`` shrinks from ``old`` (default: its placement now) to ``new``."""
+        for s, k in (job.placement if old is None else old).items():
             gone = k - new.get(s, 0)
             if gone:
                 self._move(s, self.free.get(s, self.cl.free[s]) + gone)
+
+    def free_of(self, s: int) -> int:
+        """Free GPUs of server ``s`` after the changes counted so far."""
+        return self.free.get(s, self.cl.free[s])
+
+    def has_room(self, cls: int, n: int) -> bool:
+        """Whether a server of class ``cls`` has ``n`` free GPUs after the changes so far
+        (``n`` <= GPUs per server): the placer would start ``n`` GPUs on one server."""
+        return any(self.hist[cls][n:])
 
     def take_base(self, cls: int, need: int) -> int:
         """Base workers: the best fit of :meth:`Cluster.find_fit`, on counts."""

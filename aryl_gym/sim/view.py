@@ -155,6 +155,12 @@ class ClusterView:
         jobs = self._e.jobs
         return self._e.placer.fit(targets, {i: jobs[i] for i in targets}, fallback)
 
+    def server_counts(self):
+        """A what-if tracker of a round's changes, server by server, as :meth:`fit` counts
+        them (``release(job, new, old)`` for a shrink, ``take_base(cls, n)`` for a start's
+        base workers placed best fit; ``free_of(server)``, ``has_room(cls, n)``)."""
+        return self._e.placer.server_counts()
+
     def rate_bound(self, job: Job, n_max: int) -> float:
         """An upper bound of ``rate_with(job, n)`` for ``n`` up to ``n_max`` (running job)."""
         return self._e.placer.rate_bound(job, n_max)
