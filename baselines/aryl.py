@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
-from aryl_gym.baselines.compact_start import ShrinkLedger, release_on_one_server
+from aryl_gym.baselines.compact_start import ShrinkLedger, clear_servers_for
 from aryl_gym.baselines.growwatch import GrowWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
@@ -77,6 +77,10 @@ class ArylConfig:
     # a start whose base fits one server but finds no training server with room takes
     # extra workers back on one server rather than starting split (baselines/compact_start.py)
     compact_starts: bool = True
+    # a start meant for training GPUs alone, whose pools the placement rules would decide
+    # on the cluster as the round found it (so, with donors shrinking in the same round,
+    # possibly slow lent GPUs), is kept on training servers (Allocation.on_training)
+    pin_training_starts: bool = True
 
 
 class ArylPolicy(Policy):
@@ -231,7 +235,7 @@ class ArylPolicy(Policy):
         found_t = free_t
         # compact_starts: the round's changes, server by server (built on first start)
         ledger: ShrinkLedger | None = None
-        g = view.gpus_per_server
+        pinned: set[int] = set()  # starts kept on training servers (Allocation.on_training)
         for job in order.ordered(fits):
             b = self._base(job)
             may_lend = rules_lend = view.base_may_use_lent(job)
@@ -241,21 +245,26 @@ class ArylPolicy(Policy):
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
-            # the engine decides a start's pools on the cluster as the round found it:
-            # training first, unless the training GPUs it found fall short and lent GPUs
-            # could make up the difference (then by the placement rules, not by this round's
-            # shrinks or Aryl's verdict)
-            lent_decides = rules_lend and found_t < b <= found_t + view.free_lent_gpus
+            # Aryl means the start for training GPUs alone (judged not worth slow lent
+            # ones, or training GPUs suffice, or no lent GPU is free); the engine decides a start's pools on the
+            # cluster as the round found it: training first, unless the training GPUs it
+            # found fall short and slow lent GPUs could make up the difference (then by the
+            # placement rules, blind to this round's shrinks and to Aryl's verdict), which
+            # pin_training_starts overrides (Allocation.on_training)
+            meant_training = not may_lend or b <= free_t or not free_l
+            lent_decides = rules_lend and slow_lent and found_t < b <= found_t + view.free_lent_gpus
+            pin = lent_decides and meant_training and cfg.pin_training_starts
+            pin = pin and not cfg.hold_training_starts
             if cfg.compact_starts and cfg.elastic:
                 if ledger is None:
                     ledger = ShrinkLedger(view)
-                # a base that fits one server and goes to training servers but finds no
-                # server with room: take extra workers back on one server instead of
-                # splitting it
-                if 1 < b <= g and not lent_decides:
+                # a base that goes to training servers but would span more servers than
+                # it needs: take extra workers back on one server (or on whole servers)
+                # instead of splitting it
+                if b > 1 and meant_training and (pin or not lent_decides):
                     ledger.sync(shrink)
-                    if not ledger.counts.has_room(TRAINING, b):
-                        got = release_on_one_server(ledger, need_donors(), shrink, b)
+                    if not ledger.counts.has_compact_room(TRAINING, b):
+                        got = clear_servers_for(ledger, need_donors(), shrink, b)
                         if got is not None:
                             free_t += got[0]
                             free_l += got[1]
@@ -269,7 +278,7 @@ class ArylPolicy(Policy):
                 free_l += gained_l
                 spare_t -= gained_t
                 spare_l -= gained_l
-            if cfg.hold_training_starts and slow_lent and lent_decides and b <= free_t:
+            if cfg.hold_training_starts and lent_decides and b <= free_t:
                 # meant for training GPUs (judged not worth lent ones, or never judged),
                 # some of which come from donors shrinking now: started in the same round
                 # it would be placed as the round found the cluster and could land on slow
@@ -289,6 +298,8 @@ class ArylPolicy(Policy):
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
+            if pin:
+                pinned.add(job.idx)
         self._started = [j.idx for j in started]
         for idx, n in shrink.items():
             out[idx] = n
@@ -303,8 +314,9 @@ class ArylPolicy(Policy):
                 self._extras(view, started, shrink, free_t + free_l, out)
                 self._idle_key = key if not out else None
         if out:
-            _fit(view, out, base_out)
-        return Allocation(out)
+            _fit(view, out, base_out, pinned)
+            pinned = {i for i in pinned if out.get(i, 0) > 0}
+        return Allocation(out, on_training=frozenset(pinned))
 
     def _sync(self, view: ClusterView) -> None:
         """Bring the job indexes up to date with the placement changes since last time."""
@@ -480,14 +492,16 @@ class ArylPolicy(Policy):
                 out[c[0].idx] = c[1] + k
 
 
-def _fit(view: ClusterView, out: dict[int, int], base_out: dict[int, int]) -> None:
+def _fit(
+    view: ClusterView, out: dict[int, int], base_out: dict[int, int], pinned: set[int]
+) -> None:
     """Steps 1 and 2 count free GPUs per pool the simple way (training first, then lent;
     step 2 both pools as one capacity), but the placer's rules can make a grow take
     another pool (``no_slow_mix`` may start a job on lent GPUs alone, or keep a job's
     extras on training servers) that a later grow needed. The simulator's one-pass fit
     says what can be placed: extras that cannot fall back to what step 1 gave, starts
     that cannot wait for a later round (nothing changes when everything fits)."""
-    fitted = view.fit(out, base_out)
+    fitted = view.fit(out, base_out, on_training=pinned)
     if fitted != out:
         out.clear()
         out.update(fitted)

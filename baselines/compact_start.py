@@ -1,12 +1,14 @@
 """Compact starts for Aryl's step 1 (``ArylConfig.compact_starts``).
 
 A queued job whose base demand fits on one server but finds no training server with that
-many free GPUs would be placed across several servers and run at its profile's split
-factor (0.49-0.87 of compact speed for five of the six fitted profiles) until it ends.
-Base demand has priority over extra workers, so step 1 may take extra workers back for it:
-with this rule it takes them back on *one* server, chosen so the base lands there whole,
-rather than wherever the cheapest extra workers sit (which frees GPUs scattered over the
-pool, the split starts `scripts/explain_jct.py` found: 86 % of the inelastic 8-GPU starts).
+many free GPUs (or needs whole servers and finds too few empty ones) would be placed
+across more servers than it needs and run at its profile's split factor (0.49-0.87 of
+compact speed for five of the six fitted profiles) until it ends. Base demand has
+priority over extra workers, so step 1 may take extra workers back for it: with this
+rule it takes them back on *one* server (or on whole servers), chosen so the base lands
+there compact, rather than wherever the cheapest extra workers sit (which frees GPUs
+scattered over the pool: `scripts/explain_jct.py` found 86 % of the inelastic 8-GPU
+starts split on `aryl-15d`).
 
 Which workers a shrink removes is the simulator's rule (``view.placement_with``), and the
 round's changes are followed server by server with the simulator's own counter
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from aryl_gym.sim.cluster import TRAINING
 from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
 
@@ -44,19 +47,30 @@ class ShrinkLedger:
         return self.placed.get(job.idx, job.placement)
 
 
-def release_on_one_server(
+def clear_servers_for(
     ledger: ShrinkLedger, donors: list[list], shrink: dict[int, int], b: int
 ) -> tuple[int, int] | None:
-    """Take extra workers back from donors on one training server until it has ``b`` free
-    GPUs, the cheapest server first as far as the donors' order (least time saved per
-    extra GPU first) finds it. Updates ``donors`` (extras and lent GPUs left), ``shrink``
-    and the ledger; returns the GPUs freed (on training servers, on lent servers), or
-    None when no server can be cleared (nothing changed)."""
+    """Take extra workers back from donors so a base of ``b`` GPUs lands compact: on one
+    training server with ``b`` free GPUs (``b`` <= GPUs per server), or on ``b / g`` empty
+    servers (``b`` a multiple of the server size ``g``; other sizes are left alone).
+    Servers are tried in the order the donors (least time saved per extra GPU first) can
+    clear them. Updates ``donors`` (extras and lent GPUs left), ``shrink`` and the ledger;
+    returns the GPUs freed (on training servers, on lent servers), or None when no server
+    was cleared (nothing changed; servers cleared before a later one fails stay cleared,
+    and the start spans fewer servers)."""
     view, counts = ledger.view, ledger.counts
+    g = view.gpus_per_server
+    if b <= g:
+        need, servers = b, 1
+    elif b % g == 0:
+        need, servers = g, b // g - counts.hist[TRAINING][g]
+    else:
+        return None
     n_training = len(view.training_servers)
     potential: dict[int, int] = {}  # server -> GPUs its donors seen so far might free
     on_server: dict[int, list[list]] = {}
     tried: set[int] = set()
+    got_t = got_l = 0
     for d in donors:
         job, extra, lent = d[2], d[3], d[4]
         if extra <= lent:
@@ -66,12 +80,16 @@ def release_on_one_server(
                 continue
             potential[s] = potential.get(s, 0) + min(k, extra - lent)
             on_server.setdefault(s, []).append(d)
-            if counts.free_of(s) + potential[s] >= b:
+            if counts.free_of(s) < need <= counts.free_of(s) + potential[s]:
                 tried.add(s)
-                got = _clear(ledger, s, b, on_server[s], shrink)
+                got = _clear(ledger, s, need, on_server[s], shrink)
                 if got is not None:
-                    return got
-    return None
+                    got_t += got[0]
+                    got_l += got[1]
+                    servers -= 1
+                    if servers <= 0:
+                        return got_t, got_l
+    return (got_t, got_l) if got_t or got_l else None
 
 
 def _clear(
