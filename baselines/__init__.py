@@ -78,6 +78,8 @@ def _registry() -> dict[str, PolicySpec]:
               loaning=False, elastic_base="requested"),
         _aryl("aryl-hold-training-starts", "Aryl where a start judged not worth lent GPUs that needs donors' "
               "training GPUs waits one round for them instead of landing on lent GPUs", hold_training_starts=True),
+        _aryl("aryl-split-starts", "Aryl whose step 1 takes extra workers back wherever they cost least, "
+              "even when the start then spans servers (before compact_starts)", compact_starts=False),
         _aryl("aryl-extras-anywhere", "Aryl with extra workers also in the free GPUs of other jobs' servers "
               "(best fit; the placement before the extras_own_or_empty rule)", extras_own_or_empty=False),
         _aryl("aryl-elastic-only-extras-anywhere", "elastic-only ablation with extra workers also in other jobs' servers",

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from aryl_gym.baselines import mckp
+from aryl_gym.baselines.compact_start import ShrinkLedger, clear_servers_for
 from aryl_gym.baselines.growwatch import GrowWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
 from aryl_gym.policy import Allocation, PlacementRules, Policy
+from aryl_gym.sim.cluster import TRAINING
 from aryl_gym.sim.job import RUNNING, Job
 from aryl_gym.sim.view import ClusterView
 
@@ -73,6 +75,13 @@ class ArylConfig:
     # extra workers only on the job's own servers or on empty servers, never in the holes
     # of other jobs' servers (PlacementRules.extras_own_or_empty; docs/model.md)
     extras_own_or_empty: bool = True
+    # a start whose base fits one server but finds no training server with room takes
+    # extra workers back on one server rather than starting split (baselines/compact_start.py)
+    compact_starts: bool = True
+    # a start meant for training GPUs alone, whose pools the placement rules would decide
+    # on the cluster as the round found it (so, with donors shrinking in the same round,
+    # possibly slow lent GPUs), is kept on training servers (Allocation.on_training)
+    pin_training_starts: bool = True
 
 
 class ArylPolicy(Policy):
@@ -195,12 +204,8 @@ class ArylPolicy(Policy):
         order.sync(view.queued, self._started)
         self._started = []
 
-        def fits(b: int, may_lend: bool) -> bool:
+        def need_donors() -> list[list]:
             nonlocal donors, spare_t, spare_l
-            if b <= free_t + (free_l if may_lend else 0):
-                return True
-            if not cfg.elastic:
-                return False
             if donors is None:
                 donors = self._donors(view, self._base)
                 for d in donors:  # extras on training servers and on lent servers
@@ -210,6 +215,14 @@ class ArylPolicy(Policy):
                         spare_l += lent
                     else:
                         spare_l += extra
+            return donors
+
+        def fits(b: int, may_lend: bool) -> bool:
+            if b <= free_t + (free_l if may_lend else 0):
+                return True
+            if not cfg.elastic:
+                return False
+            need_donors()
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
@@ -223,16 +236,43 @@ class ArylPolicy(Policy):
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
+        # compact_starts: the round's changes, server by server (built on first start)
+        ledger: ShrinkLedger | None = None
+        pinned: set[int] = set()  # starts kept on training servers (Allocation.on_training)
         # each job with its group: its base and whether that may use lent servers
         for job, b, may_lend in order.ordered_groups(fits):
-            kept_off_lent = False
+            rules_lend = may_lend
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
                 may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
-                kept_off_lent = not may_lend
+            # Aryl means the start for training GPUs alone (judged not worth slow lent
+            # ones, or training GPUs suffice, or no lent GPU is free); the engine decides
+            # a start's pools on the cluster as the round found it: training first, unless
+            # the training GPUs it found fall short and slow lent GPUs could make up the
+            # difference (then by the placement rules, blind to this round's shrinks and
+            # to Aryl's verdict), which pin_training_starts overrides (Allocation.on_training)
+            meant_training = not may_lend or b <= free_t or not free_l
+            lent_decides = rules_lend and slow_lent and found_t < b <= found_t + view.free_lent_gpus
+            pin = lent_decides and meant_training and cfg.pin_training_starts
+            pin = pin and not cfg.hold_training_starts
+            if cfg.compact_starts and cfg.elastic:
+                if ledger is None:
+                    ledger = ShrinkLedger(view)
+                # a base that goes to training servers but would span more servers than
+                # it needs: take extra workers back on one server (or on whole servers)
+                # instead of splitting it
+                if b > 1 and meant_training and (pin or not lent_decides):
+                    ledger.sync(shrink)
+                    if not ledger.counts.has_compact_room(TRAINING, b):
+                        got = clear_servers_for(ledger, need_donors(), shrink, b)
+                        if got is not None:
+                            free_t += got[0]
+                            free_l += got[1]
+                            spare_t -= got[0]
+                            spare_l -= got[1]
             if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
                     donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
@@ -241,11 +281,11 @@ class ArylPolicy(Policy):
                 free_l += gained_l
                 spare_t -= gained_t
                 spare_l -= gained_l
-            if kept_off_lent and cfg.hold_training_starts and b > found_t:
-                # its training GPUs come from donors shrinking now; started in the same
-                # round it would be placed as the round found the cluster (too few
-                # training GPUs) and land on the slow lent GPUs it was judged not to be
-                # worth: hold the GPUs and start it next round (at most a round interval)
+            if cfg.hold_training_starts and lent_decides and b <= free_t:
+                # meant for training GPUs (judged not worth lent ones, or never judged),
+                # some of which come from donors shrinking now: started in the same round
+                # it would be placed as the round found the cluster and could land on slow
+                # lent GPUs: hold the GPUs and start it next round (at most a round interval)
                 free_t -= b
                 # later starts: how much of the round-start training room is left to them
                 # once GPUs are held is not followed; none is counted (conservative: they
@@ -253,11 +293,16 @@ class ArylPolicy(Policy):
                 found_t = 0
                 continue
             use_t = min(b, free_t)
+            if ledger is not None:
+                ledger.sync(shrink)
+                ledger.counts.take_base(TRAINING, use_t)
             found_t -= min(b, found_t)
             free_t -= use_t
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
+            if pin:
+                pinned.add(job.idx)
         self._started = [j.idx for j in started]
         for idx, n in shrink.items():
             out[idx] = n
@@ -272,8 +317,9 @@ class ArylPolicy(Policy):
                 self._extras(view, started, shrink, free_t + free_l, out)
                 self._idle_key = key if not out else None
         if out:
-            _fit(view, out, base_out)
-        return Allocation(out)
+            _fit(view, out, base_out, pinned)
+            pinned = {i for i in pinned if out.get(i, 0) > 0}
+        return Allocation(out, on_training=frozenset(pinned))
 
     def _sync(self, view: ClusterView) -> None:
         """Bring the job indexes up to date with the placement changes since last time."""
@@ -453,14 +499,16 @@ class ArylPolicy(Policy):
                 out[c[0].idx] = c[1] + k
 
 
-def _fit(view: ClusterView, out: dict[int, int], base_out: dict[int, int]) -> None:
+def _fit(
+    view: ClusterView, out: dict[int, int], base_out: dict[int, int], pinned: set[int]
+) -> None:
     """Steps 1 and 2 count free GPUs per pool the simple way (training first, then lent;
     step 2 both pools as one capacity), but the placer's rules can make a grow take
     another pool (``no_slow_mix`` may start a job on lent GPUs alone, or keep a job's
     extras on training servers) that a later grow needed. The simulator's one-pass fit
     says what can be placed: extras that cannot fall back to what step 1 gave, starts
     that cannot wait for a later round (nothing changes when everything fits)."""
-    fitted = view.fit(out, base_out)
+    fitted = view.fit(out, base_out, on_training=pinned)
     if fitted != out:
         out.clear()
         out.update(fitted)

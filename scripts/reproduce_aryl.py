@@ -33,7 +33,7 @@ from aryl_gym.scenarios import get_scenario
 from aryl_gym.stats import mean_ci, paired_diff
 
 DAY = 86400.0
-ABLATIONS = ["baseline", "aryl", "aryl-loan-only", "aryl-elastic-only", "aryl-extras-anywhere"]
+ABLATIONS = ["baseline", "aryl", "aryl-loan-only", "aryl-elastic-only", "aryl-split-starts"]
 RECLAIMS = [
     ("aryl", "Aryl greedy (preemption cost)"),
     ("aryl-reclaim-random", "random"),

@@ -74,10 +74,17 @@ class Allocation:
     ``placement`` optionally pins where a job's workers go: job index -> {server: GPUs},
     the job's *complete* placement after the round (it must sum to ``gpus[job]``). Jobs
     without an entry are placed by the default placer following the policy's rules.
+
+    ``on_training`` optionally keeps the new workers of growing or starting jobs (indices
+    of ``gpus`` entries that grow, without an explicit placement) on training servers.
+    Without it the placer decides each grow's pools by the rules on the cluster as the
+    round found it, so a start whose training GPUs come from this round's shrinks may go
+    to lent servers (``no_slow_mix`` compares what was free before the shrinks).
     """
 
     gpus: dict[int, int] = field(default_factory=dict)
     placement: dict[int, dict[int, int]] = field(default_factory=dict)
+    on_training: frozenset[int] | set[int] = field(default_factory=frozenset)
 
 
 __all__ = ["Allocation", "InvalidDecision", "PlacementRules"]

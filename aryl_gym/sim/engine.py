@@ -39,7 +39,7 @@ from aryl_gym.sim.decisions import Allocation, InvalidDecision, PlacementRules
 from aryl_gym.sim.events import FINISH, PREEMPT, RESIZE, START, EventLog
 from aryl_gym.sim.job import DONE, QUEUED, RUNNING, Job
 from aryl_gym.sim.metrics import MetricsRecorder
-from aryl_gym.sim.placer import Placer
+from aryl_gym.sim.placer import ONLY_TRAINING, Placer
 from aryl_gym.sim.profiles import get_profile
 from aryl_gym.sim.reclaim import ReclaimEffect, lost_gpu_seconds, scales_in
 from aryl_gym.sim.view import ClusterView
@@ -389,8 +389,9 @@ class Engine:
         for idx, place in alloc.placement.items():
             idx = _as_int(idx, "job index in Allocation.placement")
             self._validate_placement(self._active_job(idx), place, alloc.gpus.get(idx))
+        on_training = self._validate_on_training(alloc, jobs)
         if not alloc.placement:
-            if not self.placer.feasible(targets, jobs):
+            if not self.placer.feasible(targets, jobs, on_training):
                 grows = [jobs[i].job_id for i, n in targets.items() if n > jobs[i].n_gpus]
                 raise InvalidDecision(
                     f"no room for the grows of jobs {grows} (free: {self.view.free_training_gpus} "
@@ -400,6 +401,29 @@ class Engine:
             # explicit placements may use GPUs that shrinks free and compete with the default
             # placer's grows server by server: try the whole decision on a copy first
             self._trial_copy()._apply_allocation(alloc)
+
+    def _validate_on_training(self, alloc: Allocation, jobs: dict[int, Job]) -> frozenset[int]:
+        """``alloc.on_training`` as job indices, each a grow of ``alloc.gpus`` without an
+        explicit placement (else ``InvalidDecision``)."""
+        pinned = alloc.on_training
+        if not pinned:
+            return frozenset()
+        if not isinstance(pinned, set | frozenset):
+            raise InvalidDecision(
+                f"Allocation.on_training must be a set of job indices, got "
+                f"{type(pinned).__name__} {_short(pinned)}"
+            )
+        out = set()
+        for idx in pinned:
+            idx = _as_int(idx, "job index in Allocation.on_training")
+            job = jobs.get(idx)
+            if job is None or alloc.gpus.get(idx, 0) <= job.n_gpus or idx in alloc.placement:
+                raise InvalidDecision(
+                    f"Allocation.on_training names job index {idx}, which is not a grow of "
+                    "Allocation.gpus placed by the default placer"
+                )
+            out.add(idx)
+        return frozenset(out)
 
     def _validate_placement(self, job: Job, place: object, n: int | None) -> None:
         """Raise ``InvalidDecision`` unless ``place`` (an explicit placement of ``job``; ``n``
@@ -468,7 +492,12 @@ class Engine:
         ]
         # the grows' placement classes, on the cluster as the round found it (what
         # Placer.feasible counted when the decision was validated)
-        grows = [(job, n, placer.grow_classes(job, n)) for job, n in changes if n > job.n_gpus]
+        pinned = {int(i) for i in alloc.on_training}
+        grows = [
+            (job, n, ONLY_TRAINING if job.idx in pinned else placer.grow_classes(job, n))
+            for job, n in changes
+            if n > job.n_gpus
+        ]
         for job, n in changes:
             if n < job.n_gpus:
                 if n == 0:

@@ -16,7 +16,7 @@ queries) or from the engine itself, so there is one copy of each rule:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 Placement = dict[int, int]  # server -> GPUs of the job on it
 ClassOrders = tuple[tuple[int, ...], tuple[int, ...]]  # classes tried for base, extra workers
+ONLY_TRAINING: ClassOrders = ((TRAINING,), (TRAINING,))  # Allocation.on_training
 
 
 class Placer:
@@ -460,19 +461,26 @@ class Placer:
         return list(out)
 
     # ------------------------------------------------------------------ feasibility
-    def feasible(self, targets: Mapping[int, int], jobs: Mapping[int, Job]) -> bool:
+    def feasible(
+        self,
+        targets: Mapping[int, int],
+        jobs: Mapping[int, Job],
+        on_training: Container[int] = (),
+    ) -> bool:
         """Whether the default placer can place every change of ``targets`` (job index ->
         GPUs after the round), applied as the engine does: shrinks and stops first (they
         free lent GPUs first), then grows in order, each from the classes
         :meth:`grow_classes` gives on the cluster as the round found it. Counting free
-        GPUs per class is exact: the placer fails only when a class it may use has too few."""
-        return self.fit(targets, jobs) == dict(targets)
+        GPUs per class is exact: the placer fails only when a class it may use has too few.
+        Grows of jobs in ``on_training`` take training servers only (``Allocation.on_training``)."""
+        return self.fit(targets, jobs, on_training=on_training) == dict(targets)
 
     def fit(
         self,
         targets: Mapping[int, int],
         jobs: Mapping[int, Job],
         fallback: Mapping[int, int] | None = None,
+        on_training: Container[int] = (),
     ) -> dict[int, int]:
         """``targets`` with every grow that does not fit (see :meth:`feasible`) replaced by
         its ``fallback`` count when that fits, else left out; one pass in the engine's
@@ -509,19 +517,29 @@ class Placer:
                     if m == job.n_gpus and j in targets:
                         out[j] = m
                     break
-                took = self._take(job, m, free, servers)
+                classes = ONLY_TRAINING if j in on_training else self.grow_classes(job, m)
+                took = self._take(job, m, free, classes, servers)
                 if took is not None:
                     free = took
                     out[j] = m
                     break
         return {j: out[j] for j in targets if j in out}
 
+    def server_counts(self) -> _ServerCount:
+        """Server-level counts of the cluster now, to follow a round's changes on."""
+        return _ServerCount(self)
+
     def _take(
-        self, job: Job, n: int, free: list[int], servers: _ServerCount | None = None
+        self,
+        job: Job,
+        n: int,
+        free: list[int],
+        classes: ClassOrders,
+        servers: _ServerCount | None = None,
     ) -> list[int] | None:
-        """Free GPUs per class after growing ``job`` to ``n`` (None: it does not fit);
-        ``servers`` (extras_own_or_empty) is updated only when it fits."""
-        base_cls, extra_cls = self.grow_classes(job, n)
+        """Free GPUs per class after growing ``job`` to ``n`` from ``classes`` (None: it
+        does not fit); ``servers`` (extras_own_or_empty) is updated only when it fits."""
+        base_cls, extra_cls = classes
         left = list(free)
         add = n - job.n_gpus
         base = min(add, max(0, job.base_gpus - job.n_gpus))
@@ -704,11 +722,32 @@ class _ServerCount:
         self.hist[c][f_new] += 1
         self.free[s] = f_new
 
-    def release(self, job: Job, new: Mapping[int, int]) -> None:
-        for s, k in job.placement.items():
+    def release(
+        self, job: Job, new: Mapping[int, int], old: Mapping[int, int] | None = None
+    ) -> None:
+        """``job`` shrinks from ``old`` (default: its placement now) to ``new``."""
+        for s, k in (job.placement if old is None else old).items():
             gone = k - new.get(s, 0)
             if gone:
                 self._move(s, self.free.get(s, self.cl.free[s]) + gone)
+
+    def free_of(self, s: int) -> int:
+        """Free GPUs of server ``s`` after the changes counted so far."""
+        return self.free.get(s, self.cl.free[s])
+
+    def has_compact_room(self, cls: int, n: int) -> bool:
+        """Whether the placer's best fit would put ``n`` new GPUs of class ``cls`` on as
+        few servers as ``n`` needs, after the changes so far: a server with ``n`` free GPUs
+        (``n`` <= GPUs per server), else enough empty servers for the whole servers ``n``
+        needs and a server with room for the rest."""
+        g = self.cl.gpus_per_server
+        h = self.hist[cls]
+        if n <= g:
+            return any(h[n:])
+        whole, rest = divmod(n, g)
+        if h[g] < whole:
+            return False
+        return not rest or any(h[rest:g]) or h[g] > whole
 
     def take_base(self, cls: int, need: int) -> int:
         """Base workers: the best fit of :meth:`Cluster.find_fit`, on counts."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -150,17 +150,29 @@ class ClusterView:
         """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
         return self._e.placer.placement_with(job, n_gpus)
 
-    def can_place(self, targets: Mapping[int, int]) -> bool:
+    def can_place(self, targets: Mapping[int, int], on_training: Container[int] = ()) -> bool:
         """Whether an allocation ``{job index: GPUs after the round}`` is placeable by the
-        default placer, applied as the engine applies it (shrinks first, grows in order)."""
+        default placer, applied as the engine applies it (shrinks first, grows in order;
+        grows of ``on_training`` jobs on training servers only, ``Allocation.on_training``)."""
         jobs = self._e.jobs
-        return self._e.placer.feasible(targets, {i: jobs[i] for i in targets})
+        return self._e.placer.feasible(targets, {i: jobs[i] for i in targets}, on_training)
 
-    def fit(self, targets: Mapping[int, int], fallback: Mapping[int, int] | None = None):
+    def fit(
+        self,
+        targets: Mapping[int, int],
+        fallback: Mapping[int, int] | None = None,
+        on_training: Container[int] = (),
+    ):
         """``targets`` with each grow that cannot be placed (given the ones before it)
         replaced by its ``fallback`` count when that can, else dropped (one pass)."""
         jobs = self._e.jobs
-        return self._e.placer.fit(targets, {i: jobs[i] for i in targets}, fallback)
+        return self._e.placer.fit(targets, {i: jobs[i] for i in targets}, fallback, on_training)
+
+    def server_counts(self):
+        """A what-if tracker of a round's changes, server by server, as :meth:`fit` counts
+        them (``release(job, new, old)`` for a shrink, ``take_base(cls, n)`` for a start's
+        base workers placed best fit; ``free_of(server)``, ``has_compact_room(cls, n)``)."""
+        return self._e.placer.server_counts()
 
     def rate_bound(self, job: Job, n_max: int) -> float:
         """An upper bound of ``rate_with(job, n)`` for ``n`` up to ``n_max`` (running job)."""
