@@ -6,7 +6,10 @@ Each round:
    demand; FIFO as an option) get their base demand (``gpus``, or ``min_gpus`` if elastic)
    when it fits; others are skipped (backfilling). Base demand has priority over extra
    workers: if a job's base does not fit in the free GPUs, running elastic jobs give up
-   extra workers for it (the cheapest extras first).
+   extra workers for it (the cheapest extras first), and if it would span more servers
+   than it needs, they give them up on one server, or on whole servers, so that it
+   starts compact (``compact_starts``, :mod:`baselines.compact_start`). A start meant for
+   training GPUs is kept on them (``pin_training_starts``: ``Allocation.on_training``).
 2. **Extra workers (MCKP).** The GPUs still free go to elastic jobs as extra workers: one
    option per job, ``k`` extra GPUs, valued by the reduction of its remaining time
    ``R / thr(n) - R / thr(n + k)``; solved exactly (greedy where values are concave, DP
