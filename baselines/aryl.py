@@ -235,7 +235,8 @@ class ArylPolicy(Policy):
         if len(self._start_rates) > 20_000:
             self._start_rates.clear()
         start_rates = self._start_rates.setdefault(view.free_histogram, {})
-        slow_lent = bool(view.lent_servers) and view.server_speed(view.lent_servers[0]) < 1.0
+        lent_speed = view.server_speed(view.lent_servers[0]) if view.lent_servers else 1.0
+        slow_lent = lent_speed < 1.0
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
@@ -248,7 +249,7 @@ class ArylPolicy(Policy):
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
-                may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates)
+                may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates, lent_speed)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
             # Aryl means the start for training GPUs alone (judged not worth slow lent
@@ -543,6 +544,7 @@ def _sooner_on_lent(
     free_t: int,
     waits: tuple[list[float], list[int]],
     rates: dict[tuple, float | None],
+    lent_speed: float,
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
@@ -555,6 +557,10 @@ def _sooner_on_lent(
     rate = rates[key]
     if not rate:
         return False
+    # the what-if answers on the cluster as the round found it, whose training GPUs the
+    # round's earlier starts may have taken (``free_t`` is what is left): started now,
+    # the job takes at least ``b - free_t`` lent GPUs and runs at most at their speed
+    rate = min(rate, float(job.speedup[b]) * lent_speed)
     r = job.est_remaining_work(view.now)
     ends, cum = waits
     k = bisect_left(cum, b - free_t)  # np.searchsorted's default side

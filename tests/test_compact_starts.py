@@ -147,3 +147,33 @@ def test_on_training_must_name_grows(on_training):
     with pytest.raises(InvalidDecision, match="on_training"):
         e.decide_allocation(Allocation(alloc.gpus, on_training=on_training))
     assert e.view.job(1).n_gpus == 0  # nothing applied
+
+
+# ------------------------------------------------------------------ lent_start="if_sooner"
+
+
+def test_sooner_on_lent_does_not_count_training_gpus_earlier_starts_took():
+    """The start-rate what-if answers on the cluster as the round found it: with a free
+    training server it is the training rate. When the round's earlier starts took those
+    GPUs (``free_t`` 0), the job would start on lent GPUs at 0.4x: for a long job that is
+    not sooner than waiting 100 s for training GPUs."""
+    import aryl_gym.baselines.aryl as aryl_module
+
+    sc = two_server_scenario(round_interval_s=60.0)
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
+    rows = [dict(submit=0.0, gpus=8, duration=1e6)]
+    rules = PlacementRules(
+        extra_on_lent_first=True, base_on_lent=True, inelastic_on_lent=True, no_slow_mix=True
+    )
+    demand = (np.array([0.0]), np.array([0]))
+    e = Engine(sc, make_jobs(rows), demand, seed=0, uses_loaning=True, rules=rules)
+    assert e.advance().kind == "allocate"
+    view = e.view
+    job = view.job(0)
+    assert view.free_training_gpus == 8 and view.lent_servers
+    assert view.rate_with(job, 8) == pytest.approx(float(job.speedup[8]))  # on training
+    waits = ([view.now + 100.0], [8])  # 8 training GPUs free up in 100 s
+    sooner = aryl_module._sooner_on_lent
+    assert not sooner(view, job, 8, 0, waits, {}, 0.4)
+    # as fast as training GPUs, lent GPUs now are sooner than waiting
+    assert sooner(view, job, 8, 0, waits, {}, 1.0)
