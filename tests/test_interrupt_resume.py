@@ -391,3 +391,37 @@ def test_interrupted_sweep_stops_the_pool_and_resume_finishes(tmp_path, monkeypa
     )  # fmt: skip
     assert len(df.attrs["computed"]) == 7 and len(df.attrs["reused"]) == 1
     assert not (out / MARKER).exists() and (out / "sweep_load.png").is_file()
+
+
+# A worker killed while writing its result leaves the executor's manager thread waiting
+# for the rest of the message; Python's exit hook then joined that thread forever (about
+# 1 interrupted run in 23 under load hung so). The script plays that state exactly.
+PARTIAL_RESULT_SCRIPT = """
+import os, struct, time
+from concurrent.futures import ProcessPoolExecutor
+from aryl_gym.experiments.runner import _abort_pool
+
+def nap(x):
+    time.sleep(x)
+    return x
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(max_workers=1)
+    pool.submit(nap, 0.1).result()  # the worker and the manager thread are up
+    pool.submit(nap, 60)
+    # what a worker killed halfway through its result leaves in the result pipe: a header
+    # announcing 1,000 bytes, then 10 of them
+    os.write(pool._result_queue._writer.fileno(), struct.pack("!i", 1000) + b"x" * 10)
+    time.sleep(0.5)
+    _abort_pool(pool)
+    print("aborted", flush=True)
+"""
+
+
+def test_abort_lets_the_process_exit_after_a_worker_died_mid_result(tmp_path):
+    script = tmp_path / "partial_result.py"
+    script.write_text(PARTIAL_RESULT_SCRIPT)
+    # a hang raises TimeoutExpired (the child is killed)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "aborted" in proc.stdout

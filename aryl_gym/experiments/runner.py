@@ -258,15 +258,25 @@ def _abort_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel the queued runs and terminate the pool's worker processes (no waiting for
     the runs in progress)."""
     with signals_deferred():
-        # the executor forgets its processes and manager thread on shutdown: take them first
+        # the executor forgets its processes, manager thread and result pipe on shutdown:
+        # take them first
         processes = list((getattr(pool, "_processes", None) or {}).values())
         manager = getattr(pool, "_executor_manager_thread", None)
+        result_queue = getattr(pool, "_result_queue", None)
         pool.shutdown(wait=False, cancel_futures=True)
         stop_processes(processes)
         if manager is not None:
             # it ends once it sees the workers gone; joining it here avoids a race with
             # concurrent.futures' exit hook (a write to its closed wake-up pipe, Python 3.11)
             manager.join(timeout=2.0)
+            if manager.is_alive():
+                # a worker killed while writing its result leaves the manager thread
+                # waiting for the rest of that message, and the exit hook would join it
+                # forever: this process holds the last write end of the result pipe, and
+                # closing it gives the thread end-of-file (it then marks the pool broken)
+                with contextlib.suppress(Exception):
+                    result_queue._writer.close()
+                manager.join(timeout=2.0)
 
 
 def _execute_ray(
