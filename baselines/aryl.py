@@ -85,6 +85,9 @@ class ArylConfig:
     # on the cluster as the round found it (so, with donors shrinking in the same round,
     # possibly slow lent GPUs), is kept on training servers (Allocation.on_training)
     pin_training_starts: bool = True
+    # lent_start="if_sooner": the wait for training GPUs also counts the base demand of
+    # the queued jobs ahead in step 1's order (they take the training GPUs first)
+    lent_wait_counts_queue: bool = False
 
 
 class ArylPolicy(Policy):
@@ -142,6 +145,7 @@ class ArylPolicy(Policy):
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
+        self._queue_key = key
         self._queue = QueueOrder(key, self._queue_group)
         self._started: list[int] = []  # jobs step 1 started in the last round
         self._view: ClusterView | None = None  # the view of the round in progress
@@ -229,6 +233,8 @@ class ArylPolicy(Policy):
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
+        started_demand = 0  # base GPUs of the jobs step 1 started so far
+        ahead: tuple | None = None  # lent_wait_counts_queue: queued demand in step 1's order
         waits: tuple | None = None  # built on first need: when training GPUs free up
         # queued jobs' start rates depend on the free-GPU histogram alone
         # (view.free_histogram): kept per histogram, which busy clusters revisit often
@@ -249,7 +255,13 @@ class ArylPolicy(Policy):
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
-                may_lend = _sooner_on_lent(view, job, b, free_t, waits, start_rates, lent_speed)
+                free_eff = free_t
+                if cfg.lent_wait_counts_queue:
+                    if ahead is None:
+                        ahead = self._demand_ahead(view)
+                    i = bisect_left(ahead[0], self._queue_key(job))
+                    free_eff -= (ahead[1][i - 1] if i else 0) - started_demand
+                may_lend = _sooner_on_lent(view, job, b, free_eff, waits, start_rates, lent_speed)
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
             # Aryl means the start for training GPUs alone (judged not worth slow lent
@@ -305,6 +317,7 @@ class ArylPolicy(Policy):
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
+            started_demand += b
             if pin:
                 pinned.add(job.idx)
         self._started = [j.idx for j in started]
@@ -324,6 +337,16 @@ class ArylPolicy(Policy):
             _fit(view, out, base_out, pinned)
             pinned = {i for i in pinned if out.get(i, 0) > 0}
         return Allocation(out, on_training=frozenset(pinned))
+
+    def _demand_ahead(self, view: ClusterView) -> tuple[list, list[int]]:
+        """Queued jobs' keys in step 1's order and the cumulative base demand up to each."""
+        items = sorted((self._queue_key(j), self._base(j)) for j in view.queued.values())
+        keys = [k for k, _ in items]
+        cum, total = [], 0
+        for _, b in items:
+            total += b
+            cum.append(total)
+        return keys, cum
 
     def _sync(self, view: ClusterView) -> None:
         """Bring the job indexes up to date with the placement changes since last time."""
