@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 from aryl_gym.baselines import mckp
@@ -341,12 +342,7 @@ class ArylPolicy(Policy):
     def _demand_ahead(self, view: ClusterView) -> tuple[list, list[int]]:
         """Queued jobs' keys in step 1's order and the cumulative base demand up to each."""
         items = sorted((self._queue_key(j), self._base(j)) for j in view.queued.values())
-        keys = [k for k, _ in items]
-        cum, total = [], 0
-        for _, b in items:
-            total += b
-            cum.append(total)
-        return keys, cum
+        return [k for k, _ in items], list(accumulate(b for _, b in items))
 
     def _sync(self, view: ClusterView) -> None:
         """Bring the job indexes up to date with the placement changes since last time."""

@@ -30,6 +30,7 @@ class ShrinkLedger:
     def __init__(self, view: ClusterView) -> None:
         self.view = view
         self.counts = view.server_counts()
+        self.n_training = len(view.training_servers)  # servers below it are training ones
         self.placed: dict[int, Mapping[int, int]] = {}  # donor idx -> placement counted
 
     def sync(self, shrink: Mapping[int, int]) -> None:
@@ -37,13 +38,16 @@ class ShrinkLedger:
         view = self.view
         for idx, n in shrink.items():
             job = view.job(idx)
-            old = self.placed.get(idx, job.placement)
-            if sum(old.values()) != n:
-                new = view.placement_with(job, n)
-                self.counts.release(job, new, old)
-                self.placed[idx] = new
+            if sum(self.placement(job).values()) != n:
+                self.record(job, view.placement_with(job, n))
+
+    def record(self, job: Job, new: Mapping[int, int]) -> None:
+        """Count ``job`` shrinking from the placement counted so far to ``new``."""
+        self.counts.release(job, new, self.placement(job))
+        self.placed[job.idx] = new
 
     def placement(self, job: Job) -> Mapping[int, int]:
+        """``job``'s placement after the shrinks counted so far."""
         return self.placed.get(job.idx, job.placement)
 
 
@@ -66,7 +70,7 @@ def clear_servers_for(
         need, servers = g, b // g - counts.hist[TRAINING][g]
     else:
         return None
-    n_training = len(view.training_servers)
+    n_training = ledger.n_training
     potential: dict[int, int] = {}  # server -> GPUs its donors seen so far might free
     on_server: dict[int, list[list]] = {}
     tried: set[int] = set()
@@ -99,7 +103,6 @@ def _clear(
     missing on server ``s``, until ``s`` has ``b`` free GPUs; None (nothing changed) when
     they cannot."""
     view, counts = ledger.view, ledger.counts
-    n_training = len(view.training_servers)
     missing = b - counts.free_of(s)
     plan: list[tuple[list, int, Mapping[int, int], Mapping[int, int]]] = []
     for d in donors:
@@ -126,12 +129,11 @@ def _clear(
     got_t = got_l = 0
     for d, r, old, new in plan:
         job = d[2]
-        lent_freed = sum(k - new.get(t, 0) for t, k in old.items() if t >= n_training)
+        lent_freed = sum(k - new.get(t, 0) for t, k in old.items() if t >= ledger.n_training)
         got_l += lent_freed
         got_t += r - lent_freed
         d[3] -= r
         d[4] -= lent_freed
         shrink[job.idx] = shrink.get(job.idx, job.n_gpus) - r
-        counts.release(job, new, old)
-        ledger.placed[job.idx] = new
+        ledger.record(job, new)
     return got_t, got_l

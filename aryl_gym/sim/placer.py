@@ -717,7 +717,7 @@ class _ServerCount:
 
     def _move(self, s: int, f_new: int) -> None:
         c = self.cl.server_class(s)
-        f = self.free.get(s, self.cl.free[s])
+        f = self.free_of(s)
         self.hist[c][f] -= 1
         self.hist[c][f_new] += 1
         self.free[s] = f_new
@@ -729,7 +729,7 @@ class _ServerCount:
         for s, k in (job.placement if old is None else old).items():
             gone = k - new.get(s, 0)
             if gone:
-                self._move(s, self.free.get(s, self.cl.free[s]) + gone)
+                self._move(s, self.free_of(s) + gone)
 
     def free_of(self, s: int) -> int:
         """Free GPUs of server ``s`` after the changes counted so far."""
@@ -766,7 +766,7 @@ class _ServerCount:
         cl = self.cl
         for s in sorted(job.placement):
             if need and cl.server_class(s) == cls:
-                f = self.free.get(s, cl.free[s])
+                f = self.free_of(s)
                 k = min(f, need)
                 if k:
                     self._move(s, f - k)

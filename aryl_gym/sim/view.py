@@ -48,13 +48,6 @@ class ClusterView:
         return self._e.allocation_epoch
 
     @property
-    def free_version(self) -> int:
-        """A counter that changes whenever any server's free GPUs change (placements,
-        lending, reclaims): what-if answers about placing new workers may be cached on
-        it."""
-        return self._e.cluster.version
-
-    @property
     def free_histogram(self) -> tuple[tuple[int, ...], ...]:
         """Per class (training, lent), how many servers have each free-GPU count ``0 ..
         gpus_per_server`` (index 0 unused): what-if answers about placing a *queued* job
