@@ -80,6 +80,8 @@ def _registry() -> dict[str, PolicySpec]:
               "training GPUs waits one round for them instead of landing on lent GPUs", hold_training_starts=True),
         _aryl("aryl-split-starts", "Aryl whose step 1 takes extra workers back wherever they cost least, "
               "even when the start then spans servers (before compact_starts)", compact_starts=False),
+        _aryl("aryl-move-off-lent", "Aryl that moves a job's workers on slow lent GPUs to training servers "
+              "once these have room (Allocation.to_training)", move_off_lent=True),
         _aryl("aryl-extras-anywhere", "Aryl with extra workers also in the free GPUs of other jobs' servers "
               "(best fit; the placement before the extras_own_or_empty rule)", extras_own_or_empty=False),
         _aryl("aryl-elastic-only-extras-anywhere", "elastic-only ablation with extra workers also in other jobs' servers",

@@ -80,11 +80,19 @@ class Allocation:
     Without it the placer decides each grow's pools by the rules on the cluster as the
     round found it, so a start whose training GPUs come from this round's shrinks may go
     to lent servers (``no_slow_mix`` compares what was free before the shrinks).
+
+    ``to_training`` optionally moves running jobs' workers off lent servers: for each
+    index, the job's workers on lent servers move to training servers, placed as its
+    extra workers would be (its own training servers first, then, with
+    ``extras_own_or_empty``, empty ones; :meth:`ClusterView.placement_moved_to_training`).
+    Its GPU count stays (a ``gpus`` entry, if any, must keep it); the move pauses it like
+    a resize. Moves are applied after the shrinks and before the grows.
     """
 
     gpus: dict[int, int] = field(default_factory=dict)
     placement: dict[int, dict[int, int]] = field(default_factory=dict)
     on_training: frozenset[int] | set[int] = field(default_factory=frozenset)
+    to_training: frozenset[int] | set[int] = field(default_factory=frozenset)
 
 
 __all__ = ["Allocation", "InvalidDecision", "PlacementRules"]

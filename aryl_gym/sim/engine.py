@@ -390,8 +390,9 @@ class Engine:
             idx = _as_int(idx, "job index in Allocation.placement")
             self._validate_placement(self._active_job(idx), place, alloc.gpus.get(idx))
         on_training = self._validate_on_training(alloc, jobs)
+        moves = self._validate_moves(alloc)
         if not alloc.placement:
-            if not self.placer.feasible(targets, jobs, on_training):
+            if not self.placer.feasible(targets, jobs, on_training, moves):
                 grows = [jobs[i].job_id for i, n in targets.items() if n > jobs[i].n_gpus]
                 raise InvalidDecision(
                     f"no room for the grows of jobs {grows} (free: {self.view.free_training_gpus} "
@@ -424,6 +425,33 @@ class Engine:
                 )
             out.add(idx)
         return frozenset(out)
+
+    def _validate_moves(self, alloc: Allocation) -> dict[int, Job]:
+        """``alloc.to_training`` as {job index: job}, sorted: running jobs with workers on
+        both lent and training servers, which ``gpus`` leaves at their count and which have
+        no explicit placement (else ``InvalidDecision``)."""
+        moves = alloc.to_training
+        if not moves:
+            return {}
+        if not isinstance(moves, set | frozenset):
+            raise InvalidDecision(
+                f"Allocation.to_training must be a set of job indices, got "
+                f"{type(moves).__name__} {_short(moves)}"
+            )
+        out = {}
+        for idx in sorted(_as_int(i, "job index in Allocation.to_training") for i in moves):
+            job = self._active_job(idx)
+            why = None
+            if job.state != RUNNING or not job.lent_gpus or job.lent_gpus == job.n_gpus:
+                why = "is not running on both lent and training servers"
+            elif alloc.gpus.get(idx, job.n_gpus) != job.n_gpus:
+                why = "also changes its GPU count in Allocation.gpus"
+            elif idx in alloc.placement:
+                why = "also has an explicit Allocation.placement"
+            if why:
+                raise InvalidDecision(f"Allocation.to_training: job {job.job_id!r} {why}")
+            out[idx] = job
+        return out
 
     def _validate_placement(self, job: Job, place: object, n: int | None) -> None:
         """Raise ``InvalidDecision`` unless ``place`` (an explicit placement of ``job``; ``n``
@@ -504,6 +532,12 @@ class Engine:
                     self._preempt(job, t)
                 else:
                     self._reallocate(job, placer.shrink(job, job.n_gpus - n), t)
+        for idx in sorted(int(i) for i in alloc.to_training):
+            job = self.jobs[idx]
+            new = placer.moved_to_training(job)
+            if new is None:  # validation counted room for it: a placer bug
+                raise InvalidDecision(f"job {job.job_id!r}: no training room to move to")
+            self._reallocate(job, new, t)
         for idx, place in alloc.placement.items():
             self._apply_explicit(self._active_job(idx), place, t, first=True)
         for job, n, classes in grows:

@@ -220,6 +220,24 @@ class Placer:
         except InvalidDecision:
             return None
 
+    def moved_to_training(self, job: Job) -> Placement | None:
+        """``job``'s placement with its workers on lent servers moved to training servers
+        (placed as extra workers are: the job's own training servers first, then, with
+        ``extras_own_or_empty``, empty servers only), or None when it has none on lent
+        servers or they do not fit. Nothing is taken."""
+        cl = self.cluster
+        n_training = cl.n_training
+        new = {s: k for s, k in job.placement.items() if s < n_training}
+        need = job.n_gpus - sum(new.values())
+        if need == 0 or not new:
+            return None
+        for s, k in cl.find_fit(
+            TRAINING, need, prefer=new, empty_only=self.rules.extras_own_or_empty
+        ):
+            new[s] = new.get(s, 0) + k
+            need -= k
+        return new if need == 0 else None
+
     def rate_with(self, job: Job, n: int) -> float | None:
         """The rate ``job`` would run at with ``n`` GPUs placed by the default placer
         (0.0 for 0 GPUs), or None when they cannot be placed."""
@@ -466,14 +484,18 @@ class Placer:
         targets: Mapping[int, int],
         jobs: Mapping[int, Job],
         on_training: Container[int] = (),
+        moves: Mapping[int, Job] | None = None,
     ) -> bool:
         """Whether the default placer can place every change of ``targets`` (job index ->
         GPUs after the round), applied as the engine does: shrinks and stops first (they
-        free lent GPUs first), then grows in order, each from the classes
-        :meth:`grow_classes` gives on the cluster as the round found it. Counting free
-        GPUs per class is exact: the placer fails only when a class it may use has too few.
-        Grows of jobs in ``on_training`` take training servers only (``Allocation.on_training``)."""
-        return self.fit(targets, jobs, on_training=on_training) == dict(targets)
+        free lent GPUs first), then the ``moves`` (``Allocation.to_training``: index ->
+        job), then grows in order, each from the classes :meth:`grow_classes` gives on the
+        cluster as the round found it. Counting free GPUs per class is exact: the placer
+        fails only when a class it may use has too few. Grows of jobs in ``on_training``
+        take training servers only (``Allocation.on_training``)."""
+        kept: list[int] = []
+        fitted = self.fit(targets, jobs, on_training=on_training, moves=moves, kept_moves=kept)
+        return fitted == dict(targets) and len(kept) == len(moves or ())
 
     def fit(
         self,
@@ -481,10 +503,13 @@ class Placer:
         jobs: Mapping[int, Job],
         fallback: Mapping[int, int] | None = None,
         on_training: Container[int] = (),
+        moves: Mapping[int, Job] | None = None,
+        kept_moves: list[int] | None = None,
     ) -> dict[int, int]:
         """``targets`` with every grow that does not fit (see :meth:`feasible`) replaced by
         its ``fallback`` count when that fits, else left out; one pass in the engine's
-        order. Without a fallback a grow that does not fit is left out."""
+        order. Without a fallback a grow that does not fit is left out. ``moves`` that fit
+        (counted before the grows) are appended to ``kept_moves``."""
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
         # extras_own_or_empty: extra workers reach only their own servers' and empty
@@ -508,6 +533,9 @@ class Placer:
                 grows.append((j, job, n))
             else:
                 out[j] = n
+        for j, job in (moves or {}).items():
+            if self._take_move(job, free, servers) and kept_moves is not None:
+                kept_moves.append(j)
         for j, job, n in grows:
             options = [n]
             if fallback is not None and j in fallback and fallback[j] != n:
@@ -524,6 +552,24 @@ class Placer:
                     out[j] = m
                     break
         return {j: out[j] for j in targets if j in out}
+
+    def _take_move(self, job: Job, free: list[int], servers: _ServerCount | None) -> bool:
+        """Count ``job``'s move to training servers (:meth:`moved_to_training`) on ``free``
+        (and ``servers``), changed only when it fits."""
+        lent = job.lent_gpus
+        if lent > free[TRAINING]:
+            return False
+        if servers is not None:
+            trial = servers.copy()
+            if trial.take_extras(job, TRAINING, lent) < lent:
+                return False
+            trial.release(
+                job, {s: k for s, k in job.placement.items() if s < self.cluster.n_training}
+            )
+            servers.adopt(trial)
+        free[TRAINING] -= lent
+        free[LENT] += lent
+        return True
 
     def server_counts(self) -> _ServerCount:
         """Server-level counts of the cluster now, to follow a round's changes on."""

@@ -143,23 +143,48 @@ class ClusterView:
         """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
         return self._e.placer.placement_with(job, n_gpus)
 
-    def can_place(self, targets: Mapping[int, int], on_training: Container[int] = ()) -> bool:
+    def rate_moved_to_training(self, job: Job) -> float | None:
+        """The rate ``job`` would run at with its workers on lent servers moved to training
+        servers (:meth:`~aryl_gym.sim.placer.Placer.moved_to_training`), or None when it
+        has none there or they do not fit; an explicit ``Allocation.placement`` of
+        :meth:`placement_moved_to_training` makes that move."""
+        place = self._e.placer.moved_to_training(job)
+        return None if place is None else self._e.placer.rate(job, place)
+
+    def placement_moved_to_training(self, job: Job) -> dict[int, int] | None:
+        """Where ``job``'s workers would be with those on lent servers moved to training
+        servers (None: none on lent servers, or no room)."""
+        return self._e.placer.moved_to_training(job)
+
+    def can_place(
+        self,
+        targets: Mapping[int, int],
+        on_training: Container[int] = (),
+        to_training: Iterable[int] = (),
+    ) -> bool:
         """Whether an allocation ``{job index: GPUs after the round}`` is placeable by the
-        default placer, applied as the engine applies it (shrinks first, grows in order;
-        grows of ``on_training`` jobs on training servers only, ``Allocation.on_training``)."""
+        default placer, applied as the engine applies it (shrinks first, then the moves of
+        ``to_training`` jobs, ``Allocation.to_training``, then grows in order; grows of
+        ``on_training`` jobs on training servers only, ``Allocation.on_training``)."""
         jobs = self._e.jobs
-        return self._e.placer.feasible(targets, {i: jobs[i] for i in targets}, on_training)
+        moves = {i: jobs[i] for i in sorted(to_training)}
+        return self._e.placer.feasible(targets, {i: jobs[i] for i in targets}, on_training, moves)
 
     def fit(
         self,
         targets: Mapping[int, int],
         fallback: Mapping[int, int] | None = None,
         on_training: Container[int] = (),
+        to_training: Iterable[int] = (),
     ):
-        """``targets`` with each grow that cannot be placed (given the ones before it)
-        replaced by its ``fallback`` count when that can, else dropped (one pass)."""
+        """``targets`` with each grow that cannot be placed (given the ones before it and
+        the moves of ``to_training`` jobs, counted first) replaced by its ``fallback``
+        count when that can, else dropped (one pass)."""
         jobs = self._e.jobs
-        return self._e.placer.fit(targets, {i: jobs[i] for i in targets}, fallback, on_training)
+        moves = {i: jobs[i] for i in sorted(to_training)}
+        return self._e.placer.fit(
+            targets, {i: jobs[i] for i in targets}, fallback, on_training, moves
+        )
 
     def server_counts(self):
         """A what-if tracker of a round's changes, server by server, as :meth:`fit` counts
