@@ -9,7 +9,9 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
 * **reclaim** — Aryl's greedy reclaim against random, least-busy (DeepBoot's stand-in for
   Aryl's reclaim) and last-lent, paired by seed;
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
-  speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs).
+  speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs);
+* **ablations-by-speed** — both ablations beside Aryl and the reference point at every
+  lent-GPU speed of the sweep (``--sweep-seeds`` seeds): where the paper's order holds.
 
 ::
 
@@ -219,6 +221,31 @@ def sweep_table(runs, param, values, seeds) -> list[str]:
     return rows
 
 
+def ablation_speed_table(runs, values, seeds) -> list[str]:
+    """Avg JCT of each ablation and of Aryl against the reference point, per lent speed."""
+    param = "inference_gpu_speed"
+    pols = ABLATIONS[1:4]  # aryl, loan-only, elastic-only
+    rows = [
+        f"| {param} | baseline avg JCT (h) | "
+        + " | ".join(f"{p}: JCT vs ref" for p in pols)
+        + " | order (best first) |",
+        "|---:|---:|" + "---:|" * len(pols) + ":---|",
+    ]
+    for v in values:
+        bj = _get(runs, param, v, "baseline", seeds, "avg_jct_s")
+        ratios = {
+            p: [b / a for a, b in zip(_get(runs, param, v, p, seeds, "avg_jct_s"), bj, strict=True)]
+            for p in pols
+        }
+        order = sorted(pols, key=lambda p: -float(np.mean(ratios[p])))
+        rows.append(
+            f"| {v} | {_cell(bj, 2, 1 / 3600)} | "
+            + " | ".join(f"{_cell(ratios[p])}x" for p in pols)
+            + f" | {' > '.join(order)} > baseline |"
+        )
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -228,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sections",
         default="headline,reclaim," + ",".join(SWEEPS),
-        help="comma-separated: headline, reclaim and sweep parameters",
+        help="comma-separated: headline, reclaim, sweep parameters and ablations-by-speed",
     )
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -247,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
                 for s in sweep_seeds
                 for p in ("baseline", "aryl")
             ]
+    if "ablations-by-speed" in sections:
+        specs += [
+            (*_norm("inference_gpu_speed", v), p, s)
+            for v in SWEEPS["inference_gpu_speed"]
+            for s in sweep_seeds
+            for p in ABLATIONS[:4]
+        ]
     specs = list(dict.fromkeys(specs))
     runs = run_all(specs, args.out, args.workers)
     lines = [f"# aryl-15d reproduction ({time.strftime('%Y-%m-%d')})", ""]
@@ -267,6 +301,13 @@ def main(argv: list[str] | None = None) -> int:
                 *sweep_table(runs, param, SWEEPS[param], sweep_seeds),
                 "",
             ]
+    if "ablations-by-speed" in sections:
+        lines += [
+            f"## Ablations by lent-GPU speed ({len(sweep_seeds)} seeds)",
+            "",
+            *ablation_speed_table(runs, SWEEPS["inference_gpu_speed"], sweep_seeds),
+            "",
+        ]
     (args.out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {args.out / 'report.md'}")
