@@ -16,7 +16,7 @@ deterministic policy scored on *validation* workloads every ``eval.eval_freq`` s
 there, the documented objective). The test workloads are touched only by ``evaluate``.
 
 Config keys (every one checked; an unknown key is an error naming it and the file):
-``env_kwargs`` (ReclaimAhead-v0's keywords, not ``split``), ``seed``, ``n_timesteps``,
+``env_id`` (``ArylGym/ReclaimAhead-v0``, the only one), ``env_kwargs`` (ReclaimAhead-v0's keywords, not ``split``), ``seed``, ``n_timesteps``,
 ``n_envs``, ``torch_threads``, ``policy_kwargs`` ({hidden}), ``follow_bias``,
 ``hyperparams`` (MaskablePPO's), ``bc`` ({episodes, epochs, lr, batch_size,
 value_coef, teacher}: ``teacher`` holds Foresight's keywords), ``eval`` ({eval_freq,
@@ -41,6 +41,7 @@ import yaml
 ENV_ID = "ArylGym/ReclaimAhead-v0"
 CONFIG_KEYS = frozenset(
     {
+        "env_id",
         "env_kwargs",
         "seed",
         "n_timesteps",
@@ -84,6 +85,9 @@ def load_config(path: str | Path) -> dict:
     path = Path(path)
     cfg = yaml.safe_load(path.read_text())
     _check("", cfg, CONFIG_KEYS, path)
+    if cfg.get("env_id", ENV_ID) != ENV_ID:
+        raise ConfigError(f"{path}: env_id must be {ENV_ID} here, got {cfg['env_id']!r}")
+    cfg["env_id"] = ENV_ID
     env_known = set(inspect.signature(ReclaimAheadEnv.__init__).parameters) - {"self", "split"}
     _check("env_kwargs", cfg.get("env_kwargs"), env_known, path)
     _check("bc", cfg.get("bc"), BC_KEYS, path)
@@ -362,7 +366,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({time.perf_counter() - t0:.0f} s)")
     if args.out:
         Path(f"{args.out}.md").write_text(md + "\n")
-        Path(f"{args.out}.json").write_text(json.dumps(rows, indent=1, default=float) + "\n")
+        keep = ("lost_gpu_hours", "avg_jct_s", "preemptions", "jobs_finished", "jobs_unfinished")
+        slim = [
+            {
+                **{k: r[k] for k in ("policy", "workload", "window", "return", "counts")},
+                **{f"{k}": r["summary"][k] for k in keep},
+                **{f"aryl_{k}": r["aryl"][k] for k in keep},
+            }
+            for r in rows
+        ]
+        Path(f"{args.out}.json").write_text(json.dumps(slim, default=float) + "\n")
     return 0
 
 

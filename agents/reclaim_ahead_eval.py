@@ -6,7 +6,8 @@ seeds ``0 .. windows - 1``, so every policy plays exactly the same episodes, and
 run of each comes from the env's own reference run (``info["reference_summary"]``).
 
 Statistics over workloads (the unit: windows of one workload are not independent):
-paired differences policy - Aryl averaged per workload, with a percentile bootstrap
+paired differences policy - Aryl averaged per workload (and the episode return, the
+env's objective: Aryl's lost GPU-h - the policy's + jct_weight x job-hours saved), with a percentile bootstrap
 interval over workloads (:func:`aryl_gym.stats.bootstrap_groups`), and the relative
 change of the total lost GPU-hours with a bootstrap interval that resamples workloads
 (:func:`ratio_bootstrap`).
@@ -90,7 +91,11 @@ def table(rows: list[dict], reference: str = "aryl") -> str:
     head = ["policy"]
     for _, title, _ in METRICS:
         head += [f"{title} mean", f"{title} - Aryl [95 % CI]"]
-    head += ["lost GPU-h vs Aryl (%) [95 % CI]", "early returns / ep"]
+    head += [
+        "lost GPU-h vs Aryl (%) [95 % CI]",
+        "return (objective) [95 % CI]",
+        "early returns / ep",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     entries = [(reference, None)] + [(p, p) for p in policies]
     for label, p in entries:
@@ -115,6 +120,12 @@ def table(rows: list[dict], reference: str = "aryl") -> str:
             tot_m[k[0]] = tot_m.get(k[0], 0.0) + mine[k]["lost_gpu_hours"]
         est, lo, hi = ratio_bootstrap(tot_m, tot_a)
         cells.append(f"{100 * est:+.1f} [{100 * lo:+.1f}, {100 * hi:+.1f}]")
+        ret_groups: dict[int, list[float]] = {}
+        for r in rows:
+            if r["policy"] == p:
+                ret_groups.setdefault(r["workload"], []).append(r["return"])
+        iv = bootstrap_groups(ret_groups.values()) if p else None
+        cells.append(f"{iv.estimate:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]" if iv else "0")
         ret = [r["counts"]["early_returns"] for r in rows if r["policy"] == p] if p else [0]
         cells.append(f"{np.mean(ret):.2f}")
         lines.append("| " + " | ".join(cells) + " |")
