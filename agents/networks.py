@@ -11,8 +11,9 @@ few global features, and the actions are per-slot (``Allocate-v0``: op-major
 3. **scorer** ``psi``: the same MLP on every ``[phi(slot), context]``, giving one logit per
    op for that slot (so permuting the slots permutes the logits the same way: the
    network is permutation-equivariant in the slots);
-4. **commit** logit (Allocate only) and **value** from the context alone (permutation
-   invariant).
+4. **commit** logit (Allocate only), **extra** global logits (``n_extra``:
+   ReclaimAhead-v0's ``follow`` and ``release``, after the slot logits) and **value** from
+   the context alone (permutation invariant).
 
 :class:`MaskableSetPolicy` (sb3-contrib's ``MaskableActorCriticPolicy``) and
 :class:`SetPolicy` (plain SB3 ``ActorCriticPolicy``) plug it in as the
@@ -38,6 +39,10 @@ def set_layout(env) -> dict[str, Any]:
     n_slots = int(u.round.n_slots)
     slot_f = len(u.slot_feature_names)
     n_global = obs_dim - n_slots * slot_f
+    n_extra = int(getattr(u, "extra_actions", 0))  # global actions after the slot ones
+    if n_extra:
+        assert n_actions == n_slots + n_extra and n_global == len(u.global_feature_names)
+        return dict(n_slots=n_slots, slot_features=slot_f, n_ops=1, commit=False, n_extra=n_extra)
     commit = n_actions % n_slots == 1
     n_ops = (n_actions - int(commit)) // n_slots
     assert n_ops * n_slots + int(commit) == n_actions and n_global == len(u.global_feature_names)
@@ -62,6 +67,7 @@ class SetNet(nn.Module):
         n_ops: int,
         commit: bool,
         hidden: int = 64,
+        n_extra: int = 0,
     ) -> None:
         super().__init__()
         self.n_slots, self.slot_f, self.n_ops, self.commit = n_slots, slot_features, n_ops, commit
@@ -71,7 +77,8 @@ class SetNet(nn.Module):
         self.context = nn.Sequential(_mlp([2 * h + g, h, h]), nn.ReLU())
         self.psi = _mlp([2 * h, h, n_ops])
         self.commit_head = _mlp([h, h, 1]) if commit else None
-        self.latent_dim_pi = n_ops * n_slots + int(commit)
+        self.extra_head = _mlp([h, h, n_extra]) if n_extra else None
+        self.latent_dim_pi = n_ops * n_slots + int(commit) + n_extra
         self.latent_dim_vf = h
         self.value_trunk = nn.Sequential(_mlp([h, h]), nn.ReLU())
 
@@ -95,6 +102,8 @@ class SetNet(nn.Module):
         logits = per_slot.transpose(1, 2).reshape(b, self.n_ops * self.n_slots)  # op-major
         if self.commit_head is not None:
             logits = th.cat([logits, self.commit_head(ctx)], dim=1)
+        if self.extra_head is not None:
+            logits = th.cat([logits, self.extra_head(ctx)], dim=1)
         return logits
 
     def forward(self, features: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
@@ -120,11 +129,14 @@ class _SetMixin:
         n_ops: int,
         commit: bool,
         hidden: int = 64,
+        n_extra: int = 0,
         **kwargs,
     ) -> None:
         self.set_kwargs = dict(
             n_slots=n_slots, slot_features=slot_features, n_ops=n_ops, commit=commit, hidden=hidden
         )
+        if n_extra:  # only when used: the saved kwargs of the older agents stay as they were
+            self.set_kwargs["n_extra"] = n_extra
         kwargs.setdefault("net_arch", [])
         super().__init__(*args, **kwargs)
 
@@ -142,7 +154,7 @@ class _SetMixin:
         m = self.mlp_extractor
         # small initial logits (near-uniform over the valid actions), as SB3 does for its
         # action net
-        for head in (m.psi, m.commit_head):
+        for head in (m.psi, m.commit_head, m.extra_head):
             if head is not None:
                 nn.init.orthogonal_(head[-1].weight, gain=0.01)
                 nn.init.zeros_(head[-1].bias)

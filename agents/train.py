@@ -175,6 +175,11 @@ def validate_config(cfg: Any, path: str | Path = "<config>") -> None:
     path = Path(path)
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: a training config is a mapping, got {type(cfg).__name__}")
+    if cfg.get("env_id") == "ArylGym/ReclaimAhead-v0":
+        raise ConfigError(
+            f"{path}: ArylGym/ReclaimAhead-v0 agents are trained and evaluated by `python -m "
+            "aryl_gym.agents.reclaim_ahead train|evaluate` (its own config keys), not here"
+        )
     _unknown("", cfg, CONFIG_KEYS, path)
     if "env_id" not in cfg:
         raise ConfigError(f"{path}: missing key 'env_id' (e.g. ArylGym/Allocate-v0)")

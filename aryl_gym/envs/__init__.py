@@ -7,6 +7,10 @@
 * ``ArylGym/Round-v0`` (:class:`~aryl_gym.envs.round.RoundEnv`): one decision per
   scheduling round with a choice, as per-job weights on Aryl's knapsack values (the zero
   action is Aryl); reward against Aryl's own run of the same window.
+* ``ArylGym/ReclaimAhead-v0`` (:class:`~aryl_gym.envs.reclaim_ahead.ReclaimAheadEnv`):
+  reclaims with foresight: pick the servers of a reclaim, or return lent servers early
+  (and hold them back) ahead of the demand; reward: lost GPU-hours and JCT against Aryl's
+  own run of the same window.
 
 ``import aryl_gym`` registers the ids (entry points are strings: the env modules load
 only on ``gym.make``). See ``docs/envs.md``.
@@ -18,6 +22,7 @@ ENV_IDS = {
     "ArylGym/Allocate-v0": "aryl_gym.envs.allocate:AllocateEnv",
     "ArylGym/Reclaim-v0": "aryl_gym.envs.reclaim:ReclaimEnv",
     "ArylGym/Round-v0": "aryl_gym.envs.round:RoundEnv",
+    "ArylGym/ReclaimAhead-v0": "aryl_gym.envs.reclaim_ahead:ReclaimAheadEnv",
 }
 
 

@@ -137,6 +137,14 @@ class Engine:
         self.reserve = scenario.inference.reserve_servers
         self._pending_lends: deque[float] = deque()  # times of scheduled (delayed) lends
         self._pending_reclaim = 0
+        # servers returned early and held back from training (return_early); a demand rise
+        # uses them up before it reclaims a lent server. 0 unless a caller returns early,
+        # and then every lend and reclaim is what it was before these lines existed.
+        self.held = 0
+        self._loanable_raw: int | None = None  # loanable servers at the last demand change
+        self.early_returns = 0  # servers given back by return_early
+        self.early_return_preemptions = 0
+        self.lost_gpu_seconds = 0.0  # lost by every preemption so far (reclaims, policies)
 
         self._heap: list[tuple[float, int, int, int]] = []  # (time, seq, job idx, version)
         self._seq = 0
@@ -276,6 +284,18 @@ class Engine:
         if not self.uses_loaning:
             return False
         loanable = max(0, self.scenario.cluster.inference_servers - self.needed - self.reserve)
+        if self.held:  # the servers returned early cover a rise first, then stay held back
+            prev, self._loanable_raw = self._loanable_raw, loanable
+            if prev is not None and loanable < prev:
+                self.held -= min(self.held, prev - loanable)
+            loanable = max(0, loanable - self.held)
+        else:
+            self._loanable_raw = loanable
+        return self._lend_up_to(loanable, t)
+
+    def _lend_up_to(self, loanable: int, t: float) -> bool:
+        """Lend (now or after the loan delay) or cancel and reclaim toward ``loanable``
+        lent servers; True when a server was lent at ``t``."""
         committed = self.cluster.n_lent + len(self._pending_lends)
         if loanable > committed:
             when = t + self.dyn.loan_delay_s
@@ -313,6 +333,19 @@ class Engine:
             if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
                 raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
         self._waiting = None
+        effect = self._remove_servers(servers)
+        self.reclaim_preemptions += len(effect.preempted)
+        self._pending_reclaim = 0
+        self.reclaim_events += 1
+        self.reclaimed_servers += len(servers)
+        self._round_due = True
+        if self.check:
+            self.check_invariants()
+        return effect
+
+    def _remove_servers(self, servers: list[int]) -> ReclaimEffect:
+        """Give back lent ``servers`` in order (the removal rule of
+        :mod:`aryl_gym.sim.reclaim`); what it did."""
         t = self.t
         effect = ReclaimEffect()
         for s in servers:
@@ -331,14 +364,43 @@ class Engine:
             self.cluster.give_back(s)
         if self.event_log is not None:
             self.event_log.end_reclaim()
-        self.reclaim_preemptions += len(effect.preempted)
-        self._pending_reclaim = 0
-        self.reclaim_events += 1
-        self.reclaimed_servers += len(servers)
-        self._round_due = True
+        return effect
+
+    def return_early(self, servers) -> ReclaimEffect:
+        """Give back lent ``servers`` before the inference side asks (a reclaim *ahead* of
+        the demand) and hold them back from training: ``held`` grows by their number, the
+        next demand rises use the held servers up before any lent one is reclaimed, and
+        :meth:`release_holds` lends them again. Only at a pending allocate point (the
+        round then sees the cluster without them). Same removal rule as a reclaim."""
+        point = self._peek_point(ALLOCATE)
+        try:
+            servers = [_as_int(s, "a server id returned early") for s in servers]
+        except TypeError:
+            raise InvalidDecision(
+                f"return_early: expected server ids, got {_short(servers)}"
+            ) from None
+        if len(set(servers)) != len(servers):
+            raise InvalidDecision(f"return_early needs distinct lent servers, got {servers}")
+        for s in servers:
+            if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
+                raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
+        effect = self._remove_servers(servers)
+        self.held += len(servers)
+        self.early_returns += len(servers)
+        self.early_return_preemptions += len(effect.preempted)
+        self._waiting = point  # the round still waits for its allocation
         if self.check:
             self.check_invariants()
         return effect
+
+    def release_holds(self) -> int:
+        """Stop holding servers back: lend again every server the demand leaves idle (after
+        the loan delay); only at a pending allocate point. Returns the servers released."""
+        self._peek_point(ALLOCATE)
+        n, self.held = self.held, 0
+        if n and self.uses_loaning and self._loanable_raw is not None:
+            self._lend_up_to(self._loanable_raw, self.t)
+        return n
 
     # ------------------------------------------------------------------ allocation
     def decide_allocation(self, alloc: Allocation) -> None:
@@ -675,6 +737,7 @@ class Engine:
         lost = job.work_since_checkpoint(t, ckpt)
         if lost > 0:
             job.lost_gpu_seconds += lost_gs
+            self.lost_gpu_seconds += lost_gs
             job.progress -= lost
             job.lost_work += lost
         self._move_workers(job, {})

@@ -262,3 +262,8 @@ class ClusterView:
     def inference_needed(self) -> int:
         """Inference servers the inference side needs right now."""
         return self._e.needed
+
+    @property
+    def held_servers(self) -> int:
+        """Servers returned early (``Engine.return_early``) and still held back from training."""
+        return self._e.held
