@@ -333,8 +333,10 @@ def evaluate(
     return rows, table(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aryl_gym.agents.reclaim_ahead")
+def main(
+    argv: list[str] | None = None, prog: str = "python -m aryl_gym.agents.reclaim_ahead"
+) -> int:
+    ap = argparse.ArgumentParser(prog=prog)
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--config", required=True)

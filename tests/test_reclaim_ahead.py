@@ -209,3 +209,14 @@ def test_training_config_keys_are_checked_and_setnet_has_the_global_actions(tmp_
     net = SetNet(env.observation_space.shape[0], **layout)
     logits, _ = net(th.zeros(3, env.observation_space.shape[0]))
     assert logits.shape == (3, env.action_space.n)
+
+
+def test_the_cli_runs_the_agents_script(capsys):
+    pytest.importorskip("sb3_contrib", reason="the agent's script needs the rl extra")
+    from aryl_gym.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["reclaim-ahead", "evaluate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "aryl-gym reclaim-ahead evaluate" in out and "--foresight" in out

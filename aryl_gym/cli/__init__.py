@@ -13,7 +13,16 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     from aryl_gym import __version__
-    from aryl_gym.cli import agents, benchmark, round_eval, simulate, sweep, traces, watch
+    from aryl_gym.cli import (
+        agents,
+        benchmark,
+        reclaim_ahead,
+        round_eval,
+        simulate,
+        sweep,
+        traces,
+        watch,
+    )
 
     p = argparse.ArgumentParser(
         prog="aryl-gym", description="Shared GPU cluster simulator and Gymnasium envs (Aryl)."
@@ -26,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.register(sub)
     agents.register(sub)
     round_eval.register(sub)
+    reclaim_ahead.register(sub)
     watch.register(sub)
     return p
 
