@@ -8,8 +8,10 @@ each slot's Gaussian as
 
 * ``phi_i``: the :class:`~aryl_gym.agents.round_scorers.LinearScorer`'s 8 features of
   slot ``i`` (:data:`~aryl_gym.agents.round_scorers.LINEAR_FEATURES`), computed here in
-  torch; ``theta`` is loaded from a CEM JSON (``theta = 0``: Aryl) and computed in
-  float64, so the step-0 policy's actions are the scorer's to the last bit;
+  torch; ``theta`` is loaded from a CEM JSON (``theta = 0``: Aryl) and the product is
+  computed in float64 as the numpy scorer's, so the step-0 policy's actions are the
+  scorer's to float32 rounding (a sum in another order can land one float32 step away)
+  and its decisions the same;
 * ``r_i``: a residual, the same MLP on every ``[e_i, pooled]`` where ``e_i`` encodes
   ``[phi_i, globals]`` and ``pooled`` is the mean of ``e`` over the filled slots; its last
   layer starts at zero, so **at step 0 the deterministic policy is the linear scorer**
