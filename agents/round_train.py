@@ -298,3 +298,28 @@ def train_round(cfg: dict, run_dir: str | Path, theta: str | None = None, progre
     log(f"done: {meta['steps']:,} steps, {meta['wall_s']} s wall, {meta['cpu_s']} s CPU; "
         f"best on val {val.best:+.2f} s/job at step {val.best_step:,} -> {run_dir}/best_model.zip")  # fmt: skip
     return meta
+
+
+#: The held-out window of a committed agent's check (``check.json`` beside the zip).
+CHECK_WINDOW = {"workload_seed": 2_000_000, "window_hours": 12.0, "drain_hours": 48.0, "seed": 0}
+
+
+def agent_check(zip_path: str | Path, window: dict | None = None) -> dict:
+    """The committed agent's numbers on one small held-out test window (the first test
+    workload, a ``window_hours`` window at its median job, as ``evaluate-round`` places
+    it): its ``job_time_s`` and ``avg_jct_s`` and Aryl's ``aryl_job_time_s``, with the
+    window's settings; ``check.json`` stores them, a test replays them."""
+    from aryl_gym.agents.round_eval import workload_windows
+    from aryl_gym.agents.round_scorers import sb3_scorer, zero_scorer
+
+    w = {**CHECK_WINDOW, **(window or {})}
+    kw = {"episode_hours": w["window_hours"], "drain_hours": w["drain_hours"]}
+    win = workload_windows("small", [w["workload_seed"]], "test", 1, kw, w["seed"])[0]
+    mine = win.env.replay(win.spec, sb3_scorer(Path(zip_path))(0))
+    aryl = win.env.replay(win.spec, zero_scorer(win.env.n_slots)(0))
+    return {
+        **w,
+        "job_time_s": mine["job_time_s"],
+        "avg_jct_s": mine["avg_jct_s"],
+        "aryl_job_time_s": aryl["job_time_s"],
+    }

@@ -16,8 +16,13 @@ pytest.importorskip("stable_baselines3")
 import torch as th  # noqa: E402
 from aryl_gym.agents.round_eval import workload_windows  # noqa: E402
 from aryl_gym.agents.round_policy import RoundSetPolicy  # noqa: E402
-from aryl_gym.agents.round_scorers import LINEAR_FEATURES, LinearScorer, sb3_scorer  # noqa: E402
-from aryl_gym.agents.round_train import load_round_config, train_round  # noqa: E402
+from aryl_gym.agents.round_scorers import LINEAR_FEATURES, LinearScorer  # noqa: E402
+from aryl_gym.agents.round_train import (  # noqa: E402
+    CHECK_WINDOW,
+    agent_check,
+    load_round_config,
+    train_round,
+)
 from aryl_gym.agents.train import ConfigError, load_config  # noqa: E402
 from stable_baselines3 import PPO  # noqa: E402
 
@@ -190,20 +195,9 @@ def test_cli_train_round_with_theta_skips_cem_and_evaluate_round_reads_the_zip(
     assert main([*ev, "--split", "train"]) == 2
 
 
-def _check_window(check: dict):
-    kw = {"episode_hours": check["window_hours"], "drain_hours": check["drain_hours"]}
-    return workload_windows("small", [check["workload_seed"]], "test", 1, kw, check["seed"])[0]
-
-
 @pytest.mark.skipif(not (AGENT / "model.zip").is_file(), reason="no committed round agent")
 def test_the_committed_agent_replays_to_the_number_stored_beside_it():
     check = json.loads((AGENT / "check.json").read_text())
-    w = _check_window(check)
-    act = sb3_scorer(AGENT / "model.zip")(0)
-    first = w.env.replay(w.spec, act)
-    assert first["job_time_s"] == check["job_time_s"]
-    assert first["avg_jct_s"] == check["avg_jct_s"]
-    assert w.env.replay(w.spec, act) == first  # deterministic
-    aryl = w.env.replay(w.spec, lambda o: np.zeros(16, np.float32))
-    assert aryl["job_time_s"] == check["aryl_job_time_s"]
+    window = {k: check[k] for k in CHECK_WINDOW}
+    assert agent_check(AGENT / "model.zip", window) == check  # deterministic, and stored
     load_config(AGENT / "config.yaml")  # the committed config is valid
