@@ -236,7 +236,8 @@ def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
 
 def round_model(agent: Path, model: str | None = None) -> Path | None:
     """The model zip of ``agent`` when its ``config.yaml`` trains ``ArylGym/Round-v0``
-    (then ``evaluate`` runs ``evaluate-round`` on it), else ``None``."""
+    (then ``aryl-gym evaluate`` runs ``evaluate-round`` on it:
+    :mod:`aryl_gym.cli.agents`), else ``None``."""
     from aryl_gym.agents.train import ROUND_ENV_ID
 
     try:
@@ -249,34 +250,9 @@ def round_model(agent: Path, model: str | None = None) -> Path | None:
     return zip_path if isinstance(cfg, dict) and cfg.get("env_id") == ROUND_ENV_ID else None
 
 
-def evaluate_round_model(zip_path: Path, args: argparse.Namespace) -> int:
-    """``aryl-gym evaluate`` of a Round-v0 model: ``evaluate-round --agents ZIP`` on the
-    first ``--seeds`` workloads of ``--split`` (val or test), its defaults otherwise."""
-    from aryl_gym.cli import build_parser
-
-    if args.split == "train":
-        raise ValueError("a Round-v0 model is evaluated on val or test workloads, not train")
-    argv = ["evaluate-round", "--agents", str(zip_path), "--split", args.split]
-    argv += ["--workloads", str(args.seeds)]
-    if args.scenario:
-        argv += ["--scenario", args.scenario]
-    if args.markdown:
-        argv += ["--markdown", str(args.markdown), "--force"]
-    if args.json:
-        argv += ["--json", str(args.json), "--force"]
-    if getattr(args, "quiet", False):
-        argv.append("--quiet")
-    print(f"{zip_path} is a Round-v0 model: aryl-gym {' '.join(argv)}")
-    inner = build_parser().parse_args(argv)
-    return inner.func(inner)
-
-
 def main_from_args(args: argparse.Namespace) -> int:
     import sys
 
-    round_zip = round_model(args.agent, args.model)
-    if round_zip is not None:
-        return evaluate_round_model(round_zip, args)
     max_steps = getattr(args, "max_steps", DEFAULT_MAX_STEPS)
     try:
         res = compare(

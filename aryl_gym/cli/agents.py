@@ -26,9 +26,34 @@ def _train_round(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from aryl_gym.agents.evaluate import main_from_args
+    from aryl_gym.agents.evaluate import main_from_args, round_model
 
+    round_zip = round_model(args.agent, args.model)
+    if round_zip is not None:
+        return _evaluate_round_model(round_zip, args)
     return main_from_args(args)
+
+
+def _evaluate_round_model(zip_path: Path, args: argparse.Namespace) -> int:
+    """``evaluate`` of a Round-v0 model: ``evaluate-round --agents ZIP`` on the first
+    ``--seeds`` workloads of ``--split`` (val or test), its defaults otherwise."""
+    from aryl_gym.cli import build_parser
+
+    if args.split == "train":
+        raise ValueError("a Round-v0 model is evaluated on val or test workloads, not train")
+    argv = ["evaluate-round", "--agents", str(zip_path), "--split", args.split]
+    argv += ["--workloads", str(args.seeds)]
+    if args.scenario:
+        argv += ["--scenario", args.scenario]
+    if args.markdown:
+        argv += ["--markdown", str(args.markdown), "--force"]
+    if args.json:
+        argv += ["--json", str(args.json), "--force"]
+    if args.quiet:
+        argv.append("--quiet")
+    print(f"{zip_path} is a Round-v0 model: aryl-gym {' '.join(argv)}")
+    inner = build_parser().parse_args(argv)
+    return inner.func(inner)
 
 
 def add_train_arguments(p: argparse.ArgumentParser, config: str | None = None) -> None:
