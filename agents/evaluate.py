@@ -234,6 +234,22 @@ def parse_env_kwargs(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def round_model(agent: Path, model: str | None = None) -> Path | None:
+    """The model zip of ``agent`` when its ``config.yaml`` trains ``ArylGym/Round-v0``
+    (then ``aryl-gym evaluate`` runs ``evaluate-round`` on it:
+    :mod:`aryl_gym.cli.agents`), else ``None``."""
+    from aryl_gym.agents.train import ROUND_ENV_ID
+
+    try:
+        zip_path, config = find_model(Path(agent), model)
+    except FileNotFoundError:
+        return None
+    if not config.is_file():
+        return None
+    cfg = yaml.safe_load(config.read_text())
+    return zip_path if isinstance(cfg, dict) and cfg.get("env_id") == ROUND_ENV_ID else None
+
+
 def main_from_args(args: argparse.Namespace) -> int:
     import sys
 

@@ -106,6 +106,10 @@ _ALGO_SET_BY_CONFIG = {
 }
 
 
+#: The env whose configs :mod:`aryl_gym.agents.round_train` trains (CEM, then PPO).
+ROUND_ENV_ID = "ArylGym/Round-v0"
+
+
 class ConfigError(ValueError):
     """A training config with an unknown or misplaced key; the message names the key and
     the file."""
@@ -219,8 +223,13 @@ def validate_config(cfg: Any, path: str | Path = "<config>") -> None:
 def load_config(path: str | Path) -> dict:
     """The training config in ``path``, checked (:func:`validate_config`), with the
     defaults of the keys it leaves out. ``env_kwargs`` defaults to none: the env's own
-    defaults apply."""
+    defaults apply. A ``ArylGym/Round-v0`` config is :mod:`aryl_gym.agents.round_train`'s
+    (CEM then PPO; :func:`~aryl_gym.agents.round_train.load_round_config`)."""
     cfg = yaml.safe_load(Path(path).read_text())
+    if isinstance(cfg, dict) and cfg.get("env_id") == ROUND_ENV_ID:
+        from aryl_gym.agents.round_train import load_round_config
+
+        return load_round_config(path)
     validate_config(cfg, path)
     cfg.setdefault("algo", "maskable_ppo")
     cfg.setdefault("policy", "setnet")
@@ -492,6 +501,16 @@ def main_from_args(args: argparse.Namespace) -> int:
     if args.seed is not None:
         cfg["seed"] = args.seed
     run_dir = args.run_dir or f"runs/{Path(args.config).stem}"
+    theta = getattr(args, "theta", None)
+    if cfg["env_id"] == ROUND_ENV_ID:
+        from aryl_gym.agents.round_train import train_round
+
+        if args.resume is not None:
+            raise ValueError("--resume: a Round-v0 run restarts (give --theta to skip CEM)")
+        train_round(cfg, run_dir, theta=theta, progress=not args.no_progress)
+        return 0
+    if theta is not None:
+        raise ValueError(f"--theta is for Round-v0 configs; {args.config} trains {cfg['env_id']}")
     if args.resume is None and Path(run_dir, "eval_log.csv").exists():
         shutil.move(
             str(Path(run_dir, "eval_log.csv")),

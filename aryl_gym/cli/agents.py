@@ -16,23 +16,63 @@ def _train(args: argparse.Namespace) -> int:
     return main_from_args(args)
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from aryl_gym.agents.evaluate import main_from_args
+def _train_round(args: argparse.Namespace) -> int:
+    from aryl_gym.agents.round_train import load_round_config
+    from aryl_gym.agents.train import main_from_args
+    from aryl_gym.resources import resolve_config
 
+    load_round_config(resolve_config(args.config))  # a non-Round config is an error here
     return main_from_args(args)
 
 
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
+def _evaluate(args: argparse.Namespace) -> int:
+    from aryl_gym.agents.evaluate import main_from_args, round_model
+
+    round_zip = round_model(args.agent, args.model)
+    if round_zip is not None:
+        return _evaluate_round_model(round_zip, args)
+    return main_from_args(args)
+
+
+def _evaluate_round_model(zip_path: Path, args: argparse.Namespace) -> int:
+    """``evaluate`` of a Round-v0 model: ``evaluate-round --agents ZIP`` on the first
+    ``--seeds`` workloads of ``--split`` (val or test), its defaults otherwise."""
+    from aryl_gym.cli import build_parser
+
+    if args.split == "train":
+        raise ValueError("a Round-v0 model is evaluated on val or test workloads, not train")
+    argv = ["evaluate-round", "--agents", str(zip_path), "--split", args.split]
+    argv += ["--workloads", str(args.seeds)]
+    if args.scenario:
+        argv += ["--scenario", args.scenario]
+    if args.markdown:
+        argv += ["--markdown", str(args.markdown), "--force"]
+    if args.json:
+        argv += ["--json", str(args.json), "--force"]
+    if args.quiet:
+        argv.append("--quiet")
+    print(f"{zip_path} is a Round-v0 model: aryl-gym {' '.join(argv)}")
+    inner = build_parser().parse_args(argv)
+    return inner.func(inner)
+
+
+def add_train_arguments(p: argparse.ArgumentParser, config: str | None = None) -> None:
     p.add_argument(
         "--config",
-        required=True,
-        help="YAML config, or the name of a packaged one (see agents/configs/, e.g. smoke)",
+        required=config is None,
+        default=config,
+        help="YAML config, or the name of a packaged one (see agents/configs/, e.g. smoke"
+        + (f"; default {config})" if config else ")"),
     )
     p.add_argument("--run-dir", help="output directory (default runs/<config name>)")
     p.add_argument("--timesteps", type=int, help="override n_timesteps")
     p.add_argument("--seed", type=int, help="override seed")
     p.add_argument("--resume", help="continue from a checkpoint zip (same run dir)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--theta",
+        help="Round-v0 configs: start PPO from this linear scorer JSON (skips the CEM stage)",
+    )
 
 
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -97,6 +137,15 @@ def register(sub) -> None:
     t = sub.add_parser("train", help="train an RL agent from a YAML config (MaskablePPO / PPO)")
     add_train_arguments(t)
     t.set_defaults(func=_train)
+    r = sub.add_parser(
+        "train-round",
+        help="Round-v0: CEM search of a linear scorer, then PPO fine-tuning (YAML config)",
+        description="Stage 1 searches a linear scorer by CEM on training workloads (skipped "
+        "with --theta), stage 2 fine-tunes a set policy started from it with PPO; selection "
+        "on validation workloads only (agents/round_train.py).",
+    )
+    add_train_arguments(r, config="round_ppo")
+    r.set_defaults(func=_train_round)
     e = sub.add_parser("evaluate", help="a trained agent vs the baselines on the test split")
     add_evaluate_arguments(e)
     e.set_defaults(func=_evaluate)
@@ -117,7 +166,7 @@ def register_stubs(sub, reason: str) -> None:
         )
         return 2
 
-    for name in ("train", "evaluate"):
+    for name in ("train", "train-round", "evaluate"):
         # prefix "+" so that any "--option" lands in `rest` instead of being an error
         s = sub.add_parser(
             name,
