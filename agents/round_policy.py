@@ -37,7 +37,7 @@ from aryl_gym.agents.round_scorers import _GLOBAL, _SLOT, LINEAR_FEATURES
 from stable_baselines3.common.policies import ActorCriticPolicy
 from torch import nn
 
-from aryl_gym.envs.round import GLOBAL_FEATURES, SLOT_FEATURES
+from aryl_gym.envs.round import GLOBAL_FEATURES, HISTOGRAM_FEATURES, SLOT_FEATURES
 
 _OWN = [_SLOT[f] for f in LINEAR_FEATURES[:-1]]  # the slot's own features, in scorer order
 
@@ -70,8 +70,8 @@ class RoundSetNet(nn.Module):
         learn_theta: bool = True,
     ) -> None:  # fmt: skip
         super().__init__()
-        n_glob = len(GLOBAL_FEATURES)
-        if obs_dim != n_slots * len(SLOT_FEATURES) + n_glob:
+        n_glob = obs_dim - n_slots * len(SLOT_FEATURES)  # with free_histograms: more
+        if n_glob not in (len(GLOBAL_FEATURES), len(GLOBAL_FEATURES) + len(HISTOGRAM_FEATURES)):
             raise ValueError(f"obs_dim {obs_dim} is not a Round-v0 observation of {n_slots} slots")
         if len(theta) != len(LINEAR_FEATURES):
             raise ValueError(f"theta needs {len(LINEAR_FEATURES)} numbers, got {len(theta)}")

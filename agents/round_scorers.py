@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aryl_gym.envs.round import GLOBAL_FEATURES, SLOT_FEATURES
+from aryl_gym.envs.round import GLOBAL_FEATURES, HISTOGRAM_FEATURES, SLOT_FEATURES
 
 Act = Callable[[np.ndarray], np.ndarray]
 ScorerFactory = Callable[[int], Act]
@@ -54,13 +54,15 @@ def linear_features(obs: np.ndarray, n_slots: int) -> np.ndarray:
     """``(n_slots, len(LINEAR_FEATURES))`` features of a Round-v0 observation."""
     n_slot = len(SLOT_FEATURES)
     obs = np.asarray(obs, dtype=np.float64)
-    if obs.shape != (n_slots * n_slot + len(GLOBAL_FEATURES),):
+    size = n_slots * n_slot + len(GLOBAL_FEATURES)
+    # with free_histograms, HISTOGRAM_FEATURES follow the globals (not read here)
+    if obs.shape not in ((size,), (size + len(HISTOGRAM_FEATURES),)):
         raise ValueError(
-            f"a Round-v0 observation of {n_slots} slots has "
-            f"{n_slots * n_slot + len(GLOBAL_FEATURES)} numbers, got shape {obs.shape}"
+            f"a Round-v0 observation of {n_slots} slots has {size} numbers "
+            f"({size + len(HISTOGRAM_FEATURES)} with free_histograms), got shape {obs.shape}"
         )
     slots = obs[: n_slots * n_slot].reshape(n_slots, n_slot)
-    glob = obs[n_slots * n_slot :]
+    glob = obs[n_slots * n_slot : size]
     rise = glob[_GLOBAL["demand_4h"]] - glob[_GLOBAL["demand_now"]]
     own = slots[:, [_SLOT[f] for f in LINEAR_FEATURES[:-1]]]
     return np.column_stack([own, slots[:, _SLOT["lent_share"]] * rise])

@@ -74,3 +74,34 @@ def test_bad_actions_and_arguments_are_refused():
         RoundEnv("small", weight_base=1.0)
     with pytest.raises(ValueError, match="value weights"):
         RoundEnv("small", policy="baseline")
+
+
+def test_free_histograms_extend_the_observation_and_change_nothing_else():
+    from aryl_gym.agents.round_scorers import LinearScorer, linear_features
+
+    from aryl_gym.envs.round import GLOBAL_FEATURES, HISTOGRAM_FEATURES
+
+    plain = RoundEnv("small", **KW)
+    env = RoundEnv("small", free_histograms=True, **KW)
+    check_env(env, skip_render_check=True)
+    n = plain.observation_space.shape[0]
+    assert env.observation_space.shape == (n + len(HISTOGRAM_FEATURES),)
+    obs, _ = env.reset(seed=0)
+    obs_plain, _ = plain.reset(seed=0)
+    np.testing.assert_array_equal(obs[:n], obs_plain)
+    # the bins count every server with a free GPU: with 8 GPUs per server, bin f holds
+    # the servers with f free GPUs, as the simulator's own histogram says
+    view = env._point.view
+    hist_t, hist_l = view.free_histogram
+    c = env.scenario.cluster
+    expected = [hist_t[f] / c.training_servers for f in range(1, 9)]
+    expected += [hist_l[f] / c.inference_servers for f in range(1, 9)]
+    np.testing.assert_allclose(obs[n:], expected, atol=1e-6)
+    assert obs[n:].sum() > 0  # a window start has free GPUs: the check is not 0 == 0
+    # the linear scorer reads the same features from both, and a zero-action episode
+    # is still Aryl's
+    np.testing.assert_array_equal(linear_features(obs, 16), linear_features(obs_plain, 16))
+    assert n == 16 * 7 + len(GLOBAL_FEATURES)
+    LinearScorer(np.zeros(8))
+    total, _, info = _episode(env, 0, lambda e: np.zeros(e.n_slots, np.float32))
+    assert info["summary"] == info["reference_summary"] and total == pytest.approx(0.0)

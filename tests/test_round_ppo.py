@@ -201,3 +201,16 @@ def test_the_committed_agent_replays_to_the_number_stored_beside_it():
     window = {k: check[k] for k in CHECK_WINDOW}
     assert agent_check(AGENT / "model.zip", window) == check  # deterministic, and stored
     load_config(AGENT / "config.yaml")  # the committed config is valid
+
+
+def test_the_set_policy_takes_free_histograms_as_globals():
+    from aryl_gym.agents.round_policy import RoundSetNet
+
+    env = RoundEnv("small", free_histograms=True, episode_hours=6.0)
+    obs, _ = env.reset(seed=0)
+    net = RoundSetNet(obs.shape[0], env.n_slots, [0.0] * 8)
+    net.zero_residual()
+    mean = net.forward_actor(th.as_tensor(obs[None, :]))
+    assert mean.shape == (1, env.n_slots) and float(mean.abs().max()) == 0.0
+    with pytest.raises(ValueError, match="not a Round-v0 observation"):
+        RoundSetNet(obs.shape[0] + 1, env.n_slots, [0.0] * 8)

@@ -80,6 +80,36 @@ GLOBAL_FEATURES = (
     ("day_sin", "sin of the time of day"),
     ("day_cos", "cos of the time of day"),
 )
+#: bins of the free-GPU histograms (``free_histograms=True``), per pool
+HISTOGRAM_BINS = 8
+#: the ``free_histograms`` features, appended after :data:`GLOBAL_FEATURES`
+HISTOGRAM_FEATURES = tuple(
+    (
+        f"free_{pool}_{b + 1}",
+        f"{pool} servers with a free share of their GPUs in "
+        f"(({b}/{HISTOGRAM_BINS}), {b + 1}/{HISTOGRAM_BINS}] / {pool} servers "
+        "(one bin per free GPU with 8 GPUs per server)",
+    )
+    for pool in ("training", "lent")
+    for b in range(HISTOGRAM_BINS)
+)
+
+
+def free_histogram_features(view: ClusterView) -> np.ndarray:
+    """The :data:`HISTOGRAM_FEATURES` of ``view``: per pool (training, lent), the share of
+    its servers by free GPUs, in :data:`HISTOGRAM_BINS` bins of the free fraction (lent:
+    of all inference servers, so the lent pool's size shows too)."""
+    c = view.scenario.cluster
+    g = view.gpus_per_server
+    out = np.zeros(2 * HISTOGRAM_BINS)
+    for pool, (hist, n) in enumerate(
+        zip(view.free_histogram, (c.training_servers, c.inference_servers), strict=True)
+    ):
+        for f in range(1, g + 1):
+            if hist[f]:
+                b = -(-HISTOGRAM_BINS * f // g) - 1  # ceil(8 f / g) - 1
+                out[pool * HISTOGRAM_BINS + b] += hist[f] / max(n, 1)
+    return out
 
 
 class JobsInSystem:
@@ -123,7 +153,9 @@ class RoundEnv(EpisodeEnv):
     (jobs scored per round, default 16); ``weight_base`` (action ``a`` weights a job's values by
     ``weight_base ** a``, default 4); ``reward_scale`` (seconds of job time per reward
     unit, default 3600); ``policy`` (an Aryl policy name, default ``"aryl"``: the solver
-    and the baseline of the reward).
+    and the baseline of the reward); ``free_histograms`` (default False: the committed
+    agents were trained without them) appends :data:`HISTOGRAM_FEATURES`, the free-GPU
+    histograms of both pools, to the observation.
     """
 
     metadata = {"render_modes": []}  # no frames yet (the base class's renderers need slots)
@@ -143,6 +175,7 @@ class RoundEnv(EpisodeEnv):
         weight_base: float = 4.0,
         reward_scale: float = 3600.0,
         policy: str = "aryl",
+        free_histograms: bool = False,
     ) -> None:
         super().__init__()
         if n_slots < 1:
@@ -169,7 +202,9 @@ class RoundEnv(EpisodeEnv):
         self.reward_scale = float(reward_scale)
         self.policy_name = policy
         self._make_policy()  # fails early on a policy without value weights
+        self.free_histograms = bool(free_histograms)
         n_obs = self.n_slots * len(SLOT_FEATURES) + len(GLOBAL_FEATURES)
+        n_obs += len(HISTOGRAM_FEATURES) if self.free_histograms else 0
         self.observation_space = spaces.Box(-1.0, 1.0, shape=(n_obs,), dtype=np.float32)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n_slots,), dtype=np.float32)
         self.engine: Engine | None = None
@@ -384,5 +419,7 @@ class RoundEnv(EpisodeEnv):
             math.sin(phase),
             math.cos(phase),
         )
-        out = np.concatenate([obs.reshape(-1), np.asarray(glob, dtype=np.float64)])
-        return np.clip(out, -1.0, 1.0).astype(np.float32)
+        parts = [obs.reshape(-1), np.asarray(glob, dtype=np.float64)]
+        if self.free_histograms:
+            parts.append(free_histogram_features(view))
+        return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
