@@ -210,7 +210,8 @@ def test_the_set_policy_takes_free_histograms_as_globals():
     obs, _ = env.reset(seed=0)
     net = RoundSetNet(obs.shape[0], env.n_slots, [0.0] * 8)
     net.zero_residual()
-    mean = net.forward_actor(th.as_tensor(obs[None, :]))
+    with th.no_grad():
+        mean = net.forward_actor(th.as_tensor(obs[None, :]))
     assert mean.shape == (1, env.n_slots) and float(mean.abs().max()) == 0.0
     with pytest.raises(ValueError, match="not a Round-v0 observation"):
         RoundSetNet(obs.shape[0] + 1, env.n_slots, [0.0] * 8)
