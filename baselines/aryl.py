@@ -496,6 +496,11 @@ class ArylPolicy(Policy):
             for (job, r), rates in zip(grow, curves, strict=True):
                 if len(rates) > 1 and r / rates[0] - r / max(rates) > guard:
                     cands.append((job, job.n_gpus, True, r / rates[0] - r / np.asarray(rates)))
+                # back to sleep at once: the next round wakes it again (and checks it)
+                # while the free GPUs still reach its threshold, and skips the check it
+                # would fail once they do not (the usual case: a server empties, a hundred
+                # candidates wake, one of them takes the server); a grow wakes it anyway
+                watch.sleep(view, job, r, guard)
         if not cands:
             return
         solver = self.cfg.solver
