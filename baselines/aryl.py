@@ -628,21 +628,27 @@ def _sooner_on_lent(
         if memo is not None:
             memo[job.idx] = hit
     _, _, key, r, sp, on_training = hit
+    # the what-if answers on the cluster as the round found it, whose training GPUs the
+    # round's earlier starts may have taken (``free_t`` is what is left): started now,
+    # the job takes at least ``b - free_t`` lent GPUs and runs at most at their speed
+    cap = sp * lent_speed
+    ends, cum = waits
+    k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
+    if k < len(ends):
+        wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
+        if r / cap >= wait + on_training:
+            # not sooner even at the cap: r / min(rate, cap) >= r / cap (division is
+            # monotone), so the start rate, a placement search on a new histogram, is
+            # not needed for the verdict
+            return False
     rate = rates.get(key, rates)
     if rate is rates:
         rates[key] = rate = view.rate_with(job, b)
     if not rate:
         return False
-    # the what-if answers on the cluster as the round found it, whose training GPUs the
-    # round's earlier starts may have taken (``free_t`` is what is left): started now,
-    # the job takes at least ``b - free_t`` lent GPUs and runs at most at their speed
-    rate = min(rate, sp * lent_speed)
-    ends, cum = waits
-    k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
     if k >= len(ends):
         return True  # the training pool alone never frees enough while these jobs run
-    wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
-    return r / rate < wait + on_training
+    return r / min(rate, cap) < wait + on_training
 
 
 def _values(

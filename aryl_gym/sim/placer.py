@@ -50,6 +50,7 @@ class Placer:
         self._fast_rows: dict[tuple, list[float]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
+        self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
 
@@ -86,7 +87,16 @@ class Placer:
         return LENT in self._class_orders(job)[0]
 
     def _class_orders(self, job: Job) -> ClassOrders:
-        """(classes for base workers, classes for extra workers), in the order tried."""
+        """(classes for base workers, classes for extra workers), in the order tried:
+        the rules' answer for what the job is (its model's fit on a lent GPU, elasticity),
+        kept per that pair."""
+        key = (job.profile.fits_lent_gpu, job.elastic)
+        hit = self._orders.get(key)
+        if hit is None:
+            hit = self._orders[key] = self._decide_orders(job)
+        return hit
+
+    def _decide_orders(self, job: Job) -> ClassOrders:
         r = self.rules
         if not self.may_use_lent(job):
             return (TRAINING,), (TRAINING,)
