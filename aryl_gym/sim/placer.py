@@ -15,7 +15,6 @@ queries) or from the engine itself, so there is one copy of each rule:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -51,6 +50,7 @@ class Placer:
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
         self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
+        self._fit_memo: tuple | None = None  # fit's last answer (see fit)
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
 
@@ -521,7 +521,33 @@ class Placer:
     ) -> dict[int, int]:
         """``targets`` with every grow that does not fit (see :meth:`feasible`) replaced by
         its ``fallback`` count when that fits, else left out; one pass in the engine's
-        order. Without a fallback a grow that does not fit is left out."""
+        order. Without a fallback a grow that does not fit is left out.
+
+        The engine validates a policy's decision (:meth:`feasible`, no fallback) on the
+        cluster the policy just fitted it on: the last answer is kept by cluster version
+        (every placement change bumps it), targets and pinned grows, and reused without a
+        fallback when it was computed without one or every grow fitted at its target
+        (then the fallback was never consulted)."""
+        cl = self.cluster
+        memo_key = (
+            cl.version,
+            tuple(targets.items()),
+            frozenset(j for j in targets if j in on_training),
+        )
+        if fallback is None and self._fit_memo is not None and self._fit_memo[0] == memo_key:
+            return dict(self._fit_memo[1])
+        result = self._fit(targets, jobs, fallback, on_training)
+        if fallback is None or result == targets:
+            self._fit_memo = (memo_key, dict(result))
+        return result
+
+    def _fit(
+        self,
+        targets: Mapping[int, int],
+        jobs: Mapping[int, Job],
+        fallback: Mapping[int, int] | None,
+        on_training: Container[int],
+    ) -> dict[int, int]:
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
         # extras_own_or_empty: extra workers reach only their own servers' and empty
@@ -765,7 +791,8 @@ class _ServerCount:
 
     def copy(self) -> _ServerCount:
         """A copy to count one more grow on (kept with :meth:`adopt` if it fits)."""
-        other = copy.copy(self)
+        other = _ServerCount.__new__(_ServerCount)
+        other.cl = self.cl
         other.hist = [list(h) for h in self.hist]
         other.free = dict(self.free)
         other.new_holes = []
