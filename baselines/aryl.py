@@ -145,6 +145,7 @@ class ArylPolicy(Policy):
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
         self._sooner_memo: dict[int, tuple] = {}  # _sooner_on_lent's per-job terms
+        self._top_rates: dict[int, float] = {}  # idx -> its rate at max_gpus on the fastest GPUs
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue_key = key
@@ -170,6 +171,7 @@ class ArylPolicy(Policy):
         self._shrunk_rates = {}
         self._start_rates = {}
         self._sooner_memo = {}
+        self._top_rates = {}
         self._queue.clear()
         self._started = []
 
@@ -464,6 +466,7 @@ class ArylPolicy(Policy):
                     if v.size > 1 and v.max() > 0:
                         cands.append((job, base, False, v))
         watch = self._watch
+        top_rates = self._top_rates
         watch.wake(view)
         grow: list[tuple[Job, float]] = []  # running candidates and their remaining work
         for idx, job in watch.items():
@@ -476,7 +479,10 @@ class ArylPolicy(Policy):
             # the largest gain any grow could bring (compact placement on the fastest GPUs);
             # remaining work only falls, so a job that cannot beat the guard now never will
             # at this allocation: stop watching it (a scale-in puts it back)
-            if r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest) <= guard:
+            top = top_rates.get(idx)
+            if top is None:  # what the job is alone decides it
+                top = top_rates[idx] = float(job.speedup[job.max_gpus]) * fastest
+            if r / job.rate - r / top <= guard:
                 watch.drop(idx)
                 continue
             # the simulator's bound of the rate any grow within the GPUs free now could

@@ -47,6 +47,9 @@ class Placer:
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
         # rate_curves' rows of jobs on full servers, by signature and reach (_reach_key)
         self._fast_rows: dict[tuple, list[float]] = {}
+        # idx -> (allocation version, its signature there): what the rows depend on of a
+        # job on full servers (its servers' speeds and count change only with a move)
+        self._fast_sigs: dict[int, tuple[int, tuple]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
         self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
@@ -282,6 +285,9 @@ class Placer:
         free, speed = cl.free, cl.speed
         out: list[list[float]] = [[] for _ in jobs]
         cache = self._fast_rows
+        sigs = self._fast_sigs
+        if len(sigs) > 100_000:
+            sigs.clear()
         reach = self._reach_key()
         missing: dict[tuple, tuple[Job, tuple[int, float, float]]] = {}
         fast: list[tuple[int, tuple]] = []  # (slot, key of its cached row)
@@ -302,10 +308,14 @@ class Placer:
             if not full:
                 out[i] = self.rate_curve(job, n_max[i])
                 continue
-            key = (
-                id(job.speedup), job.profile.name, n0, job.max_gpus, len(place), lo, hi,
-                self._class_orders(job)[1], reach,
-            )  # fmt: skip
+            sig = sigs.get(job.idx)
+            if sig is None or sig[0] != job.version:
+                sig = (job.version, (
+                    id(job.speedup), job.profile.name, n0, job.max_gpus, len(place), lo, hi,
+                    self._class_orders(job)[1],
+                ))  # fmt: skip
+                sigs[job.idx] = sig
+            key = (sig[1], reach)
             fast.append((i, key))
             if key not in cache and key not in missing:
                 missing[key] = (job, (len(place), lo, hi))
@@ -314,7 +324,7 @@ class Placer:
                 cache.clear()
             groups: dict[tuple[int, ...], list[tuple]] = {}
             for key in missing:  # signatures whose extra workers follow the same class order
-                groups.setdefault(key[7], []).append(key)
+                groups.setdefault(key[0][7], []).append(key)
             for classes, keys in groups.items():
                 reps = [missing[k] for k in keys]
                 rows = self._fast_curves(
@@ -729,7 +739,9 @@ class Placer:
         releases) when a job's grows may become worth checking again. Returns
         ``(p, levels, full, own)``."""
         free = self.cluster.free
-        own_free = sum(free[s] for s in job.placement)
+        own_free = 0
+        for s in job.placement:
+            own_free += free[s]
         full = not own_free
         own = own_free if self.rules.extras_own_or_empty else 0
         _, levels, p_full, p_free = self._bound_info(job)  # kept per allocation version
