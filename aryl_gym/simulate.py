@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,12 +137,34 @@ def run_policy(
     )
     policy.reset(engine.view, seed)
     bar = _progress_bar(engine, scenario) if progress else None
-    Driver(engine, policy).run_until(None if bar is None else _ticker(engine, bar))
+    with _fewer_collections():
+        Driver(engine, policy).run_until(None if bar is None else _ticker(engine, bar))
     if bar is not None:
         bar.update(max(0, int(engine.t) - bar.n))
         bar.close()
     summary = engine.metrics.summary(wall_s=time.perf_counter() - wall0)
     return RunResult(scenario.name, policy.name, seed, summary, engine)
+
+
+#: the cyclic garbage collector's first threshold during a run (Python's default: 700)
+RUN_GC_THRESHOLD = 10_000
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run with the garbage collector's first threshold raised to ``RUN_GC_THRESHOLD``.
+
+    A run allocates millions of short-lived containers (decisions, what-if counts) but
+    makes almost no reference cycles, while it holds a large, growing heap (jobs, caches,
+    records): at the default threshold the collector's full passes over that heap cost
+    about a tenth of a long run (aryl-15d: 22 full collections, ~4 s of ~36 s CPU).
+    Collection only frees memory; no decision depends on it."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], RUN_GC_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _ticker(engine: Engine, bar, every: int = 2000) -> Stop:

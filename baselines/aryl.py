@@ -143,7 +143,7 @@ class ArylPolicy(Policy):
         # job: those below their maximum that may still gain from extra workers (jobs no
         # grow could help sleep), and those above their base (the donors of step 1)
         self._watch = GrowWatch()
-        self._holders: dict[int, Job] = {}
+        self._holders = Holders()
         self._mixed: dict[int, Job] = {}  # running elastic jobs on lent and training GPUs
         self._log_pos = 0
         self._idle_key: tuple | None = (
@@ -153,6 +153,8 @@ class ArylPolicy(Policy):
         self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
+        self._sooner_memo: dict[int, tuple] = {}  # _sooner_on_lent's per-job terms
+        self._top_rates: dict[int, float] = {}  # idx -> its rate at max_gpus on the fastest GPUs
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
         self._queue_key = key
@@ -169,7 +171,7 @@ class ArylPolicy(Policy):
         self.rng = np.random.default_rng(seed)
         # jobs already running when the policy takes over (e.g. started by another policy)
         self._watch.clear()
-        self._holders = {}
+        self._holders = Holders()
         self._mixed = {}
         for j in view.running.values():
             self._index(j)
@@ -178,6 +180,8 @@ class ArylPolicy(Policy):
         self._release_cache: tuple | None = None
         self._shrunk_rates = {}
         self._start_rates = {}
+        self._sooner_memo = {}
+        self._top_rates = {}
         self._queue.clear()
         self._started = []
 
@@ -210,7 +214,9 @@ class ArylPolicy(Policy):
 
         self._sync(view)
         donors: list[list] | None = None  # built on first need: running jobs' extra workers
-        spare_t = spare_l = 0
+        # what donors could release, on training and on lent servers (their extras less
+        # what this round already took back): the fit test needs only these sums
+        spare_t, spare_l = self._holders.spare_t, self._holders.spare_l
         shrink: dict[int, int] = {}
 
         # ---- step 1: base demand, shortest first, backfilling. The queue order is kept
@@ -223,16 +229,11 @@ class ArylPolicy(Policy):
         self._started = []
 
         def need_donors() -> list[list]:
-            nonlocal donors, spare_t, spare_l
+            # the donors in release order, built when a start first takes extras back
+            # (built any time in the round it is the same list: the policy changes no job)
+            nonlocal donors
             if donors is None:
                 donors = self._donors(view, self._base)
-                for d in donors:  # extras on training servers and on lent servers
-                    extra, lent = d[3], d[4]
-                    if extra > lent:
-                        spare_t += extra - lent
-                        spare_l += lent
-                    else:
-                        spare_l += extra
             return donors
 
         def fits(b: int, may_lend: bool) -> bool:
@@ -240,7 +241,6 @@ class ArylPolicy(Policy):
                 return True
             if not cfg.elastic:
                 return False
-            need_donors()
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
@@ -251,6 +251,8 @@ class ArylPolicy(Policy):
         # (view.free_histogram): kept per histogram, which busy clusters revisit often
         if len(self._start_rates) > 20_000:
             self._start_rates.clear()
+        if len(self._sooner_memo) > 100_000:
+            self._sooner_memo.clear()
         start_rates = self._start_rates.setdefault(view.free_histogram, {})
         lent_speed = view.server_speed(view.lent_servers[0]) if view.lent_servers else 1.0
         slow_lent = lent_speed < 1.0
@@ -272,7 +274,9 @@ class ArylPolicy(Policy):
                         ahead = self._demand_ahead(view)
                     i = bisect_left(ahead[0], self._queue_key(job))
                     free_eff -= (ahead[1][i - 1] if i else 0) - started_demand
-                may_lend = _sooner_on_lent(view, job, b, free_eff, waits, start_rates, lent_speed)
+                may_lend = _sooner_on_lent(
+                    view, job, b, free_eff, waits, start_rates, lent_speed, self._sooner_memo
+                )
                 if not may_lend and not fits(b, False):
                     continue  # waits for training GPUs
             # Aryl means the start for training GPUs alone (judged not worth slow lent
@@ -302,7 +306,7 @@ class ArylPolicy(Policy):
                             spare_l -= got[1]
             if b > free_t + (free_l if may_lend else 0):  # fits: donors can release enough
                 gained_t, gained_l = self._release(
-                    donors, shrink, b - free_t - (free_l if may_lend else 0), may_lend
+                    need_donors(), shrink, b - free_t - (free_l if may_lend else 0), may_lend
                 )
                 free_t += gained_t
                 free_l += gained_l
@@ -406,17 +410,18 @@ class ArylPolicy(Policy):
                 self._watch.add(job)
             else:
                 self._watch.drop(job.idx)
-            if job.n_gpus > self._base(job):
-                self._holders[job.idx] = job
+            extra = job.n_gpus - self._base(job)
+            if extra > 0:
+                self._holders.put(job, extra)
             else:
-                self._holders.pop(job.idx, None)
+                self._holders.drop(job.idx)
             if 0 < job.lent_gpus < job.n_gpus:
                 self._mixed[job.idx] = job
             else:
                 self._mixed.pop(job.idx, None)
         else:
             self._watch.drop(job.idx)
-            self._holders.pop(job.idx, None)
+            self._holders.drop(job.idx)
             self._mixed.pop(job.idx, None)
 
     #: the release curve of training GPUs is recomputed at most this often (simulated
@@ -442,7 +447,7 @@ class ArylPolicy(Policy):
         if len(cache) > 50_000:
             cache.clear()
         get = cache.get
-        for job in self._holders.values():
+        for job in self._holders.jobs.values():
             n = job.n_gpus
             extra = n - base(job)
             if extra > 0:
@@ -514,6 +519,7 @@ class ArylPolicy(Policy):
                     if v.size > 1 and v.max() > 0:
                         cands.append((job, base, False, v))
         watch = self._watch
+        top_rates = self._top_rates
         watch.wake(view)
         grow: list[tuple[Job, float]] = []  # running candidates and their remaining work
         for idx, job in watch.items():
@@ -526,7 +532,10 @@ class ArylPolicy(Policy):
             # the largest gain any grow could bring (compact placement on the fastest GPUs);
             # remaining work only falls, so a job that cannot beat the guard now never will
             # at this allocation: stop watching it (a scale-in puts it back)
-            if r / job.rate - r / (float(job.speedup[job.max_gpus]) * fastest) <= guard:
+            top = top_rates.get(idx)
+            if top is None:  # what the job is alone decides it
+                top = top_rates[idx] = float(job.speedup[job.max_gpus]) * fastest
+            if r / job.rate - r / top <= guard:
                 watch.drop(idx)
                 continue
             # the simulator's bound of the rate any grow within the GPUs free now could
@@ -546,6 +555,11 @@ class ArylPolicy(Policy):
             for (job, r), rates in zip(grow, curves, strict=True):
                 if len(rates) > 1 and r / rates[0] - r / max(rates) > guard:
                     cands.append((job, job.n_gpus, True, r / rates[0] - r / np.asarray(rates)))
+                # back to sleep at once: the next round wakes it again (and checks it)
+                # while the free GPUs still reach its threshold, and skips the check it
+                # would fail once they do not (the usual case: a server empties, a hundred
+                # candidates wake, one of them takes the server); a grow wakes it anyway
+                watch.sleep(view, job, r, guard)
         if not cands:
             return
         solver = self.cfg.solver
@@ -573,6 +587,43 @@ class ArylPolicy(Policy):
         for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
             if k > 0 and i not in failed:
                 out[c[0].idx] = c[1] + k
+
+
+class Holders:
+    """Running elastic jobs above their base (step 1's donors) by index, and the sums of
+    their extra workers on training and on lent servers (a shrink removes lent workers
+    first), kept as jobs move so a round's fit test needs no pass over them."""
+
+    __slots__ = ("jobs", "_share", "spare_t", "spare_l")
+
+    def __init__(self) -> None:
+        self.jobs: dict[int, Job] = {}
+        self._share: dict[int, tuple[int, int]] = {}  # idx -> its extras (training, lent)
+        self.spare_t = self.spare_l = 0
+
+    def put(self, job: Job, extra: int) -> None:
+        """``job`` holds ``extra`` > 0 workers above its base now."""
+        self.drop(job.idx)
+        lent = job.lent_gpus
+        on_t, on_l = (extra - lent, lent) if extra > lent else (0, extra)
+        self.jobs[job.idx] = job
+        self._share[job.idx] = (on_t, on_l)
+        self.spare_t += on_t
+        self.spare_l += on_l
+
+    def drop(self, idx: int) -> None:
+        share = self._share.pop(idx, None)
+        if share is not None:
+            del self.jobs[idx]
+            self.spare_t -= share[0]
+            self.spare_l -= share[1]
+
+    def copy(self) -> Holders:
+        other = Holders()
+        other.jobs = dict(self.jobs)
+        other._share = dict(self._share)
+        other.spare_t, other.spare_l = self.spare_t, self.spare_l
+        return other
 
 
 def _fit(
@@ -621,30 +672,46 @@ def _sooner_on_lent(
     waits: tuple[list[float], list[int]],
     rates: dict[tuple, float | None],
     lent_speed: float,
+    memo: dict[int, tuple] | None = None,
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
     jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
     keeps start rates for one free-GPU histogram: a queued job's depends only on what it
-    is and on that histogram."""
-    key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
-    if key not in rates:
-        rates[key] = view.rate_with(job, b)
-    rate = rates[key]
-    if not rate:
-        return False
+    is and on that histogram. ``memo`` (job index -> its terms) keeps what depends on the
+    job alone: a waiting job's remaining work does not change until it starts, which
+    changes its version."""
+    hit = None if memo is None else memo.get(job.idx)
+    if hit is None or hit[0] != job.version or hit[1] != b:
+        sp = float(job.speedup[b])
+        r = job.est_remaining_work(view.now)
+        key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
+        # r / sp x speed: the time on training GPUs once they are free
+        hit = (job.version, b, key, r, sp, r / (sp * view.scenario.cluster.training_gpu_speed))
+        if memo is not None:
+            memo[job.idx] = hit
+    _, _, key, r, sp, on_training = hit
     # the what-if answers on the cluster as the round found it, whose training GPUs the
     # round's earlier starts may have taken (``free_t`` is what is left): started now,
     # the job takes at least ``b - free_t`` lent GPUs and runs at most at their speed
-    rate = min(rate, float(job.speedup[b]) * lent_speed)
-    r = job.est_remaining_work(view.now)
+    cap = sp * lent_speed
     ends, cum = waits
     k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
+    if k < len(ends):
+        wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
+        if r / cap >= wait + on_training:
+            # not sooner even at the cap: r / min(rate, cap) >= r / cap (division is
+            # monotone), so the start rate, a placement search on a new histogram, is
+            # not needed for the verdict
+            return False
+    rate = rates.get(key, rates)
+    if rate is rates:
+        rates[key] = rate = view.rate_with(job, b)
+    if not rate:
+        return False
     if k >= len(ends):
         return True  # the training pool alone never frees enough while these jobs run
-    speed = view.scenario.cluster.training_gpu_speed
-    wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
-    return r / rate < wait + r / (float(job.speedup[b]) * speed)
+    return r / min(rate, cap) < wait + on_training
 
 
 def _values(

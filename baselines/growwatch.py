@@ -42,7 +42,11 @@ class GrowWatch:
         self.awake: dict[int, Job] = {}
         self._asleep: dict[int, int] = {}  # idx -> token of its heap entries
         self._heaps: dict[tuple[int, ...], list[tuple[int, int, int, Job]]] = {}
-        self._on_server: dict[int, list[tuple[int, int, Job]]] = {}  # full servers' sleepers
+        # server -> {idx: job} of sleepers whose bound lapses when it frees a GPU: each job
+        # at most once per server (sleeping again does not add a second entry); a job
+        # found there asleep in a later sleep without that condition is woken too, which
+        # only checks it once more
+        self._on_server: dict[int, dict[int, Job]] = {}
         self._log_pos: int | None = None  # release_log entries already seen
         self._token = 0
 
@@ -59,7 +63,7 @@ class GrowWatch:
         other.awake = dict(self.awake)
         other._asleep = dict(self._asleep)
         other._heaps = {k: list(h) for k, h in self._heaps.items()}
-        other._on_server = {s: list(v) for s, v in self._on_server.items()}
+        other._on_server = {s: dict(v) for s, v in self._on_server.items()}
         other._log_pos = self._log_pos
         other._token = self._token
         return other
@@ -82,10 +86,12 @@ class GrowWatch:
         if self._on_server:
             on_server, asleep = self._on_server, self._asleep
             for s in log[self._log_pos :]:
-                for token, idx, job in on_server.pop(s, ()):
-                    if asleep.get(idx) == token:
-                        del asleep[idx]
-                        self.awake[idx] = job
+                sleepers = on_server.pop(s, None)
+                if sleepers:
+                    for idx, job in sleepers.items():
+                        if idx in asleep:
+                            del asleep[idx]
+                            self.awake[idx] = job
         self._log_pos = len(log)
         for classes, heap in self._heaps.items():
             if not heap:
@@ -121,7 +127,7 @@ class GrowWatch:
         if full or own:
             self._asleep[job.idx] = token
             for s in job.placement:
-                self._on_server.setdefault(s, []).append((token, job.idx, job))
+                self._on_server.setdefault(s, {})[job.idx] = job
 
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""

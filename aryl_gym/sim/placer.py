@@ -15,7 +15,6 @@ queries) or from the engine itself, so there is one copy of each rule:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -46,8 +45,15 @@ class Placer:
         # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
+        # rate_curves' rows of jobs on full servers, by signature and reach (_reach_key)
+        self._fast_rows: dict[tuple, list[float]] = {}
+        # idx -> (allocation version, its signature there): what the rows depend on of a
+        # job on full servers (its servers' speeds and count change only with a move)
+        self._fast_sigs: dict[int, tuple[int, tuple]] = {}
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
+        self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
+        self._fit_memo: tuple | None = None  # fit's last answer (see fit)
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
 
@@ -84,7 +90,16 @@ class Placer:
         return LENT in self._class_orders(job)[0]
 
     def _class_orders(self, job: Job) -> ClassOrders:
-        """(classes for base workers, classes for extra workers), in the order tried."""
+        """(classes for base workers, classes for extra workers), in the order tried:
+        the rules' answer for what the job is (its model's fit on a lent GPU, elasticity),
+        kept per that pair."""
+        key = (job.profile.fits_lent_gpu, job.elastic)
+        hit = self._orders.get(key)
+        if hit is None:
+            hit = self._orders[key] = self._decide_orders(job)
+        return hit
+
+    def _decide_orders(self, job: Job) -> ClassOrders:
         r = self.rules
         if not self.may_use_lent(job):
             return (TRAINING,), (TRAINING,)
@@ -275,16 +290,25 @@ class Placer:
     def rate_curves(self, jobs: Sequence[Job], n_max: Sequence[int]) -> list[list[float]]:
         """:meth:`rate_curve` of many running jobs at once (``n_max[i]`` for ``jobs[i]``).
 
-        Jobs none of whose servers has a free GPU (the common case in a busy cluster) are
-        computed together as one array operation: for them the placer takes new servers
-        only, and how many it takes for ``m`` GPUs of a class depends on the class's
-        free-GPU histogram alone (counted once per cluster state). The others go through
-        :meth:`rate_curve`. Same floats as :meth:`rate_with` (tests/test_whatif.py)."""
+        Jobs none of whose servers has a free GPU (the common case in a busy cluster) take
+        new servers only, and how many the placer takes for ``m`` GPUs of a class depends
+        on the class's free-GPU histogram alone (under ``extras_own_or_empty`` on its empty
+        servers alone): such a job's curve depends only on what it is (profile, GPUs, its
+        servers' count and speeds, maximum) and on that reach (:meth:`_reach_key`). Those
+        curves are kept per such signature and reach, and the missing ones computed
+        together as one array operation; busy clusters revisit a few reaches all the time
+        (an emptied server wakes a hundred jobs whose curves were asked before). The others
+        go through :meth:`rate_curve`. Same floats as :meth:`rate_with` (tests/test_whatif.py)."""
         cl = self.cluster
         free, speed = cl.free, cl.speed
-        fast: list[int] = []
         out: list[list[float]] = [[] for _ in jobs]
-        own: dict[int, tuple[int, float, float]] = {}  # slot -> its servers, slowest, fastest
+        cache = self._fast_rows
+        sigs = self._fast_sigs
+        if len(sigs) > 100_000:
+            sigs.clear()
+        reach = self._reach_key()
+        missing: dict[tuple, tuple[Job, tuple[int, float, float]]] = {}
+        fast: list[tuple[int, tuple]] = []  # (slot, key of its cached row)
         for i, job in enumerate(jobs):
             n0 = job.n_gpus
             place = job.placement
@@ -299,24 +323,48 @@ class Placer:
                 v = speed[s]
                 lo = v if v < lo else lo
                 hi = v if v > hi else hi
-            if full:
-                own[i] = (len(place), lo, hi)
-                fast.append(i)
-            else:
+            if not full:
                 out[i] = self.rate_curve(job, n_max[i])
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i in fast:  # jobs whose extra workers follow the same class order
-            groups.setdefault(self._class_orders(jobs[i])[1], []).append(i)
-        for classes, idx in groups.items():
-            self._fast_curves(
-                [jobs[i] for i in idx],
-                [n_max[i] for i in idx],
-                idx,
-                out,
-                classes,
-                [own[i] for i in idx],
-            )
+                continue
+            sig = sigs.get(job.idx)
+            if sig is None or sig[0] != job.version:
+                sig = (job.version, (
+                    id(job.speedup), job.profile.name, n0, job.max_gpus, len(place), lo, hi,
+                    self._class_orders(job)[1],
+                ))  # fmt: skip
+                sigs[job.idx] = sig
+            key = (sig[1], reach)
+            fast.append((i, key))
+            if key not in cache and key not in missing:
+                missing[key] = (job, (len(place), lo, hi))
+        if missing:
+            if len(cache) > 50_000:
+                cache.clear()
+            groups: dict[tuple[int, ...], list[tuple]] = {}
+            for key in missing:  # signatures whose extra workers follow the same class order
+                groups.setdefault(key[0][7], []).append(key)
+            for classes, keys in groups.items():
+                reps = [missing[k] for k in keys]
+                rows = self._fast_curves(
+                    [j for j, _ in reps],
+                    [j.max_gpus for j, _ in reps],
+                    classes,
+                    [o for _, o in reps],
+                )
+                cache.update(zip(keys, rows, strict=True))
+        for i, key in fast:
+            job = jobs[i]
+            out[i] = [job.rate, *cache[key][: n_max[i] - job.n_gpus]]
         return out
+
+    def _reach_key(self) -> tuple:
+        """What the new servers extra workers take depend on: per class, the number of
+        empty servers under ``extras_own_or_empty``, else the free-GPU histograms."""
+        if self.rules.extras_own_or_empty:
+            hist = self._histograms()
+            g = self.cluster.gpus_per_server
+            return (hist[TRAINING][g], hist[LENT][g])
+        return self.histogram_key()
 
     def _class_counts(self, cls: int, m_max: int) -> tuple[np.ndarray, int]:
         """``S[m]``: new servers the placer takes for ``m = 0 .. m_max`` extra workers of
@@ -343,11 +391,11 @@ class Placer:
         self,
         jobs: list[Job],
         n_max: list[int],
-        where: list[int],
-        out: list[list[float]],
         extra_cls: tuple[int, ...],
         own: list[tuple[int, float, float]],
-    ) -> None:
+    ) -> list[list[float]]:
+        """Per job (its own servers full), the rates at ``n0 + 1 .. n_max`` GPUs up to the
+        first count that cannot be placed, as one array operation."""
         cl = self.cluster
         g = cl.gpus_per_server
         K = max(n_max[i] - jobs[i].n_gpus for i in range(len(jobs)))
@@ -406,8 +454,7 @@ class Placer:
         bad = np.isnan(rate)
         ends = np.where(bad.any(axis=1), bad.argmax(axis=1), K).tolist()
         rows = rate.tolist()
-        for i, j in enumerate(jobs):
-            out[where[i]] = [j.rate, *rows[i][: ends[i]]]
+        return [rows[i][: ends[i]] for i in range(len(jobs))]
 
     def _slow_curve(self, job: Job, n_lo: int, n_hi: int) -> list[float]:
         out = []
@@ -509,7 +556,37 @@ class Placer:
         """``targets`` with every grow that does not fit (see :meth:`feasible`) replaced by
         its ``fallback`` count when that fits, else left out; one pass in the engine's
         order. Without a fallback a grow that does not fit is left out. ``moves`` that fit
-        (counted before the grows) are appended to ``kept_moves``."""
+        (counted before the grows) are appended to ``kept_moves``.
+
+        The engine validates a policy's decision (:meth:`feasible`, no fallback) on the
+        cluster the policy just fitted it on: the last answer is kept by cluster version
+        (every placement change bumps it), targets and pinned grows, and reused without a
+        fallback when it was computed without one or every grow fitted at its target
+        (then the fallback was never consulted). Decisions with moves are not kept."""
+        if moves:
+            return self._fit(targets, jobs, fallback, on_training, moves, kept_moves)
+        cl = self.cluster
+        memo_key = (
+            cl.version,
+            tuple(targets.items()),
+            frozenset(j for j in targets if j in on_training),
+        )
+        if fallback is None and self._fit_memo is not None and self._fit_memo[0] == memo_key:
+            return dict(self._fit_memo[1])
+        result = self._fit(targets, jobs, fallback, on_training)
+        if fallback is None or result == targets:
+            self._fit_memo = (memo_key, dict(result))
+        return result
+
+    def _fit(
+        self,
+        targets: Mapping[int, int],
+        jobs: Mapping[int, Job],
+        fallback: Mapping[int, int] | None,
+        on_training: Container[int],
+        moves: Mapping[int, Job] | None = None,
+        kept_moves: list[int] | None = None,
+    ) -> dict[int, int]:
         cl = self.cluster
         free = [cl.free_total[TRAINING], cl.free_total[LENT]]
         # extras_own_or_empty: extra workers reach only their own servers' and empty
@@ -545,6 +622,8 @@ class Placer:
                     if m == job.n_gpus and j in targets:
                         out[j] = m
                     break
+                if self._extras_cannot_fit(job, m, free, servers):
+                    continue  # what _take would find, without deciding classes or copying
                 classes = ONLY_TRAINING if j in on_training else self.grow_classes(job, m)
                 took = self._take(job, m, free, classes, servers)
                 if took is not None:
@@ -574,6 +653,26 @@ class Placer:
     def server_counts(self) -> _ServerCount:
         """Server-level counts of the cluster now, to follow a round's changes on."""
         return _ServerCount(self)
+
+    def _extras_cannot_fit(
+        self, job: Job, n: int, free: list[int], servers: _ServerCount | None
+    ) -> bool:
+        """True when growing ``job`` to ``n`` adds extra workers only and they cannot fit
+        whatever classes :meth:`grow_classes` picks (each is a subset of the job's extra
+        classes): :meth:`_take` would return None. Rounds where the knapsack grants many
+        grows that one empty server can take drop most of them here, cheaply. False
+        means nothing (the full check follows)."""
+        if not job.n_gpus or job.n_gpus < job.base_gpus:
+            return False  # a start, or base workers too: left to _take
+        need = n - job.n_gpus
+        reach = 0
+        for cls in self._class_orders(job)[1]:
+            if servers is None:
+                reach += free[cls]
+            else:  # take_extras' most: own servers' free GPUs, then empty servers
+                g = servers.cl.gpus_per_server
+                reach += min(free[cls], servers.own_free(job, cls) + servers.hist[cls][g] * g)
+        return reach < need
 
     def _take(
         self,
@@ -690,7 +789,9 @@ class Placer:
         releases) when a job's grows may become worth checking again. Returns
         ``(p, levels, full, own)``."""
         free = self.cluster.free
-        own_free = sum(free[s] for s in job.placement)
+        own_free = 0
+        for s in job.placement:
+            own_free += free[s]
         full = not own_free
         own = own_free if self.rules.extras_own_or_empty else 0
         _, levels, p_full, p_free = self._bound_info(job)  # kept per allocation version
@@ -752,7 +853,8 @@ class _ServerCount:
 
     def copy(self) -> _ServerCount:
         """A copy to count one more grow on (kept with :meth:`adopt` if it fits)."""
-        other = copy.copy(self)
+        other = _ServerCount.__new__(_ServerCount)
+        other.cl = self.cl
         other.hist = [list(h) for h in self.hist]
         other.free = dict(self.free)
         other.new_holes = []
@@ -780,6 +882,11 @@ class _ServerCount:
     def free_of(self, s: int) -> int:
         """Free GPUs of server ``s`` after the changes counted so far."""
         return self.free.get(s, self.cl.free[s])
+
+    def own_free(self, job: Job, cls: int) -> int:
+        """Free GPUs (after the changes so far) on ``job``'s own servers of class ``cls``."""
+        cl = self.cl
+        return sum(self.free_of(s) for s in job.placement if cl.server_class(s) == cls)
 
     def has_compact_room(self, cls: int, n: int) -> bool:
         """Whether the placer's best fit would put ``n`` new GPUs of class ``cls`` on as
