@@ -311,6 +311,26 @@ def bc_loss(policy, obs, masks, actions, returns, value_coef: float = 0.5):
     return ce + value_coef * vloss, ce, acc
 
 
+def pretrain_from_config(
+    policy, demos: Demos, bc: dict, seed: int, masked: bool = True
+) -> list[dict]:
+    """:func:`pretrain` with a config's ``bc`` section (``epochs``, ``lr``, ``batch_size``,
+    ``value_coef``; the defaults below), printing one line per epoch."""
+    return pretrain(
+        policy,
+        demos,
+        epochs=int(bc.get("epochs", 10)),
+        lr=float(bc.get("lr", 1e-3)),
+        batch_size=int(bc.get("batch_size", 256)),
+        value_coef=float(bc.get("value_coef", 0.5)),
+        masked=masked,
+        seed=seed,
+        log=lambda r: print(
+            f"bc epoch {r['epoch']}: ce {r['cross_entropy']:.4f} acc {r['accuracy']:.3f}"
+        ),
+    )
+
+
 def pretrain(
     policy,
     demos: Demos,

@@ -176,7 +176,7 @@ def collect_demos(env, teacher, episodes: int, gamma: float, seed0: int = 10_000
 # ---------------------------------------------------------------------- training
 def train(cfg: dict, run_dir: str | Path, progress: bool = True) -> dict:
     import torch
-    from aryl_gym.agents.bc import pretrain
+    from aryl_gym.agents.bc import pretrain_from_config
     from aryl_gym.agents.networks import MaskableSetPolicy, set_layout
     from aryl_gym.agents.train import versions
     from aryl_gym.baselines.reclaim_ahead import Foresight
@@ -222,18 +222,7 @@ def train(cfg: dict, run_dir: str | Path, progress: bool = True) -> dict:
         teacher = Foresight(**(bc.get("teacher") or {}))
         t0 = time.perf_counter()
         demos = collect_demos(train_env, teacher, int(bc.get("episodes", 100)), model.gamma)
-        hist = pretrain(
-            model.policy,
-            demos,
-            epochs=int(bc.get("epochs", 10)),
-            lr=float(bc.get("lr", 1e-3)),
-            batch_size=int(bc.get("batch_size", 256)),
-            value_coef=float(bc.get("value_coef", 0.5)),
-            seed=seed,
-            log=lambda r: print(
-                f"bc epoch {r['epoch']}: ce {r['cross_entropy']:.4f} acc {r['accuracy']:.3f}"
-            ),
-        )
+        hist = pretrain_from_config(model.policy, demos, bc, seed)
         bc_info = dict(
             samples=len(demos), seconds=round(time.perf_counter() - t0, 1), last=hist[-1]
         )

@@ -302,7 +302,7 @@ def close_vec_env(venv) -> None:
 
 def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: bool = True) -> dict:
     import torch
-    from aryl_gym.agents.bc import collect, dagger, pretrain
+    from aryl_gym.agents.bc import collect, dagger, pretrain_from_config
     from aryl_gym.agents.callbacks import EpisodeMetricsCallback, TqdmCallback, ValEvalCallback
     from stable_baselines3.common.callbacks import CheckpointCallback
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
@@ -361,21 +361,7 @@ def train(cfg: dict, run_dir: str | Path, resume: str | None = None, progress: b
         teacher = str(bc.get("teacher", "aryl"))
         demos = collect(eval_env, int(bc.get("episodes", 40)), gamma=model.gamma, teacher=teacher)
         t_collect = time.perf_counter() - t0
-        history = pretrain(
-            model.policy,
-            demos,
-            epochs=int(bc.get("epochs", 10)),
-            lr=float(bc.get("lr", 1e-3)),
-            batch_size=int(bc.get("batch_size", 256)),
-            value_coef=float(bc.get("value_coef", 0.5)),
-            masked=masked,
-            seed=seed,
-            log=(
-                lambda r: print(
-                    f"bc epoch {r['epoch']}: ce {r['cross_entropy']:.4f} acc {r['accuracy']:.3f}"
-                )
-            ),
-        )
+        history = pretrain_from_config(model.policy, demos, bc, seed, masked=masked)
         dagger_rows = []
         if int(bc.get("dagger_iters", 0)) > 0:  # DAgger: Aryl labels the learner's states
             demos, dagger_rows = dagger(

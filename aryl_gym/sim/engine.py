@@ -329,9 +329,7 @@ class Engine:
             ) from None
         if len(servers) != point.k or len(set(servers)) != point.k:
             raise InvalidDecision(f"reclaim needs {point.k} distinct lent servers, got {servers}")
-        for s in servers:
-            if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
-                raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
+        self._check_lent(servers)
         self._waiting = None
         effect = self._remove_servers(servers)
         self.reclaim_preemptions += len(effect.preempted)
@@ -342,6 +340,11 @@ class Engine:
         if self.check:
             self.check_invariants()
         return effect
+
+    def _check_lent(self, servers: list[int]) -> None:
+        for s in servers:
+            if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
+                raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
 
     def _remove_servers(self, servers: list[int]) -> ReclaimEffect:
         """Give back lent ``servers`` in order (the removal rule of
@@ -381,9 +384,7 @@ class Engine:
             ) from None
         if len(set(servers)) != len(servers):
             raise InvalidDecision(f"return_early needs distinct lent servers, got {servers}")
-        for s in servers:
-            if not (0 <= s < self.cluster.n_servers) or not self.cluster.lent[s]:
-                raise InvalidDecision(f"server {s} is not lent (lent: {self.cluster.lent_order})")
+        self._check_lent(servers)
         effect = self._remove_servers(servers)
         self.held += len(servers)
         self.early_returns += len(servers)
