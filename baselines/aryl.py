@@ -237,6 +237,8 @@ class ArylPolicy(Policy):
             return donors
 
         def fits(b: int, may_lend: bool) -> bool:
+            if may_lend and b in lent_late:
+                return False
             if b <= free_t + (free_l if may_lend else 0):
                 return True
             if not cfg.elastic:
@@ -259,6 +261,10 @@ class ArylPolicy(Policy):
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
+        # bases whose group (may use lent servers) is left with jobs that would all wait
+        # for training GPUs this round (_late_on_lent); fits skips the group's rest
+        lent_late: set[int] = set()
+        late: dict[int, float | None] = {}  # per base: _late_on_lent's threshold
         # compact_starts: the round's changes, server by server (built on first start)
         ledger: ShrinkLedger | None = None
         pinned: set[int] = set()  # starts kept on training servers (Allocation.on_training)
@@ -278,7 +284,16 @@ class ArylPolicy(Policy):
                     view, job, b, free_eff, waits, start_rates, lent_speed, self._sooner_memo
                 )
                 if not may_lend and not fits(b, False):
-                    continue  # waits for training GPUs
+                    # waits for training GPUs, and so does every later job of its group
+                    # when the verdict holds for all of them (_late_on_lent)
+                    if cfg.order == "sjf" and not cfg.lent_wait_counts_queue:
+                        x = late.get(b, late)
+                        if x is late:
+                            x = late[b] = _late_on_lent(view, b, waits, lent_speed)
+                        hit = self._sooner_memo[job.idx]
+                        if x is not None and hit[3] / hit[4] >= x:
+                            lent_late.add(b)
+                    continue
             # Aryl means the start for training GPUs alone (judged not worth slow lent
             # ones, or training GPUs suffice, or no lent GPU is free); the engine decides
             # a start's pools on the cluster as the round found it: training first, unless
@@ -696,6 +711,37 @@ def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     order = np.argsort(ends, kind="stable")
     cum = np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
     return np.asarray(ends)[order].tolist(), cum.tolist()
+
+
+def _late_on_lent(
+    view: ClusterView, b: int, waits: tuple[list[float], list[int]], lent_speed: float
+) -> float | None:
+    """A threshold ``x`` such that every queued job at base ``b`` whose remaining work per
+    speedup ``R / p[b]`` (its key in step 1's SJF order: a waiting job's remaining work is
+    the same at its submit time and now) is at least ``x`` gets False from
+    :func:`_sooner_on_lent` by its first test, at whatever free training GPUs the round
+    has left (None: no such threshold). Step 1 walks a group in key order, and a job
+    that waits for training GPUs leaves the GPUs as they were, so once one job of the
+    group passes the threshold while its base cannot fit on training GPUs (which stays
+    so in the round: starts and shrinks only move GPUs between free and spare), all the
+    group's later jobs would wait too: the walk skips them.
+
+    The first test is ``R / (p L) >= wait + R / (p T)`` (``L``, ``T``: lent and training
+    GPU speeds). ``wait`` only grows as fewer training GPUs are free (the release curve
+    is sorted), at most to ``wait_max`` with none free, which must be on the curve (else
+    the test is not reached). In exact arithmetic the test holds once ``R / p >= wait_max
+    / (1 / L - 1 / T)``; the threshold adds a relative margin of 1e-9, far above the
+    float operations' rounding (a few 1e-16), so it holds for the floats as well."""
+    ends, cum = waits
+    k = bisect_left(cum, b)  # free_t = 0: the latest wait
+    if k >= len(ends):
+        return None
+    wait_max = max(0.0, ends[k] - view.now)
+    inv_l, inv_t = 1.0 / lent_speed, 1.0 / view.scenario.cluster.training_gpu_speed
+    coef = (inv_l - inv_t - 1e-9 * (inv_l + inv_t)) * (1.0 - 1e-9)
+    if coef <= 0.0:
+        return None
+    return wait_max * (1.0 + 1e-9) / coef + 1e-300
 
 
 def _sooner_on_lent(
