@@ -30,7 +30,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Container
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, chain
 
 import numpy as np
 from aryl_gym.baselines import mckp
@@ -237,6 +237,8 @@ class ArylPolicy(Policy):
             return donors
 
         def fits(b: int, may_lend: bool) -> bool:
+            if may_lend and b in lent_late:
+                return False
             if b <= free_t + (free_l if may_lend else 0):
                 return True
             if not cfg.elastic:
@@ -259,6 +261,10 @@ class ArylPolicy(Policy):
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
+        # bases whose group (may use lent servers) is left with jobs that would all wait
+        # for training GPUs this round (_late_on_lent); fits skips the group's rest
+        lent_late: set[int] = set()
+        late: dict[int, float | None] = {}  # per base: _late_on_lent's threshold
         # compact_starts: the round's changes, server by server (built on first start)
         ledger: ShrinkLedger | None = None
         pinned: set[int] = set()  # starts kept on training servers (Allocation.on_training)
@@ -278,7 +284,16 @@ class ArylPolicy(Policy):
                     view, job, b, free_eff, waits, start_rates, lent_speed, self._sooner_memo
                 )
                 if not may_lend and not fits(b, False):
-                    continue  # waits for training GPUs
+                    # waits for training GPUs, and so does every later job of its group
+                    # when the verdict holds for all of them (_late_on_lent)
+                    if cfg.order == "sjf" and not cfg.lent_wait_counts_queue:
+                        x = late.get(b, late)
+                        if x is late:
+                            x = late[b] = _late_on_lent(view, b, waits, lent_speed)
+                        hit = self._sooner_memo[job.idx]
+                        if x is not None and hit[3] / hit[4] >= x:
+                            lent_late.add(b)
+                    continue
             # Aryl means the start for training GPUs alone (judged not worth slow lent
             # ones, or training GPUs suffice, or no lent GPU is free); the engine decides
             # a start's pools on the cluster as the round found it: training first, unless
@@ -508,8 +523,8 @@ class ArylPolicy(Policy):
         guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
         c = view.scenario.cluster
         fastest = max(c.training_gpu_speed, c.inference_gpu_speed)
-        # candidates: (job, GPUs now, running?, value per option k = 0 .. kmax)
-        cands: list[tuple[Job, int, bool, np.ndarray]] = []
+        # jobs starting this round: (job, base GPUs, value per option k = 0 .. kmax)
+        cands: list[tuple[Job, int, np.ndarray]] = []
         for job in started:
             base = self._base(job)
             if job.elastic and job.max_gpus > base:
@@ -517,7 +532,7 @@ class ArylPolicy(Policy):
                 if rate0:
                     v = _values(view, job, base, rate0, job.est_remaining_work(t), capacity)
                     if v.size > 1 and v.max() > 0:
-                        cands.append((job, base, False, v))
+                        cands.append((job, base, v))
         watch = self._watch
         top_rates = self._top_rates
         watch.wake(view)
@@ -547,46 +562,80 @@ class ArylPolicy(Policy):
                 watch.sleep(view, job, r, guard)
                 continue
             grow.append((job, r))
+        jobs = [c[0] for c in cands]  # the candidates' rows: starts first, then grows
+        bases = [c[1] for c in cands]
+        lengths = [len(c[2]) for c in cands]
+        n_start = len(cands)
+        # the running candidates' value arrays as one flat array (row after row): the
+        # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row
+        flat = np.zeros(0)
         if grow:  # the simulator's rate curves of all running candidates at once
             grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
             curves = view.rate_curves(
                 [j for j, _ in grow], [min(j.max_gpus, j.n_gpus + capacity) for j, _ in grow]
             )
-            for (job, r), rates in zip(grow, curves, strict=True):
-                if len(rates) > 1 and r / rates[0] - r / max(rates) > guard:
-                    cands.append((job, job.n_gpus, True, r / rates[0] - r / np.asarray(rates)))
+            sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
+            rates = np.fromiter(chain.from_iterable(curves), dtype=float, count=int(sizes.sum()))
+            firsts = np.cumsum(sizes) - sizes
+            r = np.repeat(np.fromiter((r for _, r in grow), dtype=float, count=len(grow)), sizes)
+            flat = r / np.repeat(rates[firsts], sizes) - r / rates
+            # a row's largest value is r / rates[0] - r / max(rates) bit for bit (r > 0:
+            # rounded division and subtraction are monotone), the test the rows pass
+            best = np.maximum.reduceat(flat, firsts)
+            keep = (sizes > 1) & (best > guard)
+            for (job, r_job), ok, size in zip(grow, keep.tolist(), sizes.tolist(), strict=True):
+                if ok:
+                    jobs.append(job)
+                    bases.append(job.n_gpus)
+                    lengths.append(size)
                 # back to sleep at once: the next round wakes it again (and checks it)
                 # while the free GPUs still reach its threshold, and skips the check it
                 # would fail once they do not (the usual case: a server empties, a hundred
                 # candidates wake, one of them takes the server); a grow wakes it anyway
-                watch.sleep(view, job, r, guard)
-        if not cands:
+                watch.sleep(view, job, r_job, guard)
+            flat = flat[np.repeat(keep, sizes)]
+        if not jobs:
             return
+        # the candidates' values as one matrix padded with -inf (mckp.solve_matrix)
+        lens = np.array(lengths, dtype=np.int64)
+        m = np.full((len(jobs), int(lens.max())), -np.inf)
+        cols = np.arange(m.shape[1])
+        filled = cols[None, :] < lens[:, None]
+        for i in range(n_start):
+            m[i, : lengths[i]] = cands[i][2]
+        m[n_start:][filled[n_start:]] = flat  # row-major: row after row, as flat is
+        running = np.arange(len(jobs)) >= n_start
         solver = self.cfg.solver
-        failed: set[int] = set()
+        failed = np.zeros(0, dtype=bool)
         weights = self.value_weights
         for attempt in range(3):  # later passes drop grows that fail the resize guard
+            values = m
             if weights:
-                values = [c[3] * weights.get(c[0].idx, 1.0) for c in cands]
+                w = np.array([weights.get(j.idx, 1.0) for j in jobs])
+                values = np.full(m.shape, -np.inf)  # the padding stays -inf
+                np.multiply(m, w[:, None], out=values, where=filled)
+            if solver == "auto":
+                picks = mckp.solve_matrix(values, lens, capacity)
             else:
-                values = [c[3] for c in cands]
-            if solver == "dp":
-                picks = mckp.solve_dp(values, capacity)
-            elif solver == "greedy":
-                picks = mckp.solve_greedy(values, capacity)
-            else:
-                picks = mckp.solve(values, capacity)
-            failed = {
-                i
-                for i, (c, k) in enumerate(zip(cands, picks, strict=True))
-                if c[2] and k > 0 and c[3][k] <= guard
-            }
-            if not failed or attempt == 2:
+                rows = [values[i, :n] for i, n in enumerate(lengths)]
+                if solver == "dp":
+                    picks = mckp.solve_dp(rows, capacity)
+                else:
+                    picks = mckp.solve_greedy(rows, capacity)
+            k = np.array(picks, dtype=np.int64)
+            failed = running & (k > 0) & (m[np.arange(len(jobs)), k] <= guard)
+            if not failed.any() or attempt == 2:
                 break
-            cands = [c for i, c in enumerate(cands) if i not in failed]
-        for i, (c, k) in enumerate(zip(cands, picks, strict=True)):
-            if k > 0 and i not in failed:
-                out[c[0].idx] = c[1] + k
+            kept = np.flatnonzero(~failed)
+            jobs = [jobs[i] for i in kept]
+            bases = [bases[i] for i in kept]
+            lengths = [lengths[i] for i in kept]
+            lens = lens[kept]
+            width = int(lens.max())  # as a matrix built from the kept rows alone
+            m, filled, running = m[kept, :width], filled[kept, :width], running[kept]
+        for job, b, k, bad in zip(jobs, bases, picks, failed.tolist(), strict=True):
+            if k > 0 and not bad:
+                out[job.idx] = b + k
 
 
 class Holders:
@@ -662,6 +711,37 @@ def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     order = np.argsort(ends, kind="stable")
     cum = np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
     return np.asarray(ends)[order].tolist(), cum.tolist()
+
+
+def _late_on_lent(
+    view: ClusterView, b: int, waits: tuple[list[float], list[int]], lent_speed: float
+) -> float | None:
+    """A threshold ``x`` such that every queued job at base ``b`` whose remaining work per
+    speedup ``R / p[b]`` (its key in step 1's SJF order: a waiting job's remaining work is
+    the same at its submit time and now) is at least ``x`` gets False from
+    :func:`_sooner_on_lent` by its first test, at whatever free training GPUs the round
+    has left (None: no such threshold). Step 1 walks a group in key order, and a job
+    that waits for training GPUs leaves the GPUs as they were, so once one job of the
+    group passes the threshold while its base cannot fit on training GPUs (which stays
+    so in the round: starts and shrinks only move GPUs between free and spare), all the
+    group's later jobs would wait too: the walk skips them.
+
+    The first test is ``R / (p L) >= wait + R / (p T)`` (``L``, ``T``: lent and training
+    GPU speeds). ``wait`` only grows as fewer training GPUs are free (the release curve
+    is sorted), at most to ``wait_max`` with none free, which must be on the curve (else
+    the test is not reached). In exact arithmetic the test holds once ``R / p >= wait_max
+    / (1 / L - 1 / T)``; the threshold adds a relative margin of 1e-9, far above the
+    float operations' rounding (a few 1e-16), so it holds for the floats as well."""
+    ends, cum = waits
+    k = bisect_left(cum, b)  # free_t = 0: the latest wait
+    if k >= len(ends):
+        return None
+    wait_max = max(0.0, ends[k] - view.now)
+    inv_l, inv_t = 1.0 / lent_speed, 1.0 / view.scenario.cluster.training_gpu_speed
+    coef = (inv_l - inv_t - 1e-9 * (inv_l + inv_t)) * (1.0 - 1e-9)
+    if coef <= 0.0:
+        return None
+    return wait_max * (1.0 + 1e-9) / coef + 1e-300
 
 
 def _sooner_on_lent(

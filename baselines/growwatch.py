@@ -47,6 +47,10 @@ class GrowWatch:
         # found there asleep in a later sleep without that condition is woken too, which
         # only checks it once more
         self._on_server: dict[int, dict[int, Job]] = {}
+        # idx -> the allocation version whose servers all hold the job in _on_server (a
+        # sleep again at that version need not write the entries once more); forgotten
+        # when one of those servers' entries is taken
+        self._registered: dict[int, int] = {}
         self._log_pos: int | None = None  # release_log entries already seen
         self._token = 0
 
@@ -55,6 +59,7 @@ class GrowWatch:
         self._asleep.clear()
         self._heaps.clear()
         self._on_server.clear()
+        self._registered.clear()
         self._log_pos = None
 
     def copy(self) -> GrowWatch:
@@ -64,6 +69,7 @@ class GrowWatch:
         other._asleep = dict(self._asleep)
         other._heaps = {k: list(h) for k, h in self._heaps.items()}
         other._on_server = {s: dict(v) for s, v in self._on_server.items()}
+        other._registered = dict(self._registered)
         other._log_pos = self._log_pos
         other._token = self._token
         return other
@@ -84,11 +90,12 @@ class GrowWatch:
         if self._log_pos is None:
             self._log_pos = len(log)
         if self._on_server:
-            on_server, asleep = self._on_server, self._asleep
+            on_server, asleep, registered = self._on_server, self._asleep, self._registered
             for s in log[self._log_pos :]:
                 sleepers = on_server.pop(s, None)
                 if sleepers:
                     for idx, job in sleepers.items():
+                        registered.pop(idx, None)
                         if idx in asleep:
                             del asleep[idx]
                             self.awake[idx] = job
@@ -126,8 +133,10 @@ class GrowWatch:
         # when one of the job's servers frees a GPU
         if full or own:
             self._asleep[job.idx] = token
-            for s in job.placement:
-                self._on_server.setdefault(s, {})[job.idx] = job
+            if self._registered.get(job.idx) != job.version:
+                for s in job.placement:
+                    self._on_server.setdefault(s, {})[job.idx] = job
+                self._registered[job.idx] = job.version
 
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""

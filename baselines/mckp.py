@@ -328,8 +328,17 @@ def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     of equal total value)."""
     if len(values) == 0 or capacity <= 0:
         return [0] * len(values)
-    m, lengths = _matrix(values)
-    rows = np.arange(len(values))
+    return solve_matrix(*_matrix(values), capacity)
+
+
+def solve_matrix(m: np.ndarray, lengths: np.ndarray, capacity: int) -> list[int]:
+    """:func:`solve` on the value tables as one matrix: row ``i`` holds item ``i``'s
+    values in its first ``lengths[i]`` columns and ``-inf`` beyond (what :func:`_matrix`
+    builds from a list; a caller that has its values as a matrix already skips that
+    copy), at least one row, and no column that is padding in every row. Same picks."""
+    if capacity <= 0:
+        return [0] * len(m)
+    rows = np.arange(len(m))
     k = np.argmax(m, axis=1)
     k = np.where(m[rows, k] > 0, k, 0)
     if int(k.sum()) <= capacity:
@@ -338,7 +347,7 @@ def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
     concave = _concave_rows(m, lengths, d)
     if concave.all():
         _, owner = _ranked(d, real)
-        return np.bincount(owner[:capacity], minlength=len(values)).tolist()
+        return np.bincount(owner[:capacity], minlength=len(m)).tolist()
     conc = np.flatnonzero(concave).tolist()
     other = np.flatnonzero(~concave).tolist()
     # the concave rows' ranked gains from the matrix already built (owners count in conc)
@@ -354,7 +363,7 @@ def solve(values: Sequence[np.ndarray], capacity: int) -> list[int]:
 
     small = int(usable.sum()) * cap_other <= PRUNE_CELLS
     c, b, _ = attempt(True) if small else _pruned(attempt, m, capacity, other)
-    picks = [0] * len(values)
+    picks = [0] * len(m)
     for i, p in zip(conc + other, _greedy_picks(owner, capacity - c, len(conc)) + b, strict=True):
         picks[i] = p
     return picks

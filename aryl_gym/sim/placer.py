@@ -45,11 +45,16 @@ class Placer:
         # rate curves by everything they depend on (profile, GPUs, own servers' free GPUs
         # and speeds, the histograms): jobs in the same situation share one computation
         self._curves: dict[tuple, list[tuple[float, bool]]] = {}
-        # rate_curves' rows of jobs on full servers, by signature and reach (_reach_key)
-        self._fast_rows: dict[tuple, list[float]] = {}
-        # idx -> (allocation version, its signature there): what the rows depend on of a
-        # job on full servers (its servers' speeds and count change only with a move)
-        self._fast_sigs: dict[int, tuple[int, tuple]] = {}
+        # rate_curves' rows of jobs on full servers, by reach (_reach_key), then by the
+        # number standing for the job's signature (_fast_ids): nested tuple keys hashed
+        # once per call and per new signature, not once per job and lookup
+        self._fast_rows: dict[tuple, dict[int, list[float]]] = {}
+        self._fast_n = 0  # rows kept in _fast_rows
+        # idx -> (allocation version, its signature's number, its extra workers' class
+        # order): what the rows depend on of a job on full servers (its servers' speeds
+        # and count change only with a move)
+        self._fast_sigs: dict[int, tuple[int, int, tuple[int, ...]]] = {}
+        self._fast_ids: dict[tuple, int] = {}  # signature -> its number
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
         self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
@@ -302,13 +307,20 @@ class Placer:
         cl = self.cluster
         free, speed = cl.free, cl.speed
         out: list[list[float]] = [[] for _ in jobs]
-        cache = self._fast_rows
-        sigs = self._fast_sigs
+        sigs, ids = self._fast_sigs, self._fast_ids
         if len(sigs) > 100_000:
             sigs.clear()
+        if len(ids) > 100_000 or self._fast_n > 50_000:  # rows are kept by signature number
+            self._fast_rows.clear()
+            self._fast_n = 0
+            ids.clear()
+            sigs.clear()
         reach = self._reach_key()
-        missing: dict[tuple, tuple[Job, tuple[int, float, float]]] = {}
-        fast: list[tuple[int, tuple]] = []  # (slot, key of its cached row)
+        cache = self._fast_rows.get(reach)
+        if cache is None:
+            cache = self._fast_rows[reach] = {}
+        missing: dict[int, tuple[Job, tuple[int, float, float], tuple[int, ...]]] = {}
+        fast: list[tuple[int, int]] = []  # (slot, signature number of its cached row)
         for i, job in enumerate(jobs):
             n0 = job.n_gpus
             place = job.placement
@@ -328,33 +340,36 @@ class Placer:
                 continue
             sig = sigs.get(job.idx)
             if sig is None or sig[0] != job.version:
-                sig = (job.version, (
+                classes = self._class_orders(job)[1]
+                full_sig = (
                     id(job.speedup), job.profile.name, n0, job.max_gpus, len(place), lo, hi,
-                    self._class_orders(job)[1],
-                ))  # fmt: skip
-                sigs[job.idx] = sig
-            key = (sig[1], reach)
-            fast.append((i, key))
-            if key not in cache and key not in missing:
-                missing[key] = (job, (len(place), lo, hi))
-        if missing:
-            if len(cache) > 50_000:
-                cache.clear()
-            groups: dict[tuple[int, ...], list[tuple]] = {}
-            for key in missing:  # signatures whose extra workers follow the same class order
-                groups.setdefault(key[0][7], []).append(key)
-            for classes, keys in groups.items():
-                reps = [missing[k] for k in keys]
-                rows = self._fast_curves(
-                    [j for j, _ in reps],
-                    [j.max_gpus for j, _ in reps],
                     classes,
-                    [o for _, o in reps],
+                )  # fmt: skip
+                sid = ids.get(full_sig)
+                if sid is None:
+                    sid = ids[full_sig] = len(ids)
+                sig = sigs[job.idx] = (job.version, sid, classes)
+            sid = sig[1]
+            fast.append((i, sid))
+            if sid not in cache and sid not in missing:
+                missing[sid] = (job, (len(place), lo, hi), sig[2])
+        if missing:
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for sid, (_, _, classes) in missing.items():  # same class order of extra workers
+                groups.setdefault(classes, []).append(sid)
+            for classes, sids in groups.items():
+                reps = [missing[k] for k in sids]
+                rows = self._fast_curves(
+                    [j for j, _, _ in reps],
+                    [j.max_gpus for j, _, _ in reps],
+                    classes,
+                    [o for _, o, _ in reps],
                 )
-                cache.update(zip(keys, rows, strict=True))
-        for i, key in fast:
+                cache.update(zip(sids, rows, strict=True))
+                self._fast_n += len(rows)
+        for i, sid in fast:
             job = jobs[i]
-            out[i] = [job.rate, *cache[key][: n_max[i] - job.n_gpus]]
+            out[i] = [job.rate, *cache[sid][: n_max[i] - job.n_gpus]]
         return out
 
     def _reach_key(self) -> tuple:
