@@ -144,7 +144,8 @@ class ArylPolicy(Policy):
         # grow could help sleep), and those above their base (the donors of step 1)
         self._watch = GrowWatch()
         self._holders = Holders()
-        self._mixed: dict[int, Job] = {}  # running elastic jobs on lent and training GPUs
+        # move_off_lent: running elastic jobs on lent and training GPUs (kept only with it)
+        self._mixed: dict[int, Job] = {}
         self._log_pos = 0
         self._idle_key: tuple | None = (
             None  # (epoch, free GPUs) of the last extras step that granted nothing
@@ -430,10 +431,11 @@ class ArylPolicy(Policy):
                 self._holders.put(job, extra)
             else:
                 self._holders.drop(job.idx)
-            if 0 < job.lent_gpus < job.n_gpus:
-                self._mixed[job.idx] = job
-            else:
-                self._mixed.pop(job.idx, None)
+            if self.cfg.move_off_lent:
+                if 0 < job.lent_gpus < job.n_gpus:
+                    self._mixed[job.idx] = job
+                else:
+                    self._mixed.pop(job.idx, None)
         else:
             self._watch.drop(job.idx)
             self._holders.drop(job.idx)

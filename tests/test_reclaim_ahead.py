@@ -116,7 +116,12 @@ def test_a_demand_rise_uses_the_held_server_before_reclaiming():
     assert point.kind == ALLOCATE and e.cluster.n_lent == 3
     with pytest.raises(InvalidDecision, match="not lent"):
         e.return_early([0])  # a training server
-    e.return_early([e.cluster.lent_order[-1]])
+    s = e.cluster.lent_order[-1]
+    for bad in (str(s), {s}, [s, s]):  # not an ordered sequence of distinct ids
+        with pytest.raises(InvalidDecision, match="sequence of server ids|distinct"):
+            e.return_early(bad)
+    assert e.held == 0
+    e.return_early([s])
     assert (e.cluster.n_lent, e.held) == (2, 1)
     Driver(e, p).decide(point)
     with pytest.raises(RuntimeError, match="no pending allocate"):

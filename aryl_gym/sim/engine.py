@@ -318,15 +318,9 @@ class Engine:
         """Give back the chosen lent servers (in order), scaling in or preempting their jobs;
         returns what it did (the same :class:`ReclaimEffect` ``view.reclaim_effect`` predicts)."""
         point = self._peek_point(RECLAIM)
-        expected = f"reclaim: expected a sequence of {point.k} lent server ids"
-        if isinstance(servers, (str, bytes, Mapping, Set)):  # no order, or not ids
-            raise InvalidDecision(f"{expected}, got {type(servers).__name__} {_short(servers)}")
-        try:
-            servers = [_as_int(s, "a reclaimed server id") for s in servers]
-        except TypeError:
-            raise InvalidDecision(
-                f"{expected}, got {type(servers).__name__} {_short(servers)}"
-            ) from None
+        servers = _server_ids(
+            servers, f"reclaim: expected a sequence of {point.k} lent server ids", "reclaimed"
+        )
         if len(servers) != point.k or len(set(servers)) != point.k:
             raise InvalidDecision(f"reclaim needs {point.k} distinct lent servers, got {servers}")
         self._check_lent(servers)
@@ -376,12 +370,9 @@ class Engine:
         :meth:`release_holds` lends them again. Only at a pending allocate point (the
         round then sees the cluster without them). Same removal rule as a reclaim."""
         point = self._peek_point(ALLOCATE)
-        try:
-            servers = [_as_int(s, "a server id returned early") for s in servers]
-        except TypeError:
-            raise InvalidDecision(
-                f"return_early: expected server ids, got {_short(servers)}"
-            ) from None
+        servers = _server_ids(
+            servers, "return_early: expected a sequence of server ids", "returned"
+        )
         if len(set(servers)) != len(servers):
             raise InvalidDecision(f"return_early needs distinct lent servers, got {servers}")
         self._check_lent(servers)
@@ -469,17 +460,8 @@ class Engine:
     def _validate_on_training(self, alloc: Allocation, jobs: dict[int, Job]) -> frozenset[int]:
         """``alloc.on_training`` as job indices, each a grow of ``alloc.gpus`` without an
         explicit placement (else ``InvalidDecision``)."""
-        pinned = alloc.on_training
-        if not pinned:
-            return frozenset()
-        if not isinstance(pinned, set | frozenset):
-            raise InvalidDecision(
-                f"Allocation.on_training must be a set of job indices, got "
-                f"{type(pinned).__name__} {_short(pinned)}"
-            )
         out = set()
-        for idx in pinned:
-            idx = _as_int(idx, "job index in Allocation.on_training")
+        for idx in _index_set(alloc.on_training, "on_training"):
             job = jobs.get(idx)
             if job is None or alloc.gpus.get(idx, 0) <= job.n_gpus or idx in alloc.placement:
                 raise InvalidDecision(
@@ -493,16 +475,8 @@ class Engine:
         """``alloc.to_training`` as {job index: job}, sorted: running jobs with workers on
         both lent and training servers, which ``gpus`` leaves at their count and which have
         no explicit placement (else ``InvalidDecision``)."""
-        moves = alloc.to_training
-        if not moves:
-            return {}
-        if not isinstance(moves, set | frozenset):
-            raise InvalidDecision(
-                f"Allocation.to_training must be a set of job indices, got "
-                f"{type(moves).__name__} {_short(moves)}"
-            )
         out = {}
-        for idx in sorted(_as_int(i, "job index in Allocation.to_training") for i in moves):
+        for idx in _index_set(alloc.to_training, "to_training"):
             job = self._active_job(idx)
             why = None
             if job.state != RUNNING or not job.lent_gpus or job.lent_gpus == job.n_gpus:
@@ -853,6 +827,31 @@ def _check_count(job: Job, n: int, what: str) -> None:
     if n < 0 or (n > 0 and not (job.min_gpus <= n <= job.max_gpus)):
         span = f"[{job.min_gpus}, {job.max_gpus}]" if job.elastic else f"{job.gpus}"
         raise InvalidDecision(f"{what} {n} GPUs is outside its allowed {span}")
+
+
+def _server_ids(servers: object, expected: str, what: str) -> list[int]:
+    """``servers`` (an ordered sequence of server ids) as ints, in order, else
+    ``InvalidDecision`` saying what was ``expected`` (``what``: the ids' role)."""
+    if isinstance(servers, (str, bytes, Mapping, Set)):  # no order, or not ids
+        raise InvalidDecision(f"{expected}, got {type(servers).__name__} {_short(servers)}")
+    try:
+        return [_as_int(s, f"a {what} server id") for s in servers]
+    except TypeError:
+        raise InvalidDecision(
+            f"{expected}, got {type(servers).__name__} {_short(servers)}"
+        ) from None
+
+
+def _index_set(value: object, field: str) -> list[int]:
+    """``Allocation.<field>`` (a set of job indices) as sorted ints, else ``InvalidDecision``."""
+    if not value:
+        return []
+    if not isinstance(value, set | frozenset):
+        raise InvalidDecision(
+            f"Allocation.{field} must be a set of job indices, got "
+            f"{type(value).__name__} {_short(value)}"
+        )
+    return sorted(_as_int(i, f"job index in Allocation.{field}") for i in value)
 
 
 def _as_int(value, what: str) -> int:

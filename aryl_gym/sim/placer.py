@@ -247,8 +247,7 @@ class Placer:
         ``extras_own_or_empty``, empty servers only), or None when it has none on lent
         servers or they do not fit. Nothing is taken."""
         cl = self.cluster
-        n_training = cl.n_training
-        new = {s: k for s, k in job.placement.items() if s < n_training}
+        new = self._training_part(job)
         need = job.n_gpus - sum(new.values())
         if need == 0 or not new:
             return None
@@ -258,6 +257,11 @@ class Placer:
             new[s] = new.get(s, 0) + k
             need -= k
         return new if need == 0 else None
+
+    def _training_part(self, job: Job) -> Placement:
+        """``job``'s workers on training servers (the servers below ``n_training``)."""
+        n_training = self.cluster.n_training
+        return {s: k for s, k in job.placement.items() if s < n_training}
 
     def rate_with(self, job: Job, n: int) -> float | None:
         """The rate ``job`` would run at with ``n`` GPUs placed by the default placer
@@ -658,9 +662,7 @@ class Placer:
             trial = servers.copy()
             if trial.take_extras(job, TRAINING, lent) < lent:
                 return False
-            trial.release(
-                job, {s: k for s, k in job.placement.items() if s < self.cluster.n_training}
-            )
+            trial.release(job, self._training_part(job))
             servers.adopt(trial)
         free[TRAINING] -= lent
         free[LENT] += lent

@@ -146,8 +146,7 @@ class ClusterView:
     def rate_moved_to_training(self, job: Job) -> float | None:
         """The rate ``job`` would run at with its workers on lent servers moved to training
         servers (:meth:`~aryl_gym.sim.placer.Placer.moved_to_training`), or None when it
-        has none there or they do not fit; an explicit ``Allocation.placement`` of
-        :meth:`placement_moved_to_training` makes that move."""
+        has none there or they do not fit; ``Allocation.to_training`` makes that move."""
         place = self._e.placer.moved_to_training(job)
         return None if place is None else self._e.placer.rate(job, place)
 
