@@ -122,11 +122,7 @@ def collect(
     for ep in range(episodes):
         rows, sk = run(env, seed0 + ep, split)
         skipped += sk
-        g, rets = 0.0, []
-        for _, _, _, r in reversed(rows):
-            g = r + gamma * g
-            rets.append(g)
-        rets.reverse()
+        rets = discounted_returns([r for *_, r in rows], gamma)
         for (o, m, a, _), ret in zip(rows, rets, strict=True):
             all_obs.append(o)
             all_masks.append(m)
@@ -200,9 +196,10 @@ def _dagger_episode(env, policy, seed: int, split: str, masked: bool = True):
             return rows, agree
 
 
-def _returns(rows, gamma):
+def discounted_returns(rewards: list[float], gamma: float) -> list[float]:
+    """Each step's discounted return ``r_t + gamma r_{t+1} + ...`` of one episode."""
     g, rets = 0.0, []
-    for _, _, _, r in reversed(rows):
+    for r in reversed(rewards):
         g = r + gamma * g
         rets.append(g)
     rets.reverse()
@@ -230,7 +227,9 @@ def collect_learner(
     for ep in range(episodes):
         rows, ag = _dagger_episode(env, policy, seed0 + ep, split, masked)
         agree += ag
-        for (ob, mk, ac, _), g in zip(rows, _returns(rows, gamma), strict=True):
+        for (ob, mk, ac, _), g in zip(
+            rows, discounted_returns([r for *_, r in rows], gamma), strict=True
+        ):
             o.append(ob)
             m.append(mk)
             a.append(ac)

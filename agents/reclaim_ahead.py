@@ -33,10 +33,10 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
+from aryl_gym.agents.train import ConfigError, check_section
 
 ENV_ID = "ArylGym/ReclaimAhead-v0"
 CONFIG_KEYS = frozenset(
@@ -59,22 +59,6 @@ EVAL_KEYS = frozenset({"eval_freq", "workloads", "windows"})
 POLICY_KEYS = frozenset({"hidden"})
 
 
-class ConfigError(ValueError):
-    """A config key that training would not use (the message names it and the file)."""
-
-
-def _check(section: str, got: Any, known, path: Path) -> None:
-    if got is None:
-        return
-    if not isinstance(got, dict):
-        raise ConfigError(f"{path}: {section or 'the config'} must be a mapping")
-    bad = sorted(set(got) - set(known))
-    if bad:
-        raise ConfigError(
-            f"{path}: unknown key(s) {bad} in {section or 'the top level'}; known: {sorted(known)}"
-        )
-
-
 def load_config(path: str | Path) -> dict:
     """The config in ``path``, every key checked (module doc), with defaults filled in."""
     from aryl_gym.baselines.reclaim_ahead import Foresight
@@ -84,21 +68,23 @@ def load_config(path: str | Path) -> dict:
 
     path = Path(path)
     cfg = yaml.safe_load(path.read_text())
-    _check("", cfg, CONFIG_KEYS, path)
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: a training config is a mapping, got {type(cfg).__name__}")
+    check_section("", cfg, CONFIG_KEYS, path)
     if cfg.get("env_id", ENV_ID) != ENV_ID:
         raise ConfigError(f"{path}: env_id must be {ENV_ID} here, got {cfg['env_id']!r}")
     cfg["env_id"] = ENV_ID
     env_known = set(inspect.signature(ReclaimAheadEnv.__init__).parameters) - {"self", "split"}
-    _check("env_kwargs", cfg.get("env_kwargs"), env_known, path)
-    _check("bc", cfg.get("bc"), BC_KEYS, path)
-    _check("eval", cfg.get("eval"), EVAL_KEYS, path)
-    _check("policy_kwargs", cfg.get("policy_kwargs"), POLICY_KEYS, path)
+    check_section("env_kwargs", cfg.get("env_kwargs"), env_known, path)
+    check_section("bc", cfg.get("bc"), BC_KEYS, path)
+    check_section("eval", cfg.get("eval"), EVAL_KEYS, path)
+    check_section("policy_kwargs", cfg.get("policy_kwargs"), POLICY_KEYS, path)
     algo_known = set(inspect.signature(MaskablePPO.__init__).parameters)
     algo_known -= {"self", "policy", "env", "policy_kwargs", "seed", "tensorboard_log", "device"}
-    _check("hyperparams", cfg.get("hyperparams"), algo_known, path)
+    check_section("hyperparams", cfg.get("hyperparams"), algo_known, path)
     if cfg.get("bc"):
         teacher_known = set(inspect.signature(Foresight).parameters) - {"name"}
-        _check("bc.teacher", cfg["bc"].get("teacher"), teacher_known, path)
+        check_section("bc.teacher", cfg["bc"].get("teacher"), teacher_known, path)
     cfg.setdefault("seed", 0)
     cfg.setdefault("n_envs", 4)
     cfg.setdefault("torch_threads", 1)
@@ -142,7 +128,7 @@ def val_score(model, env, workloads: int, windows: int) -> dict[str, float]:
 
 def collect_demos(env, teacher, episodes: int, gamma: float, seed0: int = 10_000):
     """(obs, masks, actions, discounted returns) of ``teacher`` on training episodes."""
-    from aryl_gym.agents.bc import Demos
+    from aryl_gym.agents.bc import Demos, discounted_returns
 
     obs, masks, acts, rets = [], [], [], []
     for i in range(episodes):
@@ -158,11 +144,7 @@ def collect_demos(env, teacher, episodes: int, gamma: float, seed0: int = 10_000
             rewards.append(r)
             if term or trunc:
                 break
-        g, out = 0.0, []
-        for r in reversed(rewards):
-            g = r + gamma * g
-            out.append(g)
-        rets += out[::-1]
+        rets += discounted_returns(rewards, gamma)
     return Demos(
         np.asarray(obs, np.float32),
         np.asarray(masks, bool),

@@ -47,6 +47,7 @@ from aryl_gym.agents.train import (
     _ALGO_SET_BY_CONFIG,
     ConfigError,
     _unknown,
+    check_section,
     env_defaults,
     resolved_env_kwargs,
     versions,
@@ -89,10 +90,7 @@ def validate_round_config(cfg: Any, path: str | Path = "<config>") -> None:
     if cfg.get("env_id", ENV_ID) != ENV_ID:
         raise ConfigError(f"{path}: train-round trains {ENV_ID}, got env_id {cfg['env_id']!r}")
     for section, known in (("cem", CEM_KEYS), ("policy_kwargs", POLICY_KEYS), ("eval", EVAL_KEYS)):
-        if cfg.get(section) is not None:
-            if not isinstance(cfg[section], dict):
-                raise ConfigError(f"{path}: {section} must be a mapping")
-            _unknown(section, cfg[section], known, path)
+        check_section(section, cfg.get(section), known, path)
     env_kwargs = cfg.get("env_kwargs") or {}
     _unknown(f"env_kwargs (of {ENV_ID})", env_kwargs, env_defaults(ENV_ID), path)
     for key in ("split", "fresh_workloads"):

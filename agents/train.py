@@ -171,6 +171,16 @@ def _unknown(section: str, keys, known, path: Path, hint: str = "") -> None:
         )
 
 
+def check_section(section: str, value: Any, known, path: Path) -> None:
+    """Nothing for an absent section (None); else :class:`ConfigError` unless ``value`` is a
+    mapping whose keys are all ``known`` (``section`` "": the top level)."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: {section or 'the config'} must be a mapping")
+    _unknown(section, value, known, path)
+
+
 def validate_config(cfg: Any, path: str | Path = "<config>") -> None:
     """Raise :class:`ConfigError` naming the key and ``path`` for any key a training run
     would not use: at the top level, in ``bc`` and ``eval``, in ``env_kwargs`` (the env's
@@ -181,17 +191,15 @@ def validate_config(cfg: Any, path: str | Path = "<config>") -> None:
         raise ConfigError(f"{path}: a training config is a mapping, got {type(cfg).__name__}")
     if cfg.get("env_id") == "ArylGym/ReclaimAhead-v0":
         raise ConfigError(
-            f"{path}: ArylGym/ReclaimAhead-v0 agents are trained and evaluated by `python -m "
-            "aryl_gym.agents.reclaim_ahead train|evaluate` (its own config keys), not here"
+            f"{path}: ArylGym/ReclaimAhead-v0 agents are trained and evaluated by `aryl-gym "
+            "reclaim-ahead train|evaluate` (= python -m aryl_gym.agents.reclaim_ahead; its own "
+            "config keys), not here"
         )
     _unknown("", cfg, CONFIG_KEYS, path)
     if "env_id" not in cfg:
         raise ConfigError(f"{path}: missing key 'env_id' (e.g. ArylGym/Allocate-v0)")
     for section, known in (("bc", BC_KEYS), ("eval", EVAL_KEYS)):
-        if cfg.get(section) is not None:
-            if not isinstance(cfg[section], dict):
-                raise ConfigError(f"{path}: {section} must be a mapping")
-            _unknown(section, cfg[section], known, path)
+        check_section(section, cfg.get(section), known, path)
     try:
         env_known = env_defaults(cfg["env_id"])
     except ValueError as exc:
