@@ -12,6 +12,15 @@ HOUR = 3600.0
 DAY = 86400.0
 
 
+def needed_at(times, needed, t: float) -> int:
+    """The inference servers a demand series ``(times, needed)`` asks for at ``t``: its last
+    step at or before ``t`` (the first before it starts; 0 for an empty series)."""
+    if not len(times):
+        return 0
+    i = int(np.searchsorted(times, t, side="right")) - 1
+    return int(needed[max(i, 0)])
+
+
 def squash(x: float, tau: float) -> float:
     return x / (x + tau) if x > 0 else 0.0
 
@@ -35,8 +44,7 @@ class DemandClock:
             self.needed = np.asarray(demand[1], np.int64)
 
     def needed_at(self, t: float) -> int:
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        return int(self.needed[max(i, 0)])
+        return needed_at(self.times, self.needed, t)
 
     def features(self, view: ClusterView) -> tuple[float, float, float]:
         """(trend, sin, cos): trend = (needed now - needed 1 h ago) / inference servers."""

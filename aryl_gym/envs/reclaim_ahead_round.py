@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from aryl_gym.envs.demand_clock import DAY, HOUR, squash
+from aryl_gym.envs.demand_clock import DAY, HOUR, needed_at, squash
 from aryl_gym.sim.reclaim import lost_gpu_seconds
 from aryl_gym.sim.view import ClusterView
 
@@ -89,10 +89,7 @@ class DemandForecast:
         self.spare = int(spare)  # inference servers - reserve
 
     def needed_at(self, t: float) -> int:
-        if not len(self.times):
-            return 0
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        return int(self.needed[max(i, 0)])
+        return needed_at(self.times, self.needed, t)
 
     def min_loanable(self, t0: float, t1: float) -> int:
         """The fewest servers the demand leaves to lend over ``[t0, t1]``."""

@@ -47,6 +47,7 @@ from gymnasium.utils import seeding
 
 from aryl_gym.config import ScenarioConfig
 from aryl_gym.envs.base import EpisodeEnv, episode_summary
+from aryl_gym.envs.demand_clock import needed_at
 from aryl_gym.envs.episodes import HOUR, EpisodeSpec
 from aryl_gym.envs.workload_splits import (
     check_window_hours,
@@ -403,8 +404,7 @@ class RoundEnv(EpisodeEnv):
         times, needed = self.spec_.demand
 
         def demand(at: float) -> float:
-            k = int(np.searchsorted(times, at, side="right")) - 1
-            return float(needed[max(k, 0)]) / n_inf if len(times) else 0.0
+            return needed_at(times, needed, at) / n_inf
 
         phase = 2.0 * math.pi * ((t + self.spec_.time_offset_s) % DAY) / DAY
         glob = (
