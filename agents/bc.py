@@ -44,6 +44,18 @@ class Demos:
     def __len__(self) -> int:
         return len(self.actions)
 
+    @classmethod
+    def from_lists(cls, obs, masks, actions, returns, episodes: int, skipped: int = 0) -> Demos:
+        """Demonstrations from per-step lists, in the dtypes training reads."""
+        return cls(
+            np.asarray(obs, np.float32),
+            np.asarray(masks, bool),
+            np.asarray(actions, np.int64),
+            np.asarray(returns, np.float32),
+            episodes,
+            skipped,
+        )
+
 
 def _allocate_episode(env, seed: int, split: str):
     from aryl_gym.baselines.aryl import ArylPolicy
@@ -128,14 +140,7 @@ def collect(
             all_masks.append(m)
             all_acts.append(a)
             all_rets.append(ret)
-    return Demos(
-        np.asarray(all_obs, np.float32),
-        np.asarray(all_masks, bool),
-        np.asarray(all_acts, np.int64),
-        np.asarray(all_rets, np.float32),
-        episodes,
-        skipped,
-    )
+    return Demos.from_lists(all_obs, all_masks, all_acts, all_rets, episodes, skipped)
 
 
 def expert_action(rnd, alloc, view) -> int:
@@ -234,14 +239,7 @@ def collect_learner(
             m.append(mk)
             a.append(ac)
             ret.append(g)
-    d = Demos(
-        np.asarray(o, np.float32),
-        np.asarray(m, bool),
-        np.asarray(a, np.int64),
-        np.asarray(ret, np.float32),
-        episodes,
-        0,
-    )
+    d = Demos.from_lists(o, m, a, ret, episodes)
     return d, agree / max(len(d), 1)
 
 

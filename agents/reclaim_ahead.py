@@ -145,14 +145,7 @@ def collect_demos(env, teacher, episodes: int, gamma: float, seed0: int = 10_000
             if term or trunc:
                 break
         rets += discounted_returns(rewards, gamma)
-    return Demos(
-        np.asarray(obs, np.float32),
-        np.asarray(masks, bool),
-        np.asarray(acts, np.int64),
-        np.asarray(rets, np.float32),
-        episodes,
-        0,
-    )
+    return Demos.from_lists(obs, masks, acts, rets, episodes)
 
 
 # ---------------------------------------------------------------------- training
