@@ -31,6 +31,7 @@ from bisect import bisect_left
 from collections.abc import Container
 from dataclasses import dataclass
 from itertools import accumulate, chain
+from typing import NamedTuple
 
 import numpy as np
 from aryl_gym.baselines import mckp
@@ -154,7 +155,7 @@ class ArylPolicy(Policy):
         self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
-        self._sooner_memo: dict[int, tuple] = {}  # _sooner_on_lent's per-job terms
+        self._sooner_memo: dict[int, SoonerTerms] = {}  # _sooner_on_lent's per-job terms
         self._top_rates: dict[int, float] = {}  # idx -> its rate at max_gpus on the fastest GPUs
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
@@ -292,7 +293,7 @@ class ArylPolicy(Policy):
                         if x is late:
                             x = late[b] = _late_on_lent(view, b, waits, lent_speed)
                         hit = self._sooner_memo[job.idx]
-                        if x is not None and hit[3] / hit[4] >= x:
+                        if x is not None and hit.remaining / hit.speedup >= x:
                             lent_late.add(b)
                     continue
             # Aryl means the start for training GPUs alone (judged not worth slow lent
@@ -715,6 +716,17 @@ def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     return np.asarray(ends)[order].tolist(), cum.tolist()
 
 
+class SoonerTerms(NamedTuple):
+    """What :func:`_sooner_on_lent` needs of a waiting job alone (kept per job version)."""
+
+    version: int
+    base: int  # b, the GPUs it would start at
+    rate_key: tuple  # its start rate's key for one free-GPU histogram
+    remaining: float  # R, its estimated remaining work
+    speedup: float  # p[b]
+    on_training: float  # R / (p[b] x training speed): its run time on training GPUs
+
+
 def _late_on_lent(
     view: ClusterView, b: int, waits: tuple[list[float], list[int]], lent_speed: float
 ) -> float | None:
@@ -754,7 +766,7 @@ def _sooner_on_lent(
     waits: tuple[list[float], list[int]],
     rates: dict[tuple, float | None],
     lent_speed: float,
-    memo: dict[int, tuple] | None = None,
+    memo: dict[int, SoonerTerms] | None = None,
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
@@ -764,12 +776,14 @@ def _sooner_on_lent(
     job alone: a waiting job's remaining work does not change until it starts, which
     changes its version."""
     hit = None if memo is None else memo.get(job.idx)
-    if hit is None or hit[0] != job.version or hit[1] != b:
+    if hit is None or hit.version != job.version or hit.base != b:
         sp = float(job.speedup[b])
         r = job.est_remaining_work(view.now)
         key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
         # r / sp x speed: the time on training GPUs once they are free
-        hit = (job.version, b, key, r, sp, r / (sp * view.scenario.cluster.training_gpu_speed))
+        hit = SoonerTerms(
+            job.version, b, key, r, sp, r / (sp * view.scenario.cluster.training_gpu_speed)
+        )
         if memo is not None:
             memo[job.idx] = hit
     _, _, key, r, sp, on_training = hit
