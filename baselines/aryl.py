@@ -368,6 +368,8 @@ class ArylPolicy(Policy):
             if out or key != self._idle_key:
                 self._extras(view, started, shrink.keys() | moves, free_t + free_l, out)
                 self._idle_key = key if not out else None
+        if slow_lent and len(started) > 1:
+            _bases_before_extras(out, base_out, started)
         if out:
             _fit(view, out, base_out, pinned, moves)
             pinned = {i for i in pinned if out.get(i, 0) > 0}
@@ -676,6 +678,26 @@ class Holders:
         other._share = dict(self._share)
         other.spare_t, other.spare_l = self.spare_t, self.spare_l
         return other
+
+
+def _bases_before_extras(out: dict[int, int], base_out: dict[int, int], started) -> None:
+    """Put the round's starts that step 2 also grew after the other starts. The engine
+    places grows in the mapping's order and decides each grow's pools on the cluster as the
+    round found it: a start's extra workers that step 2 counted on lent GPUs but that
+    ``no_slow_mix`` keeps on training servers (faster than a mix) would otherwise take the
+    training GPUs step 1 counted for a later start's base, which then lands on slow lent
+    GPUs for its whole run. Placed after, such a grow that no longer fits falls back to its
+    base (:func:`_fit`)."""
+    starts = [job.idx for job in started]
+    grown = [i for i in starts if out[i] > base_out[i]]
+    if not grown or grown == starts[len(starts) - len(grown) :]:
+        return  # already last
+    grown_set, start_set = set(grown), set(starts)
+    order = [i for i in starts if i not in grown_set] + grown
+    order += [i for i in out if i not in start_set]  # shrinks, then running jobs' grows
+    moved = {i: out[i] for i in order}
+    out.clear()
+    out.update(moved)
 
 
 def _fit(
