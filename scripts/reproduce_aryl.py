@@ -7,7 +7,9 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
 * **headline** — Aryl, the reference point and both ablations, ``--seeds`` seeds: queueing,
   JCT, usage (15-day mean and "up to": the largest daily gain), preemptions, lost GPU-hours;
 * **reclaim** — Aryl's greedy reclaim against random, least-busy (DeepBoot's stand-in for
-  Aryl's reclaim) and last-lent, paired by seed;
+  Aryl's reclaim) and last-lent, paired by seed; **reclaim-homogeneous** the same with lent
+  GPUs as fast as training GPUs (at 0.4x only extra workers sit on lent servers, and no
+  rule preempts);
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
   speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs);
 * **ablations-by-speed** — both ablations beside Aryl and the reference point at every
@@ -42,6 +44,8 @@ RECLAIMS = [
     ("aryl-reclaim-least-busy", "least-busy (DeepBoot's stand-in for Aryl's reclaim)"),
     ("aryl-reclaim-last-lent", "last-lent"),
 ]
+#: the reclaim comparison repeated where lent servers hold work a reclaim can preempt
+HOMOGENEOUS = ("inference_gpu_speed", 1.0)
 #: swept parameter -> values (the default of aryl-15d is among them)
 SWEEPS: dict[str, list] = {
     "inference_gpu_speed": [0.25, 0.4, 0.6, 1.0],
@@ -172,18 +176,18 @@ def headline(runs, seeds, param=None, value=None, policies=ABLATIONS) -> list[st
     return rows
 
 
-def reclaim_table(runs, seeds) -> list[str]:
+def reclaim_table(runs, seeds, param=None, value=None) -> list[str]:
     rows = [
         "| reclaim rule | preemptions | lost GPU-h | avg JCT (h) | preemptions vs Aryl's greedy "
         "(paired, 95 % CI) | lost GPU-h vs greedy | JCT (s) vs greedy |",
         "|:---|---:|---:|---:|---:|---:|---:|",
     ]
     g = {
-        k: _get(runs, None, None, "aryl", seeds, k)
+        k: _get(runs, param, value, "aryl", seeds, k)
         for k in ("preemptions", "lost_gpu_hours", "avg_jct_s")
     }
     for p, label in RECLAIMS:
-        v = {k: _get(runs, None, None, p, seeds, k) for k in g}
+        v = {k: _get(runs, param, value, p, seeds, k) for k in g}
         diffs = []
         for k in ("preemptions", "lost_gpu_hours", "avg_jct_s"):
             d = paired_diff(v[k], g[k])
@@ -254,8 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
         "--sections",
-        default="headline,reclaim," + ",".join(SWEEPS),
-        help="comma-separated: headline, reclaim, sweep parameters and ablations-by-speed",
+        default="headline,reclaim,reclaim-homogeneous," + ",".join(SWEEPS),
+        help="comma-separated: headline, reclaim, reclaim-homogeneous, sweep parameters and "
+        "ablations-by-speed",
     )
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -266,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         specs += [(None, None, p, s) for s in seeds for p in ABLATIONS]
     if "reclaim" in sections:
         specs += [(None, None, p, s) for s in seeds for p, _ in RECLAIMS]
+    if "reclaim-homogeneous" in sections:
+        specs += [(*_norm(*HOMOGENEOUS), p, s) for s in seeds for p, _ in RECLAIMS]
     for param in sections:
         if param in SWEEPS:
             specs += [
@@ -291,6 +298,13 @@ def main(argv: list[str] | None = None) -> int:
             f"## Reclaim rules ({len(seeds)} seeds, paired)",
             "",
             *reclaim_table(runs, seeds),
+            "",
+        ]
+    if "reclaim-homogeneous" in sections:
+        lines += [
+            f"## Reclaim rules, lent GPUs as fast as training GPUs ({len(seeds)} seeds, paired)",
+            "",
+            *reclaim_table(runs, seeds, *HOMOGENEOUS),
             "",
         ]
     for param in sections:
