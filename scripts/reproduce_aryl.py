@@ -12,6 +12,9 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
   rule preempts);
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
   speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs);
+* **readings** — Aryl with each reading for slower lent GPUs (docs/model.md) switched off
+  alone and all together, and loaning alone with lent starts whenever GPUs are free
+  (``--sweep-seeds`` seeds);
 * **ablations-by-speed** — both ablations beside Aryl and the reference point at every
   lent-GPU speed of the sweep (``--sweep-seeds`` seeds): where the paper's order holds.
 
@@ -44,6 +47,21 @@ RECLAIMS = [
     ("aryl-reclaim-least-busy", "least-busy (DeepBoot's stand-in for Aryl's reclaim)"),
     ("aryl-reclaim-last-lent", "last-lent"),
 ]
+#: the heterogeneity readings (docs/model.md), each switched off alone, then all of them,
+#: and loaning alone with lent starts whenever lent GPUs are free: name -> ArylConfig
+READINGS: dict[str, dict] = {
+    "aryl": {},
+    "aryl/mix-allowed": {"no_slow_mix": False},
+    "aryl/elastic-base-on-lent": {"elastic_base_on_training": False},
+    "aryl/lent-start-always": {"lent_start": "always"},
+    "aryl/no-readings": {
+        "no_slow_mix": False,
+        "elastic_base_on_training": False,
+        "lent_start": "always",
+    },
+    "aryl-loan-only": {"elastic": False},
+    "aryl-loan-only/lent-start-always": {"elastic": False, "lent_start": "always"},
+}
 #: the reclaim comparison repeated where lent servers hold work a reclaim can preempt
 HOMOGENEOUS = ("inference_gpu_speed", 1.0)
 #: swept parameter -> values (the default of aryl-15d is among them)
@@ -58,14 +76,13 @@ SWEEPS: dict[str, list] = {
 
 def run_one(param: str | None, value, policy: str, seed: int) -> dict:
     """One run of aryl-15d (with ``param`` set to ``value``): summary and daily usage."""
-    from aryl_gym.baselines import make_policy
 
     from aryl_gym.simulate import run_policy
 
     sc = get_scenario("aryl-15d")
     if param is not None:
         sc = PARAMETERS[param].apply(sc, value)
-    res = run_policy(sc, make_policy(policy), seed)
+    res = run_policy(sc, _policy(policy), seed)
     ts = res.timeseries()
     c = sc.cluster
     g = c.gpus_per_server
@@ -82,6 +99,16 @@ def run_one(param: str | None, value, policy: str, seed: int) -> dict:
     }
 
 
+def _policy(name: str):
+    """A registered policy, or an Aryl of :data:`READINGS` (``name/reading``)."""
+    from aryl_gym.baselines import make_policy
+    from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
+
+    if "/" in name:
+        return ArylPolicy(ArylConfig(**READINGS[name]), name=name)
+    return make_policy(name)
+
+
 def _norm(param, value) -> tuple:
     """A sweep point at the scenario's own value is the default run (computed once)."""
     if param is not None and PARAMETERS[param].default(get_scenario("aryl-15d")) == value:
@@ -91,7 +118,7 @@ def _norm(param, value) -> tuple:
 
 def _key(param, value, policy, seed) -> str:
     param, value = _norm(param, value)
-    return f"{param or 'default'}={value}__{policy}__s{seed}"
+    return f"{param or 'default'}={value}__{policy.replace('/', '+')}__s{seed}"
 
 
 def run_all(specs: list[tuple], out: Path, workers: int) -> dict[str, dict]:
@@ -259,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sections",
         default="headline,reclaim,reclaim-homogeneous," + ",".join(SWEEPS),
-        help="comma-separated: headline, reclaim, reclaim-homogeneous, sweep parameters and "
-        "ablations-by-speed",
+        help="comma-separated: headline, reclaim, reclaim-homogeneous, sweep parameters, "
+        "readings and ablations-by-speed",
     )
     args = ap.parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -281,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
                 for s in sweep_seeds
                 for p in ("baseline", "aryl")
             ]
+    if "readings" in sections:
+        specs += [(None, None, p, s) for s in sweep_seeds for p in ("baseline", *READINGS)]
     if "ablations-by-speed" in sections:
         specs += [
             (*_norm("inference_gpu_speed", v), p, s)
@@ -315,6 +344,13 @@ def main(argv: list[str] | None = None) -> int:
                 *sweep_table(runs, param, SWEEPS[param], sweep_seeds),
                 "",
             ]
+    if "readings" in sections:
+        lines += [
+            f"## Heterogeneity readings, lent GPUs at 0.4x ({len(sweep_seeds)} seeds)",
+            "",
+            *headline(runs, sweep_seeds, policies=list(READINGS)),
+            "",
+        ]
     if "ablations-by-speed" in sections:
         lines += [
             f"## Ablations by lent-GPU speed ({len(sweep_seeds)} seeds)",

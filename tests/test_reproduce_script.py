@@ -1,0 +1,71 @@
+"""scripts/reproduce_aryl.py: its policies and report tables (on made-up run records)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_aryl.py"
+
+
+@pytest.fixture(scope="module")
+def repro():
+    spec = importlib.util.spec_from_file_location("reproduce_aryl", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_reading_is_the_aryl_it_names(repro):
+    keys = set()
+    for name, kwargs in repro.READINGS.items():
+        policy = repro._policy(name)
+        assert isinstance(policy, ArylPolicy)
+        assert policy.cfg == ArylConfig(**kwargs), name
+        key = repro._key(None, None, name, 0)
+        assert "/" not in key  # a file name
+        keys.add(key)
+    assert len(keys) == len(repro.READINGS)
+
+
+def _record(policy, seed, **summary):
+    base = dict(
+        avg_queue_s=100.0,
+        p95_queue_s=200.0,
+        avg_jct_s=1000.0,
+        usage_overall=0.5,
+        preemptions=0,
+        lost_gpu_hours=0.0,
+    )
+    base.update(summary)
+    return {"policy": policy, "seed": seed, "summary": base, "daily_usage": [0.5, 0.5]}
+
+
+def test_reclaim_table_pairs_each_rule_with_the_greedy(repro):
+    seeds = [0, 1, 2]
+    runs = {}
+    for s in seeds:
+        for p, _ in repro.RECLAIMS:
+            extra = 3 + s if p == "aryl-reclaim-random" else 0
+            runs[repro._key(*repro.HOMOGENEOUS, p, s)] = _record(p, s, preemptions=extra)
+    rows = repro.reclaim_table(runs, seeds, *repro.HOMOGENEOUS)
+    random_row = next(r for r in rows if r.startswith("| random"))
+    assert "+4.0 ±" in random_row  # (3 + 4 + 5) / 3 more than the greedy, paired
+    last_lent = next(r for r in rows if r.startswith("| last-lent"))
+    assert "+0.0 ± 0.0" in last_lent
+
+
+def test_headline_ratios_are_per_seed_then_averaged(repro):
+    seeds = [0, 1]
+    runs = {
+        repro._key(None, None, "baseline", 0): _record("baseline", 0, avg_jct_s=1200.0),
+        repro._key(None, None, "baseline", 1): _record("baseline", 1, avg_jct_s=3000.0),
+        repro._key(None, None, "aryl", 0): _record("aryl", 0, avg_jct_s=1000.0),
+        repro._key(None, None, "aryl", 1): _record("aryl", 1, avg_jct_s=2000.0),
+    }
+    rows = repro.headline(runs, seeds, policies=["aryl"])
+    # (1.2 + 1.5) / 2, not 4200 / 3000
+    assert rows[-1].rstrip().endswith("1.35 ± 1.91x |")
