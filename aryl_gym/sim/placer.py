@@ -582,7 +582,11 @@ class Placer:
         cluster the policy just fitted it on: the last answer is kept by cluster version
         (every placement change bumps it), targets and pinned grows, and reused without a
         fallback when it was computed without one or every grow fitted at its target
-        (then the fallback was never consulted). Decisions with moves are not kept."""
+        (then the fallback was never consulted). An answer that used the fallback is
+        kept as the answer to itself: fitted again without a fallback, each grow it kept
+        is counted at the count it was kept at on the same counts as before (a grow left
+        out took nothing), so it fits whole; that is what the policy hands the engine.
+        Decisions with moves are not kept."""
         if moves:
             return self._fit(targets, jobs, fallback, on_training, moves, kept_moves)
         cl = self.cluster
@@ -596,6 +600,13 @@ class Placer:
         result = self._fit(targets, jobs, fallback, on_training)
         if fallback is None or result == targets:
             self._fit_memo = (memo_key, dict(result))
+        else:
+            kept = (
+                cl.version,
+                tuple(result.items()),
+                frozenset(j for j in result if j in on_training),
+            )
+            self._fit_memo = (kept, dict(result))
         return result
 
     def _fit(
