@@ -58,6 +58,9 @@ class Placer:
         self._fast_ids: dict[tuple, int] = {}  # signature -> its number
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
+        # grow_classes of extras-only grows of jobs on full servers, by what they depend
+        # on (_classes_key): kept across cluster versions
+        self._classes_by_reach: dict[tuple, ClassOrders] = {}
         self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
         self._fit_memo: tuple | None = None  # fit's last answer (see fit)
         self._bounds: dict[tuple, list[float]] = {}
@@ -149,9 +152,47 @@ class Placer:
             return hit
         if len(self._classes_memo) > 4096:
             self._classes_memo.clear()
-        best = self._decide_classes(job, n, base_cls, extra_cls)
+        shared = self._classes_key(job, n)
+        if shared is None:
+            best = self._decide_classes(job, n, base_cls, extra_cls)
+        else:
+            # the fit drops most of a busy round's grows after deciding their classes,
+            # and the same jobs come back round after round: the decision is kept by
+            # what it depends on, across cluster versions
+            kept = self._classes_by_reach
+            best = kept.get(shared)
+            if best is None:
+                if len(kept) > 100_000:
+                    kept.clear()
+                best = kept[shared] = self._decide_classes(job, n, base_cls, extra_cls)
         self._classes_memo[key] = best
         return best
+
+    def _classes_key(self, job: Job, n: int) -> tuple | None:
+        """What :meth:`_decide_classes` depends on for a grow of a running job that adds
+        extra workers only while none of its servers has a free GPU, else None. Such a
+        grow takes new servers only, whose count per class depends on the classes' free
+        GPUs as :meth:`_reach_key` has them (as in :meth:`rate_curves`); its rates on
+        ``speedup[n]``, the profile's placement factors and its servers' count and
+        speeds (one speed per class: ``lo`` and ``hi`` are the set); both fills on the
+        class orders. (A start's decision depends on the free-GPU histograms, which
+        rarely repeat with the same start: not kept.)"""
+        n0 = job.n_gpus
+        if n0 == 0 or n0 < job.base_gpus:
+            return None
+        free, speed = self.cluster.free, self.cluster.speed
+        lo, hi = 2.0**60, 0.0
+        for s in job.placement:
+            if free[s]:
+                return None
+            v = speed[s]
+            lo = v if v < lo else lo
+            hi = v if v > hi else hi
+        prof = job.profile
+        return (
+            n0, n, float(job.speedup[n]), prof.split_factor, prof.extra_server_factor,
+            len(job.placement), lo, hi, self._class_orders(job), self._reach_key(),
+        )  # fmt: skip
 
     def _decide_classes(
         self, job: Job, n: int, base_cls: tuple[int, ...], extra_cls: tuple[int, ...]
