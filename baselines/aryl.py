@@ -541,7 +541,9 @@ class ArylPolicy(Policy):
         watch = self._watch
         top_rates = self._top_rates
         watch.wake(view)
-        grow: list[tuple[Job, float]] = []  # running candidates and their remaining work
+        # running candidates, their remaining work and view.bound_levels (the cluster
+        # does not change during the round: what it was at the bound check)
+        grow: list[tuple[Job, float, tuple]] = []
         for idx, job in watch.items():
             if job.state != RUNNING or job.n_gpus >= job.max_gpus:
                 watch.drop(idx)
@@ -562,11 +564,11 @@ class ArylPolicy(Policy):
             # bring (e.g. a job on full servers must split): skip the job, and let it
             # sleep until the free GPUs could let it pass (baselines/growwatch.py)
             n_top = min(job.max_gpus, job.n_gpus + capacity)
-            bound = view.rate_bound(job, n_top)
+            bound, levels = view.grow_bound(job, n_top)
             if not bound or r / job.rate - r / bound <= guard:
-                watch.sleep(view, job, r, guard)
+                watch.sleep(view, job, r, guard, levels)
                 continue
-            grow.append((job, r))
+            grow.append((job, r, levels))
         jobs = [c[0] for c in cands]  # the candidates' rows: starts first, then grows
         bases = [c[1] for c in cands]
         lengths = [len(c[2]) for c in cands]
@@ -577,18 +579,20 @@ class ArylPolicy(Policy):
         if grow:  # the simulator's rate curves of all running candidates at once
             grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
             curves = view.rate_curves(
-                [j for j, _ in grow], [min(j.max_gpus, j.n_gpus + capacity) for j, _ in grow]
+                [g[0] for g in grow], [min(g[0].max_gpus, g[0].n_gpus + capacity) for g in grow]
             )
             sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
             rates = np.fromiter(chain.from_iterable(curves), dtype=float, count=int(sizes.sum()))
             firsts = np.cumsum(sizes) - sizes
-            r = np.repeat(np.fromiter((r for _, r in grow), dtype=float, count=len(grow)), sizes)
+            r = np.repeat(np.fromiter((g[1] for g in grow), dtype=float, count=len(grow)), sizes)
             flat = r / np.repeat(rates[firsts], sizes) - r / rates
             # a row's largest value is r / rates[0] - r / max(rates) bit for bit (r > 0:
             # rounded division and subtraction are monotone), the test the rows pass
             best = np.maximum.reduceat(flat, firsts)
             keep = (sizes > 1) & (best > guard)
-            for (job, r_job), ok, size in zip(grow, keep.tolist(), sizes.tolist(), strict=True):
+            for (job, r_job, levels), ok, size in zip(
+                grow, keep.tolist(), sizes.tolist(), strict=True
+            ):
                 if ok:
                     jobs.append(job)
                     bases.append(job.n_gpus)
@@ -597,7 +601,7 @@ class ArylPolicy(Policy):
                 # while the free GPUs still reach its threshold, and skips the check it
                 # would fail once they do not (the usual case: a server empties, a hundred
                 # candidates wake, one of them takes the server); a grow wakes it anyway
-                watch.sleep(view, job, r_job, guard)
+                watch.sleep(view, job, r_job, guard, levels)
             flat = flat[np.repeat(keep, sizes)]
         if not jobs:
             return

@@ -110,14 +110,22 @@ class GrowWatch:
                     del self._asleep[idx]
                     self.awake[idx] = job
 
-    def sleep(self, view: ClusterView, job: Job, remaining: float, guard: float) -> None:
+    def sleep(
+        self,
+        view: ClusterView,
+        job: Job,
+        remaining: float,
+        guard: float,
+        bound_levels: tuple | None = None,
+    ) -> None:
         """Put ``job`` to sleep until a grow could save more than ``guard`` seconds (or
-        forever, until its allocation changes, when none ever could)."""
+        forever, until its allocation changes, when none ever could). ``bound_levels``:
+        ``view.bound_levels(job)`` when the caller has it from this round already."""
         del self.awake[job.idx]
         if remaining / job.rate <= guard:
             return  # even an infinitely fast grow saves at most R / rate
         needed = 1.0 / (1.0 / job.rate - guard / remaining) * (1.0 - _MARGIN)
-        prefix, levels, full, own = view.bound_levels(job)
+        prefix, levels, full, own = bound_levels or view.bound_levels(job)
         self._token += 1
         token = self._token
         for classes, speed in levels:

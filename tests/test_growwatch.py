@@ -26,14 +26,14 @@ def test_sleeping_jobs_change_no_decision(speed, monkeypatch):
     slept = []
     real_sleep = GrowWatch.sleep
 
-    def counting_sleep(self, view, job, remaining, guard):
+    def counting_sleep(self, view, job, remaining, guard, bound_levels=None):
         slept.append(job.idx)
-        real_sleep(self, view, job, remaining, guard)
+        real_sleep(self, view, job, remaining, guard, bound_levels)
 
     monkeypatch.setattr(GrowWatch, "sleep", counting_sleep)
     with_sleep = _run(speed, 2)
     assert len(slept) > 100  # the filter was exercised
-    monkeypatch.setattr(GrowWatch, "sleep", lambda self, view, job, remaining, guard: None)
+    monkeypatch.setattr(GrowWatch, "sleep", lambda self, view, job, remaining, guard, levels: None)
     without = _run(speed, 2)
     assert with_sleep[0] == without[0]
     assert with_sleep[1].equals(without[1])

@@ -697,6 +697,10 @@ class Placer:
                 if self._extras_cannot_fit(job, m, free, servers):
                     continue  # what _take would find, without deciding classes or copying
                 classes = ONLY_TRAINING if j in on_training else self.grow_classes(job, m)
+                if classes[1] != self._class_orders(job)[1] and self._extras_cannot_fit(
+                    job, m, free, servers, classes[1]
+                ):
+                    continue  # the fewer classes decided (training only) lack the room
                 took = self._take(job, m, free, classes, servers)
                 if took is not None:
                     free = took
@@ -725,18 +729,25 @@ class Placer:
         return ServerCount(self)
 
     def _extras_cannot_fit(
-        self, job: Job, n: int, free: list[int], servers: ServerCount | None
+        self,
+        job: Job,
+        n: int,
+        free: list[int],
+        servers: ServerCount | None,
+        classes: tuple[int, ...] | None = None,
     ) -> bool:
         """True when growing ``job`` to ``n`` adds extra workers only and they cannot fit
-        whatever classes :meth:`grow_classes` picks (each is a subset of the job's extra
-        classes): :meth:`_take` would return None. Rounds where the knapsack grants many
-        grows that one empty server can take drop most of them here, cheaply. False
-        means nothing (the full check follows)."""
+        in ``classes``, by default in whatever classes :meth:`grow_classes` picks (each
+        is a subset of the job's extra classes): :meth:`_take` would return None (its
+        trial count starts with no new holes, and takes own free GPUs, then empty
+        servers', of each class in turn). Rounds where the knapsack grants many grows
+        that one empty server can take drop most of them here, cheaply. False means
+        nothing (the full check follows)."""
         if not job.n_gpus or job.n_gpus < job.base_gpus:
             return False  # a start, or base workers too: left to _take
         need = n - job.n_gpus
         reach = 0
-        for cls in self._class_orders(job)[1]:
+        for cls in self._class_orders(job)[1] if classes is None else classes:
             if servers is None:
                 reach += free[cls]
             else:  # take_extras' most: own servers' free GPUs, then empty servers
@@ -786,6 +797,11 @@ class Placer:
         reach (own free GPUs always within reach). The placement factor is taken at the
         fewest servers the job could span (its own, plus a new one when they are full);
         it never rises with more servers."""
+        return self.grow_bound(job, n_max)[0]
+
+    def grow_bound(self, job: Job, n_max: int) -> tuple[float, tuple]:
+        """``(rate_bound(job, n_max), bound_levels(job))`` with one pass over the job's
+        servers: a job whose bound fails sleeps on its levels at once."""
         cl = self.cluster
         free = cl.free
         own_free = 0
@@ -801,7 +817,8 @@ class Placer:
             if k > 0:
                 r = prefix[k] * speed
                 best = r if r > best else best
-        return best
+        own = own_free if self.rules.extras_own_or_empty else 0
+        return best, (prefix, levels, not own_free, own)
 
     def _bound_info(self, job: Job) -> tuple:
         """What :meth:`rate_bound` needs of ``job`` that changes only with its allocation:
