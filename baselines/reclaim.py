@@ -7,6 +7,7 @@ the order the engine should remove them.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 
 import numpy as np
@@ -46,9 +47,17 @@ def aryl_reclaim(view: ClusterView, k: int, cost: str = "count") -> list[int]:
     costs = {s: server_cost(s) for s in sim.remaining}
     # the tie-break (busy GPUs) kept alongside, recomputed with the costs it may change
     busy_now = {s: busy(s) for s in costs}
+    # the servers left by (cost, busy GPUs, id), smallest first: a heap rather than a
+    # scan per pick (a reclaim may return dozens of servers out of a hundred); an entry
+    # is stale once its server is picked or its cost recomputed (a new one is pushed)
+    heap = [(c, busy_now[s], s) for s, c in costs.items()]
+    heapq.heapify(heap)
     picked: list[int] = []
     for _ in range(k):
-        s = min(costs, key=lambda x: (costs[x], busy_now[x], x))
+        while True:
+            c, b, s = heapq.heappop(heap)
+            if s in costs and costs[s] == c and busy_now[s] == b:
+                break
         del costs[s]
         pre, sc = sim.effect(s)
         touched = set().union(*(spans[j] for j in pre + sc)) if pre or sc else set()
@@ -58,6 +67,7 @@ def aryl_reclaim(view: ClusterView, k: int, cost: str = "count") -> list[int]:
             if other in costs:
                 costs[other] = server_cost(other)
                 busy_now[other] = busy(other)
+                heapq.heappush(heap, (costs[other], busy_now[other], other))
     return picked
 
 
