@@ -65,6 +65,7 @@ class Placer:
         self._fit_memo: tuple | None = None  # fit's last answer (see fit)
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
+        self._shrink_orders: dict[int, tuple[int, tuple[int, ...]]] = {}  # idx -> (version, order)
 
     def _histograms(self) -> list[list[int]]:
         """Per class, how many servers have each free-GPU count (cached per cluster state)."""
@@ -254,10 +255,8 @@ class Placer:
     def shrink(self, job: Job, remove: int) -> Placement:
         """``job``'s placement after removing ``remove`` workers: lent servers first, then
         the servers holding fewest of its workers (ties: highest id)."""
-        cl = self.cluster
         new = dict(job.placement)
-        order = sorted(new, key=lambda s: (cl.server_class(s) != LENT, new[s], -s))
-        for s in order:
+        for s in self._shrink_order(job):
             if remove == 0:
                 break
             k = min(new[s], remove)
@@ -266,6 +265,20 @@ class Placer:
             if new[s] == 0:
                 del new[s]
         return new
+
+    def _shrink_order(self, job: Job) -> tuple[int, ...]:
+        """The order :meth:`shrink` empties ``job``'s servers in, kept per job and
+        allocation version (what-if shrinks, e.g. a compact start's donors, ask it for
+        every count): a job's servers are all training or lent while it holds them."""
+        hit = self._shrink_orders.get(job.idx)
+        if hit is not None and hit[0] == job.version:
+            return hit[1]
+        if len(self._shrink_orders) > 100_000:
+            self._shrink_orders.clear()
+        cl, place = self.cluster, job.placement
+        order = tuple(sorted(place, key=lambda s: (cl.server_class(s) != LENT, place[s], -s)))
+        self._shrink_orders[job.idx] = (job.version, order)
+        return order
 
     def placement_with(self, job: Job, n: int) -> Placement | None:
         """The placement ``job`` would have with ``n`` GPUs (``{}`` for 0), or None when
