@@ -76,7 +76,6 @@ SWEEPS: dict[str, list] = {
 
 def run_one(param: str | None, value, policy: str, seed: int) -> dict:
     """One run of aryl-15d (with ``param`` set to ``value``): summary and daily usage."""
-
     from aryl_gym.simulate import run_policy
 
     sc = get_scenario("aryl-15d")
@@ -285,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
         "--sections",
-        default="headline,reclaim,reclaim-homogeneous," + ",".join(SWEEPS),
+        default=",".join(["headline", "reclaim", "reclaim-homogeneous", *SWEEPS])
+        + ",readings,ablations-by-speed",
         help="comma-separated: headline, reclaim, reclaim-homogeneous, sweep parameters, "
         "readings and ablations-by-speed",
     )
