@@ -64,8 +64,9 @@ class ArylConfig:
         "min"  # base demand of an elastic job: "min" (docs/model.md) or "requested" (its gpus)
     )
     solver: str = "auto"  # "auto" (greedy when exact), "greedy" or "dp"
-    # --- readings for slower lent GPUs (docs/model.md, "Heterogeneous pools"); each rule
-    # changes nothing when lent GPUs are as fast as training GPUs
+    # --- readings for slower lent GPUs (docs/model.md, "Heterogeneous pools"); no_slow_mix
+    # and lent_start change nothing when lent GPUs are as fast as training GPUs,
+    # elastic_base_on_training acts at any speed
     no_slow_mix: bool = True  # no job mixes training and lent GPUs unless the mix is faster
     elastic_base_on_training: bool = True  # elastic jobs' base workers stay on training servers
     lent_memory_fit: bool = True  # jobs whose model does not fit a T4's memory never use lent GPUs
