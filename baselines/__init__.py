@@ -77,7 +77,9 @@ def _registry() -> dict[str, PolicySpec]:
         _aryl("aryl-elastic-only-requested-base", "elastic-only ablation with base demand at requested GPUs",
               loaning=False, elastic_base="requested"),
         _aryl("aryl-hold-training-starts", "Aryl where a start judged not worth lent GPUs that needs donors' "
-              "training GPUs waits one round for them instead of landing on lent GPUs", hold_training_starts=True),
+              "training GPUs waits one round for them instead of landing on lent GPUs (elastic bases kept on "
+              "training servers, as when this workaround was built)", hold_training_starts=True,
+              elastic_base_on_training=True),
         _aryl("aryl-split-starts", "Aryl whose step 1 takes extra workers back wherever they cost least, "
               "even when the start then spans servers (before compact_starts)", compact_starts=False),
         _aryl("aryl-move-off-lent", "Aryl that moves a job's workers on slow lent GPUs to training servers "

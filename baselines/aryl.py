@@ -68,7 +68,10 @@ class ArylConfig:
     # and lent_start change nothing when lent GPUs are as fast as training GPUs,
     # elastic_base_on_training acts at any speed
     no_slow_mix: bool = True  # no job mixes training and lent GPUs unless the mix is faster
-    elastic_base_on_training: bool = True  # elastic jobs' base workers stay on training servers
+    # elastic jobs' base workers stay on training servers; off: they may start on lent GPUs
+    # when the lent_start verdict says that is sooner (measured faster at 0.4x and at equal
+    # speeds, docs/reproducing-aryl.md "readings")
+    elastic_base_on_training: bool = False
     lent_memory_fit: bool = True  # jobs whose model does not fit a T4's memory never use lent GPUs
     # a queued job starts (partly) on lent GPUs only if it is expected to finish sooner there
     # than by waiting for training GPUs ("if_sooner"), or whenever they are free ("always")

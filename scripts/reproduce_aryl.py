@@ -12,8 +12,8 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
   rule preempts);
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
   speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs);
-* **readings** — Aryl with each reading for slower lent GPUs (docs/model.md) switched off
-  alone and all together, and loaning alone with lent starts whenever GPUs are free
+* **readings** — Aryl with each reading for slower lent GPUs (docs/model.md) switched
+  alone and all off together, and loaning alone with lent starts whenever GPUs are free
   (``--sweep-seeds`` seeds);
 * **ablations-by-speed** — both ablations beside Aryl and the reference point at every
   lent-GPU speed of the sweep (``--sweep-seeds`` seeds): where the paper's order holds.
@@ -47,12 +47,13 @@ RECLAIMS = [
     ("aryl-reclaim-least-busy", "least-busy (DeepBoot's stand-in for Aryl's reclaim)"),
     ("aryl-reclaim-last-lent", "last-lent"),
 ]
-#: the heterogeneity readings (docs/model.md), each switched off alone, then all of them,
-#: and loaning alone with lent starts whenever lent GPUs are free: name -> ArylConfig
+#: the heterogeneity readings (docs/model.md), each switched from Aryl's default alone,
+#: then all of them off, and loaning alone with lent starts whenever lent GPUs are free:
+#: name -> ArylConfig
 READINGS: dict[str, dict] = {
     "aryl": {},
     "aryl/mix-allowed": {"no_slow_mix": False},
-    "aryl/elastic-base-on-lent": {"elastic_base_on_training": False},
+    "aryl/elastic-base-on-training": {"elastic_base_on_training": True},
     "aryl/lent-start-always": {"lent_start": "always"},
     "aryl/no-readings": {
         "no_slow_mix": False,

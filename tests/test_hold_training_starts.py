@@ -17,7 +17,7 @@ from aryl_gym.simulate import run_policy
 
 
 def _lent_starts_judged_not_worth_it(monkeypatch, policy) -> tuple[int, int]:
-    """(starts judged not worth lent GPUs that landed on lent GPUs, starts judged) over
+    """(starts judged not worth lent GPUs whose base landed on lent GPUs, starts judged) over
     2.5 days of ``aryl-15d`` at lent speed 0.4."""
     judged: dict[int, bool] = {}
     sooner = aryl_module._sooner_on_lent
@@ -36,7 +36,8 @@ def _lent_starts_judged_not_worth_it(monkeypatch, policy) -> tuple[int, int]:
             # the last verdict on it (a held start is judged a round before it starts)
             if job.n_gpus and judged.pop(idx, None) is False:
                 counts[1] += 1
-                counts[0] += job.lent_gpus > 0
+                # its base on lent GPUs (extra workers step 2 gave it may go there)
+                counts[0] += job.n_gpus - job.lent_gpus < self._base(job)
         return allocate(self, view)
 
     monkeypatch.setattr(aryl_module.ArylPolicy, "allocate", checked)
