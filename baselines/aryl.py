@@ -156,7 +156,6 @@ class ArylPolicy(Policy):
             None  # (epoch, free GPUs) of the last extras step that granted nothing
         )
         self._release_cache: tuple | None = None  # (time, training release curve)
-        self._shrunk_rates: dict[int, tuple[int, float]] = {}  # idx -> (version, rate at base)
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
         self._sooner_memo: dict[int, SoonerTerms] = {}  # _sooner_on_lent's per-job terms
@@ -184,7 +183,6 @@ class ArylPolicy(Policy):
         self._log_pos = len(view.moved_log)
         self._idle_key: tuple | None = None
         self._release_cache: tuple | None = None
-        self._shrunk_rates = {}
         self._start_rates = {}
         self._sooner_memo = {}
         self._top_rates = {}
@@ -464,30 +462,41 @@ class ArylPolicy(Policy):
         ``[per-GPU value, idx, job, extras left, lent GPUs left]``. The value of a job's
         extras is the remaining-time increase of shrinking it to its base, at the rates
         the engine would apply (``view.rate_with``; a shrink's rate depends on the job's
-        own placement only, so it is kept per allocation version)."""
-        t = view.now
-        donors = []
-        cache = self._shrunk_rates
-        if len(cache) > 50_000:
-            cache.clear()
-        get = cache.get
-        for job in self._holders.jobs.values():
-            n = job.n_gpus
-            extra = n - base(job)
-            if extra > 0:
-                idx = job.idx
-                r = job.est_remaining_work(t)
-                hit = get(idx)
-                if hit is not None and hit[0] == job.version:
-                    shrunk = hit[1]
-                else:
-                    shrunk = view.rate_with(job, n - extra)
-                    cache[idx] = (job.version, shrunk)
-                per_gpu = (r / shrunk - r / job.rate) / extra
-                donors.append([per_gpu, idx, job, extra, job.lent_gpus])
-        # by (per-GPU value, idx): plain list order, decided by those two (idx is unique)
-        donors.sort()
-        return donors
+        own placement only, so it is kept while the job does not move: Holders.shrunk).
+        One array pass over the holders (their remaining work: view.est_remaining_works),
+        the same float operations per job as ``(r / shrunk - r / rate) / extra``."""
+        holders = self._holders
+        jobs = holders.jobs
+        k = len(jobs)
+        if not k:
+            return []
+        shrunk = holders.shrunk
+        if len(shrunk) < k:  # the holders that moved since their last shrink rate
+            for idx, job in jobs.items():
+                if idx not in shrunk:
+                    shrunk[idx] = view.rate_with(job, base(job))
+        ids = np.fromiter(jobs, dtype=np.int64, count=k)
+        rows = holders.rows
+        extra = np.fromiter((rows[i][0] for i in jobs), dtype=np.int64, count=k)
+        lent = np.fromiter((rows[i][1] for i in jobs), dtype=np.int64, count=k)
+        shrunk_rate = np.fromiter(map(shrunk.__getitem__, jobs), dtype=float, count=k)
+        rate = view.job_columns(ids)[0]
+        r = view.est_remaining_works(ids)
+        per_gpu = (r / shrunk_rate - r / rate) / extra
+        # by (per-GPU value, idx), as a sort of the rows as lists would order them
+        order = np.lexsort((ids, per_gpu))
+        listed = list(jobs.values())
+        return [
+            [v, idx, listed[o], e, n_lent]
+            for o, v, idx, e, n_lent in zip(
+                order.tolist(),
+                per_gpu[order].tolist(),
+                ids[order].tolist(),
+                extra[order].tolist(),
+                lent[order].tolist(),
+                strict=True,
+            )
+        ]
 
     @staticmethod
     def _release(
@@ -656,11 +665,16 @@ class Holders:
     their extra workers on training and on lent servers (a shrink removes lent workers
     first), kept as jobs move so a round's fit test needs no pass over them."""
 
-    __slots__ = ("jobs", "_share", "spare_t", "spare_l")
+    __slots__ = ("jobs", "_share", "rows", "shrunk", "spare_t", "spare_l")
 
     def __init__(self) -> None:
         self.jobs: dict[int, Job] = {}
         self._share: dict[int, tuple[int, int]] = {}  # idx -> its extras (training, lent)
+        self.rows: dict[int, tuple[int, int]] = {}  # idx -> (extras, lent GPUs) now
+        # idx -> the rate at its base (ArylPolicy._donors fills it on first need): a
+        # shrink's rate depends on the job's own placement only, so it holds until the
+        # job moves (put or drop forgets it)
+        self.shrunk: dict[int, float] = {}
         self.spare_t = self.spare_l = 0
 
     def put(self, job: Job, extra: int) -> None:
@@ -670,13 +684,16 @@ class Holders:
         on_t, on_l = (extra - lent, lent) if extra > lent else (0, extra)
         self.jobs[job.idx] = job
         self._share[job.idx] = (on_t, on_l)
+        self.rows[job.idx] = (extra, lent)
         self.spare_t += on_t
         self.spare_l += on_l
 
     def drop(self, idx: int) -> None:
+        self.shrunk.pop(idx, None)
         share = self._share.pop(idx, None)
         if share is not None:
             del self.jobs[idx]
+            del self.rows[idx]
             self.spare_t -= share[0]
             self.spare_l -= share[1]
 
@@ -684,6 +701,8 @@ class Holders:
         other = Holders()
         other.jobs = dict(self.jobs)
         other._share = dict(self._share)
+        other.rows = dict(self.rows)
+        other.shrunk = dict(self.shrunk)
         other.spare_t, other.spare_l = self.spare_t, self.spare_l
         return other
 
@@ -730,20 +749,18 @@ def _fit(
 def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
     """When running jobs' training GPUs free up if nothing changes: (estimated finish
     times sorted, cumulative training GPUs freed by then), as lists: they are read one
-    element at a time, where numpy scalars cost more than they save."""
+    element at a time, where numpy scalars cost more than they save. One array pass over
+    the running jobs (view.est_remaining_works), in the order of ``view.running`` (the
+    stable sort's ties)."""
     t = view.now
-    ends, gpus = [], []
-    add_end, add_gpus = ends.append, gpus.append
-    for job in view.running.values():
-        on_training = job.n_gpus - job.lent_gpus
-        rate = job.rate
-        if on_training and rate:
-            p = job.pause_until
-            add_end((t if t >= p else p) + job.est_remaining_work(t) / rate)
-            add_gpus(on_training)
+    running = view.running
+    idx = np.fromiter(running, dtype=np.int64, count=len(running))
+    rate, pause, on_training = view.job_columns(idx)
+    keep = (on_training != 0) & (rate != 0.0)
+    idx, rate, pause, on_training = idx[keep], rate[keep], pause[keep], on_training[keep]
+    ends = np.where(t >= pause, t, pause) + view.est_remaining_works(idx) / rate
     order = np.argsort(ends, kind="stable")
-    cum = np.cumsum(np.asarray(gpus, dtype=np.int64)[order])
-    return np.asarray(ends)[order].tolist(), cum.tolist()
+    return ends[order].tolist(), np.cumsum(on_training[order]).tolist()
 
 
 class SoonerTerms(NamedTuple):

@@ -124,6 +124,15 @@ class Engine:
             limits.append((self._submit[-1] if self._submit else 0.0) + scenario.max_drain_s)
         self._time_limit = min(limits) if limits else None
         self.jobs: list[Job | None] = [None] * n
+        # the running jobs' progress terms by job index, written wherever the engine writes
+        # them on a Job (_mirror): what-if answers over many jobs (est_remaining_works) are
+        # then one array pass instead of one Python call per job
+        self._work = np.zeros(n)
+        self._progress = np.zeros(n)
+        self._rate = np.zeros(n)
+        self._run_from = np.full(n, math.inf)
+        self._pause_until = np.zeros(n)
+        self._n_training = np.zeros(n, dtype=np.int64)  # GPUs on training servers
         self.queue: dict[int, Job] = {}
         self.running: dict[int, Job] = {}
         self.n_done = 0
@@ -645,6 +654,31 @@ class Engine:
         job.run_from = t if t > job.pause_until else job.pause_until
         job.gpu_seconds += job.n_gpus * (t - job.t_alloc)
         job.t_alloc = t
+        self._mirror(job)
+
+    def _mirror(self, job: Job) -> None:
+        """Copy ``job``'s progress terms into the arrays (after every write to them)."""
+        i = job.idx
+        self._progress[i] = job.progress
+        self._rate[i] = job.rate
+        self._run_from[i] = job.run_from
+        self._pause_until[i] = job.pause_until
+        self._n_training[i] = job.n_gpus - job.lent_gpus
+
+    def est_remaining_works(self, idx: np.ndarray, t: float) -> np.ndarray:
+        """``[jobs[i].est_remaining_work(t) for i in idx]`` as one array: the same float
+        operations in the same order, element by element (so the same values)."""
+        start = self._run_from[idx]
+        done = self._progress[idx]
+        run = t > start
+        if run.any():
+            done[run] += self._rate[idx[run]] * (t - start[run])
+        left = self._work[idx] - done
+        return np.where(left > 0.0, left * self._est[idx], 0.0)
+
+    def job_columns(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rate, pause_until, GPUs on training servers)`` of jobs ``idx`` as arrays."""
+        return self._rate[idx], self._pause_until[idx], self._n_training[idx]
 
     def _move_workers(self, job: Job, new: dict[int, int]) -> None:
         cl = self.cluster
@@ -694,6 +728,7 @@ class Engine:
         job.run_from = job.t_update if job.t_update > job.pause_until else job.pause_until
         job.seg_progress = job.progress
         job.seg_run_start = job.pause_until
+        self._mirror(job)
         self._schedule_completion(job)
 
     def _schedule_completion(self, job: Job) -> None:
@@ -722,6 +757,7 @@ class Engine:
         job.version += 1
         job.preemptions += 1
         job.queued_since = t
+        self._mirror(job)
         del self.running[job.idx]
         self.queue[job.idx] = job
         return lost_gs if lost > 0 else 0.0
@@ -736,6 +772,7 @@ class Engine:
         job.run_from = math.inf
         job.finish = t
         job.rate = 0.0
+        self._mirror(job)
         del self.running[job.idx]
         self.n_done += 1
 
@@ -751,6 +788,8 @@ class Engine:
         )  # fmt: skip
         self.jobs[i] = job
         self.queue[i] = job
+        self._work[i] = job.work
+        self._mirror(job)
 
     # ------------------------------------------------------------------ end of episode
     def _peek_point(self, kind: str) -> DecisionPoint:

@@ -74,6 +74,11 @@ def check_invariants(e: Engine) -> None:
             fail(f"job {job.job_id!r}: progress {job.progress} beyond work {job.work}")
         if job.run_from != max(job.t_update, job.pause_until):
             fail(f"job {job.job_id!r}: run_from {job.run_from} is not max(t_update, pause_until)")
+        mirror = (e._progress[idx], e._rate[idx], e._run_from[idx], e._pause_until[idx])
+        if mirror != (job.progress, job.rate, job.run_from, job.pause_until) or (
+            e._n_training[idx] != job.n_gpus - job.lent_gpus or e._work[idx] != job.work
+        ):
+            fail(f"job {job.job_id!r}: the engine's progress arrays miss a change")
     for job in e.queue.values():
         if job.state != QUEUED or job.n_gpus or job.placement:
             fail(f"queued job {job.job_id!r} holds GPUs")

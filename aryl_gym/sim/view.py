@@ -109,6 +109,16 @@ class ClusterView:
         n = job.gpus if n_gpus is None else n_gpus
         return job.est_remaining_work(self._e.t) / float(job.speedup[n])
 
+    def est_remaining_works(self, idx: np.ndarray) -> np.ndarray:
+        """``[job(i).est_remaining_work(now) for i in idx]`` (job indexes, int array) as
+        one array: the same values, in one array pass."""
+        return self._e.est_remaining_works(idx, self._e.t)
+
+    def job_columns(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rate, pause_until, n_gpus - lent_gpus)`` of the jobs ``idx`` as arrays
+        (copies: the Jobs' fields of the same names, as of now)."""
+        return self._e.job_columns(idx)
+
     def lost_work_if_preempted(self, job: Job) -> float:
         """Work since the job's last checkpoint (what a preemption now would lose)."""
         return job.work_since_checkpoint(self._e.t, self._e.dyn.checkpoint_interval_s)
