@@ -470,33 +470,34 @@ class ArylPolicy(Policy):
         k = len(jobs)
         if not k:
             return []
-        shrunk = holders.shrunk
-        if len(shrunk) < k:  # the holders that moved since their last shrink rate
-            for idx, job in jobs.items():
-                if idx not in shrunk:
-                    shrunk[idx] = view.rate_with(job, base(job))
         ids = np.fromiter(jobs, dtype=np.int64, count=k)
-        rows = holders.rows
-        extra = np.fromiter((rows[i][0] for i in jobs), dtype=np.int64, count=k)
-        lent = np.fromiter((rows[i][1] for i in jobs), dtype=np.int64, count=k)
-        shrunk_rate = np.fromiter(map(shrunk.__getitem__, jobs), dtype=float, count=k)
+        shrunk = holders.shrunk[ids]
+        unknown = np.isnan(shrunk)
+        if unknown.any():  # the holders that moved since their last shrink rate
+            for i in np.flatnonzero(unknown).tolist():
+                idx = int(ids[i])
+                job = jobs[idx]
+                shrunk[i] = holders.shrunk[idx] = view.rate_with(job, base(job))
+        extra = holders.extra[ids]
+        lent = holders.lent[ids]
         rate = view.job_columns(ids)[0]
         r = view.est_remaining_works(ids)
-        per_gpu = (r / shrunk_rate - r / rate) / extra
+        per_gpu = (r / shrunk - r / rate) / extra
         # by (per-GPU value, idx), as a sort of the rows as lists would order them
         order = np.lexsort((ids, per_gpu))
-        listed = list(jobs.values())
-        return [
-            [v, idx, listed[o], e, n_lent]
-            for o, v, idx, e, n_lent in zip(
-                order.tolist(),
-                per_gpu[order].tolist(),
-                ids[order].tolist(),
-                extra[order].tolist(),
-                lent[order].tolist(),
-                strict=True,
+        return list(
+            map(
+                list,
+                zip(
+                    per_gpu[order].tolist(),
+                    ids[order].tolist(),
+                    map(list(jobs.values()).__getitem__, order.tolist()),
+                    extra[order].tolist(),
+                    lent[order].tolist(),
+                    strict=True,
+                ),
             )
-        ]
+        )
 
     @staticmethod
     def _release(
@@ -663,37 +664,46 @@ class ArylPolicy(Policy):
 class Holders:
     """Running elastic jobs above their base (step 1's donors) by index, and the sums of
     their extra workers on training and on lent servers (a shrink removes lent workers
-    first), kept as jobs move so a round's fit test needs no pass over them."""
+    first), kept as jobs move so a round's fit test needs no pass over them. Their extras,
+    lent GPUs and rate at base are kept in arrays by job index too, so that the donors'
+    values are one array pass (ArylPolicy._donors)."""
 
-    __slots__ = ("jobs", "_share", "rows", "shrunk", "spare_t", "spare_l")
+    __slots__ = ("jobs", "_share", "extra", "lent", "shrunk", "spare_t", "spare_l")
 
     def __init__(self) -> None:
         self.jobs: dict[int, Job] = {}
         self._share: dict[int, tuple[int, int]] = {}  # idx -> its extras (training, lent)
-        self.rows: dict[int, tuple[int, int]] = {}  # idx -> (extras, lent GPUs) now
-        # idx -> the rate at its base (ArylPolicy._donors fills it on first need): a
-        # shrink's rate depends on the job's own placement only, so it holds until the
-        # job moves (put or drop forgets it)
-        self.shrunk: dict[int, float] = {}
+        # by job index, read for the holders only: extras and lent GPUs now, and the rate
+        # at its base (NaN until ArylPolicy._donors needs it): a shrink's rate depends on
+        # the job's own placement only, so it holds until the job moves (put)
+        self.extra = np.zeros(0, dtype=np.int64)
+        self.lent = np.zeros(0, dtype=np.int64)
+        self.shrunk = np.zeros(0)
         self.spare_t = self.spare_l = 0
 
     def put(self, job: Job, extra: int) -> None:
         """``job`` holds ``extra`` > 0 workers above its base now."""
-        self.drop(job.idx)
+        idx = job.idx
+        self.drop(idx)
         lent = job.lent_gpus
         on_t, on_l = (extra - lent, lent) if extra > lent else (0, extra)
-        self.jobs[job.idx] = job
-        self._share[job.idx] = (on_t, on_l)
-        self.rows[job.idx] = (extra, lent)
+        self.jobs[idx] = job
+        self._share[idx] = (on_t, on_l)
         self.spare_t += on_t
         self.spare_l += on_l
+        if idx >= len(self.extra):  # room for more job indexes (doubling)
+            size = max(2 * len(self.extra), idx + 1, 1024)
+            self.extra = np.concatenate([self.extra, np.zeros(size - len(self.extra), np.int64)])
+            self.lent = np.concatenate([self.lent, np.zeros(size - len(self.lent), np.int64)])
+            self.shrunk = np.concatenate([self.shrunk, np.full(size - len(self.shrunk), np.nan)])
+        self.extra[idx] = extra
+        self.lent[idx] = lent
+        self.shrunk[idx] = np.nan
 
     def drop(self, idx: int) -> None:
-        self.shrunk.pop(idx, None)
         share = self._share.pop(idx, None)
         if share is not None:
             del self.jobs[idx]
-            del self.rows[idx]
             self.spare_t -= share[0]
             self.spare_l -= share[1]
 
@@ -701,8 +711,11 @@ class Holders:
         other = Holders()
         other.jobs = dict(self.jobs)
         other._share = dict(self._share)
-        other.rows = dict(self.rows)
-        other.shrunk = dict(self.shrunk)
+        other.extra, other.lent, other.shrunk = (
+            self.extra.copy(),
+            self.lent.copy(),
+            self.shrunk.copy(),
+        )
         other.spare_t, other.spare_l = self.spare_t, self.spare_l
         return other
 
