@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections.abc import Iterator
+from heapq import heappush
 
 from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
@@ -100,15 +101,16 @@ class GrowWatch:
                             del asleep[idx]
                             self.awake[idx] = job
         self._log_pos = len(log)
+        asleep, awake, pop = self._asleep, self.awake, heapq.heappop
         for classes, heap in self._heaps.items():
             if not heap:
                 continue
             reach = view.extra_room_of(classes)
             while heap and heap[0][0] <= reach:
-                _, token, idx, job = heapq.heappop(heap)
-                if self._asleep.get(idx) == token:
-                    del self._asleep[idx]
-                    self.awake[idx] = job
+                _, token, idx, job = pop(heap)
+                if asleep.get(idx) == token:
+                    del asleep[idx]
+                    awake[idx] = job
 
     def sleep(
         self,
@@ -121,30 +123,36 @@ class GrowWatch:
         """Put ``job`` to sleep until a grow could save more than ``guard`` seconds (or
         forever, until its allocation changes, when none ever could). ``bound_levels``:
         ``view.bound_levels(job)`` when the caller has it from this round already."""
-        del self.awake[job.idx]
-        if remaining / job.rate <= guard:
+        idx = job.idx
+        del self.awake[idx]
+        rate = job.rate
+        if remaining / rate <= guard:
             return  # even an infinitely fast grow saves at most R / rate
-        needed = 1.0 / (1.0 / job.rate - guard / remaining) * (1.0 - _MARGIN)
+        needed = 1.0 / (1.0 / rate - guard / remaining) * (1.0 - _MARGIN)
         prefix, levels, full, own = bound_levels or view.bound_levels(job)
         self._token += 1
         token = self._token
+        n = len(prefix)
+        heaps = self._heaps
+        asleep = False
         for classes, speed in levels:
             tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
-            if tau < len(prefix):
+            if tau < n:
                 # own free GPUs (not in the room measure) only fall unless a server of the
                 # job frees more, which wakes it below: counting them now stays conservative
-                heapq.heappush(
-                    self._heaps.setdefault(classes, []), (tau - own, token, job.idx, job)
-                )
-                self._asleep[job.idx] = token
+                heap = heaps.get(classes)
+                if heap is None:
+                    heap = heaps[classes] = []
+                heappush(heap, (tau - own, token, idx, job))
+                asleep = True
         # the bound counted a new server (full) or the own free GPUs now (own): it lapses
         # when one of the job's servers frees a GPU
-        if full or own:
-            self._asleep[job.idx] = token
-            if self._registered.get(job.idx) != job.version:
-                for s in job.placement:
-                    self._on_server.setdefault(s, {})[job.idx] = job
-                self._registered[job.idx] = job.version
+        if asleep or full or own:
+            self._asleep[idx] = token
+        if (full or own) and self._registered.get(idx) != job.version:
+            for s in job.placement:
+                self._on_server.setdefault(s, {})[idx] = job
+            self._registered[idx] = job.version
 
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""
