@@ -818,14 +818,22 @@ class Placer:
         cl = self.cluster
         free = cl.free
         own_free = 0
-        servers, levels, p_full, p_free = self._bound_info(job)
+        # _bound_info's kept answer and extra_room's, looked up here (a call per watched
+        # job and level costs more than the lookups)
+        hit = self._bound_jobs.get(job.idx)
+        info = hit[1] if hit is not None and hit[0] == job.version else self._bound_info(job)
+        servers, levels, p_full, p_free = info
         for s in servers:
             own_free += free[s]
         prefix = p_free if own_free else p_full
         k_max = min(n_max - job.n_gpus, len(prefix) - 1)
         best = 0.0
+        rooms = self._room if self._room_key == cl.version else {}
         for reach_classes, speed in levels:
-            reach = own_free + self.extra_room(reach_classes)
+            room = rooms.get(reach_classes)
+            if room is None:
+                room = self.extra_room(reach_classes)
+            reach = own_free + room
             k = reach if reach < k_max else k_max
             if k > 0:
                 r = prefix[k] * speed
