@@ -650,6 +650,8 @@ class ArylPolicy(Policy):
             if not failed.any() or attempt == 2:
                 break
             kept = np.flatnonzero(~failed)
+            if not kept.size:
+                return  # every candidate's pick failed the guard: no grow this round
             jobs = [jobs[i] for i in kept]
             bases = [bases[i] for i in kept]
             lengths = [lengths[i] for i in kept]

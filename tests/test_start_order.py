@@ -88,3 +88,20 @@ def test_reorder_moves_only_grown_starts():
 
     _bases_before_extras(out, base_out, [_J(5), _J(6), _J(7)])
     assert list(out.items()) == [(5, 2), (7, 1), (6, 4), (9, 0), (8, 3)]
+
+
+@pytest.mark.shared
+def test_a_round_whose_every_grow_fails_the_resize_guard_grants_none():
+    """Regression: when every running candidate's pick failed the resize guard, the
+    knapsack's second pass had no row left and ``_extras`` crashed (numpy max of an empty
+    array). Seen on the PAI 2023 trace at load 1.3, lent GPUs at 0.4x, seed 2."""
+    from aryl_gym.scenarios import get_scenario, scenario_with_trace
+    from aryl_gym.simulate import run_policy
+    from tests.conftest import shared_path
+
+    trace = shared_path("traces", "train_alibaba_pai_openb2023_pods.csv")
+    sc = scenario_with_trace(get_scenario("small"), trace=trace, target_load=1.3)
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
+    res = run_policy(sc, ArylPolicy(ArylConfig()), 2)
+    s = res.summary
+    assert s["jobs_finished"] + s["jobs_unfinished"] == s["jobs_total"] > 0
