@@ -105,3 +105,25 @@ def test_a_round_whose_every_grow_fails_the_resize_guard_grants_none():
     res = run_policy(sc, ArylPolicy(ArylConfig()), 2)
     s = res.summary
     assert s["jobs_finished"] + s["jobs_unfinished"] == s["jobs_total"] > 0
+
+
+@pytest.mark.parametrize(
+    "reading,acts",
+    [
+        ({"no_slow_mix": False}, False),
+        ({"lent_start": "always"}, False),
+        ({"lent_memory_fit": False}, False),
+        ({"elastic_base_on_training": True}, True),
+    ],
+)
+def test_which_readings_for_slower_lent_gpus_act_at_equal_speeds(reading, acts):
+    """docs/model.md: of the readings, only ``elastic_base_on_training`` acts when lent
+    GPUs are as fast as training GPUs (``small`` is such a scenario)."""
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import run_policy
+
+    sc = get_scenario("small")
+    assert sc.cluster.inference_gpu_speed == sc.cluster.training_gpu_speed
+    default = run_policy(sc, ArylPolicy(ArylConfig()), 0).records("jobs")
+    switched = run_policy(sc, ArylPolicy(ArylConfig(**reading)), 0).records("jobs")
+    assert default.equals(switched) is not acts
