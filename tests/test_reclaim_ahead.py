@@ -104,14 +104,20 @@ def test_return_early_gives_the_server_back_and_release_lends_again():
     assert e.held == 0 and e.cluster.n_lent == lent_before  # lent again (no loan delay)
 
 
-def test_a_demand_rise_uses_the_held_server_before_reclaiming():
-    env = ReclaimAheadEnv("small")
-    spec = env.episode_spec(1)
+def _aryl_engine_lent_then(lent_after: int, **engine_kwargs):
+    """Aryl and an engine on ``small``'s workload whose inference demand lends 3 servers at
+    t = 0 and leaves ``lent_after`` lent from t = 3600 s: (policy, engine, demand, n_inf)."""
+    spec = ReclaimAheadEnv("small").episode_spec(1)
     n_inf = spec.scenario.cluster.inference_servers
-    demand = (np.array([0.0, 3600.0]), np.array([n_inf - 3, n_inf - 2]))  # 3 lent, then 2
+    demand = (np.array([0.0, 3600.0]), np.array([n_inf - 3, n_inf - lent_after]))
     p = make_policy("aryl")
-    e = Engine(spec.scenario, spec.jobs, demand, seed=0, rules=p.rules, check_invariants=True)
+    e = Engine(spec.scenario, spec.jobs, demand, seed=0, rules=p.rules, **engine_kwargs)
     p.reset(e.view, 0)
+    return p, e, demand, n_inf
+
+
+def test_a_demand_rise_uses_the_held_server_before_reclaiming():
+    p, e, _, _ = _aryl_engine_lent_then(2, check_invariants=True)
     point = e.advance()
     assert point.kind == ALLOCATE and e.cluster.n_lent == 3
     with pytest.raises(InvalidDecision, match="not lent"):
@@ -174,13 +180,7 @@ def test_demand_forecast():
 
 
 def test_follow_picks_arys_plan_in_order_at_a_reclaim_of_two():
-    env = ReclaimAheadEnv("small")
-    spec = env.episode_spec(1)
-    n_inf = spec.scenario.cluster.inference_servers
-    demand = (np.array([0.0, 3600.0]), np.array([n_inf - 3, n_inf - 1]))  # 3 lent, then 1
-    p = make_policy("aryl")
-    e = Engine(spec.scenario, spec.jobs, demand, seed=0, rules=p.rules)
-    p.reset(e.view, 0)
+    p, e, demand, n_inf = _aryl_engine_lent_then(1)
     point = Driver(e, p).run_until(lambda q: q.kind == "reclaim")
     assert point.k == 2 and e.cluster.n_lent == 3
     plan = list(p.reclaim(e.view, 2))
