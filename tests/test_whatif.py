@@ -275,6 +275,22 @@ def check_can_place(driver: Driver, point: DecisionPoint, rng) -> None:
             assert e.rules.extras_own_or_empty and e.grows_cut > cut and got < n, (idx, n, got)
 
 
+def check_remaining_works(driver: Driver, point: DecisionPoint, rng) -> None:
+    """(e) the array answers over many jobs equal each job's own fields and estimate,
+    bit for bit (the engine mirrors the progress terms it writes)."""
+    view = point.view
+    jobs = list(view.running.values()) + list(view.queued.values())
+    if jobs:
+        idx = np.array([j.idx for j in jobs], dtype=np.int64)
+        expected = [j.est_remaining_work(view.now) for j in jobs]
+        assert view.est_remaining_works(idx).tolist() == expected
+        rate, pause, on_training = view.job_columns(idx)
+        assert rate.tolist() == [j.rate for j in jobs]
+        assert pause.tolist() == [j.pause_until for j in jobs]
+        assert on_training.tolist() == [j.n_gpus - j.lent_gpus for j in jobs]
+    driver.decide(point)
+
+
 Check = Callable[[Driver, DecisionPoint, np.random.Generator], None]
 #: name -> (kind of point, check, share of those points claimed: reclaims are rare)
 CHECKS: dict[str, tuple[str, Check, float]] = {
@@ -282,6 +298,7 @@ CHECKS: dict[str, tuple[str, Check, float]] = {
     "reclaim_effect": (RECLAIM, check_reclaim_effect, 1.0),
     "lost_if_preempted": (ALLOCATE, check_lost_if_preempted, 0.4),
     "can_place": (ALLOCATE, check_can_place, 0.4),
+    "remaining_works": (ALLOCATE, check_remaining_works, 0.4),
 }
 
 
