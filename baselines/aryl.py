@@ -670,49 +670,50 @@ class Holders:
     lent GPUs and rate at base are kept in arrays by job index too, so that the donors'
     values are one array pass (ArylPolicy._donors)."""
 
-    __slots__ = ("jobs", "_share", "extra", "lent", "shrunk", "spare_t", "spare_l")
+    __slots__ = ("jobs", "extra", "lent", "shrunk", "spare_t", "spare_l")
 
     def __init__(self) -> None:
         self.jobs: dict[int, Job] = {}
-        self._share: dict[int, tuple[int, int]] = {}  # idx -> its extras (training, lent)
-        # by job index, read for the holders only: extras and lent GPUs now, and the rate
-        # at its base (NaN until ArylPolicy._donors needs it): a shrink's rate depends on
-        # the job's own placement only, so it holds until the job moves (put)
+        # by job index, read for the holders only: extras and lent GPUs when put, and the
+        # rate at its base (NaN until ArylPolicy._donors needs it): a shrink's rate depends
+        # on the job's own placement only, so it holds until the job moves (put)
         self.extra = np.zeros(0, dtype=np.int64)
         self.lent = np.zeros(0, dtype=np.int64)
         self.shrunk = np.zeros(0)
         self.spare_t = self.spare_l = 0
 
+    def _share(self, idx: int) -> tuple[int, int]:
+        """A holder's extras on training and on lent servers (a shrink removes lent ones
+        first, so its lent GPUs are extras up to its count of extras)."""
+        extra, lent = int(self.extra[idx]), int(self.lent[idx])
+        return (extra - lent, lent) if extra > lent else (0, extra)
+
     def put(self, job: Job, extra: int) -> None:
         """``job`` holds ``extra`` > 0 workers above its base now."""
         idx = job.idx
         self.drop(idx)
-        lent = job.lent_gpus
-        on_t, on_l = (extra - lent, lent) if extra > lent else (0, extra)
-        self.jobs[idx] = job
-        self._share[idx] = (on_t, on_l)
-        self.spare_t += on_t
-        self.spare_l += on_l
         if idx >= len(self.extra):  # room for more job indexes (doubling)
             size = max(2 * len(self.extra), idx + 1, 1024)
-            self.extra = np.concatenate([self.extra, np.zeros(size - len(self.extra), np.int64)])
-            self.lent = np.concatenate([self.lent, np.zeros(size - len(self.lent), np.int64)])
-            self.shrunk = np.concatenate([self.shrunk, np.full(size - len(self.shrunk), np.nan)])
+            self.extra = _extended(self.extra, size, 0)
+            self.lent = _extended(self.lent, size, 0)
+            self.shrunk = _extended(self.shrunk, size, np.nan)
+        self.jobs[idx] = job
         self.extra[idx] = extra
-        self.lent[idx] = lent
+        self.lent[idx] = job.lent_gpus
         self.shrunk[idx] = np.nan
+        on_t, on_l = self._share(idx)
+        self.spare_t += on_t
+        self.spare_l += on_l
 
     def drop(self, idx: int) -> None:
-        share = self._share.pop(idx, None)
-        if share is not None:
-            del self.jobs[idx]
-            self.spare_t -= share[0]
-            self.spare_l -= share[1]
+        if self.jobs.pop(idx, None) is not None:
+            on_t, on_l = self._share(idx)
+            self.spare_t -= on_t
+            self.spare_l -= on_l
 
     def copy(self) -> Holders:
         other = Holders()
         other.jobs = dict(self.jobs)
-        other._share = dict(self._share)
         other.extra, other.lent, other.shrunk = (
             self.extra.copy(),
             self.lent.copy(),
@@ -720,6 +721,11 @@ class Holders:
         )
         other.spare_t, other.spare_l = self.spare_t, self.spare_l
         return other
+
+
+def _extended(a: np.ndarray, size: int, fill) -> np.ndarray:
+    """``a`` followed by ``fill`` up to ``size`` elements (same dtype)."""
+    return np.concatenate([a, np.full(size - len(a), fill, dtype=a.dtype)])
 
 
 def _bases_before_extras(out: dict[int, int], base_out: dict[int, int], started) -> None:
