@@ -24,10 +24,9 @@ The filter only skips jobs the exact checks would skip too: decisions are unchan
 
 from __future__ import annotations
 
-import heapq
 from bisect import bisect_right
 from collections.abc import Iterator
-from heapq import heappush
+from heapq import heappop, heappush
 
 from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
@@ -101,7 +100,7 @@ class GrowWatch:
                             del asleep[idx]
                             self.awake[idx] = job
         self._log_pos = len(log)
-        asleep, awake, pop = self._asleep, self.awake, heapq.heappop
+        asleep, awake, pop = self._asleep, self.awake, heappop
         for classes, heap in self._heaps.items():
             if not heap:
                 continue
