@@ -98,17 +98,19 @@ def time_solver(args, solver: str) -> tuple[list[float], list[float], int]:
     policy._sync(view)  # index the jobs once; each timed call starts from this index
     watch, holders, log_pos = policy._watch.copy(), policy._holders.copy(), policy._log_pos
     mixed = dict(policy._mixed)  # move_off_lent's index (empty unless that option is on)
-    granted = 0
-    for _ in range(args.warmup):
+
+    def restore() -> None:  # a fresh decision every time, from the same index
         policy._idle_key = None
         policy._watch, policy._holders, policy._log_pos = watch.copy(), holders.copy(), log_pos
         policy._mixed = dict(mixed)
+
+    granted = 0
+    for _ in range(args.warmup):
+        restore()
         policy.allocate(view)
     times, cpu = [], []
     for _ in range(args.repeat):
-        policy._idle_key = None  # a fresh decision every time
-        policy._watch, policy._holders, policy._log_pos = watch.copy(), holders.copy(), log_pos
-        policy._mixed = dict(mixed)
+        restore()
         t0, c0 = time.perf_counter(), time.thread_time()
         alloc = policy.allocate(view)
         times.append((time.perf_counter() - t0) * 1e3)
