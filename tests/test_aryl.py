@@ -10,6 +10,8 @@ inference side takes ``k`` servers back at t=100.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -435,3 +437,39 @@ def test_deepboot_knapsack_thrashes_and_starves_short_jobs_where_aryl_does_not()
     assert db["churn"] > 5 * aryl["churn"]
     assert db["short_jct"] > 2 * aryl["short_jct"]
     assert db["short_done"] < aryl["short_done"]
+
+
+@pytest.mark.shared
+def test_a_round_whose_every_grow_fails_the_resize_guard_grants_none():
+    """Regression: when every running candidate's pick failed the resize guard, the
+    knapsack's second pass had no row left and ``_extras`` crashed (numpy max of an empty
+    array). Seen on the PAI 2023 trace at load 1.3, lent GPUs at 0.4x, seed 2."""
+    from aryl_gym.scenarios import get_scenario, scenario_with_trace
+    from aryl_gym.simulate import run_policy
+    from tests.conftest import shared_path
+
+    trace = shared_path("traces", "train_alibaba_pai_openb2023_pods.csv")
+    sc = scenario_with_trace(get_scenario("small"), trace=trace, target_load=1.3)
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
+    res = run_policy(sc, ArylPolicy(ArylConfig()), 2)
+    s = res.summary
+    assert s["jobs_finished"] + s["jobs_unfinished"] == s["jobs_total"] > 0
+
+
+@pytest.mark.parametrize(
+    "reading,acts",
+    [
+        ({"no_slow_mix": False}, False),
+        ({"lent_start": "always"}, False),
+        ({"lent_memory_fit": False}, False),
+        ({"elastic_base_on_training": True}, True),
+    ],
+)
+def test_which_readings_for_slower_lent_gpus_act_at_equal_speeds(reading, acts):
+    """docs/model.md: of the readings, only ``elastic_base_on_training`` acts when lent
+    GPUs are as fast as training GPUs (``small`` is such a scenario)."""
+    sc = get_scenario("small")
+    assert sc.cluster.inference_gpu_speed == sc.cluster.training_gpu_speed
+    default = run_policy(sc, ArylPolicy(ArylConfig()), 0).records("jobs")
+    switched = run_policy(sc, ArylPolicy(ArylConfig(**reading)), 0).records("jobs")
+    assert default.equals(switched) is not acts
