@@ -30,13 +30,14 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Container
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import chain
 from typing import NamedTuple
 
 import numpy as np
 from aryl_gym.baselines import mckp
 from aryl_gym.baselines.compact_start import ShrinkLedger, clear_servers_for
 from aryl_gym.baselines.growwatch import GrowWatch
+from aryl_gym.baselines.overdue import OverdueWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
 
@@ -92,9 +93,13 @@ class ArylConfig:
     # on the cluster as the round found it (so, with donors shrinking in the same round,
     # possibly slow lent GPUs), is kept on training servers (Allocation.on_training)
     pin_training_starts: bool = True
-    # lent_start="if_sooner": the wait for training GPUs also counts the base demand of
-    # the queued jobs ahead in step 1's order (they take the training GPUs first)
-    lent_wait_counts_queue: bool = False
+    # lent_start="if_sooner": the wait still ahead of a queued job is at least the time it
+    # has waited already (ski rental: wait while the waiting costs less than lent GPUs would,
+    # then start on them; never worse than twice the better choice made knowing the wait).
+    # The running jobs' releases alone promise training GPUs soon to jobs that the queue
+    # ahead keeps waiting: without it loaning alone equals the reference point at 0.4x
+    # (aryl-15d, 5 seeds: 1.025x with it, Aryl level; docs/reproducing-aryl.md "readings")
+    lent_wait_at_least_waited: bool = True
     # a job whose extra workers went to slow lent GPUs (the mix beat training GPUs alone
     # while training servers were full) moves them to training servers once these have
     # room and the move saves more than a resize costs (Allocation.to_training): growing
@@ -159,6 +164,7 @@ class ArylPolicy(Policy):
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
         self._sooner_memo: dict[int, SoonerTerms] = {}  # _sooner_on_lent's per-job terms
+        self._overdue = OverdueWatch()  # lent_wait_at_least_waited: jobs the floor acts on
         self._top_rates: dict[int, float] = {}  # idx -> its rate at max_gpus on the fastest GPUs
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
         key = self._sjf_key if cfg.order == "sjf" else fifo_key
@@ -185,6 +191,7 @@ class ArylPolicy(Policy):
         self._release_cache: tuple | None = None
         self._start_rates = {}
         self._sooner_memo = {}
+        self._overdue.clear()
         self._top_rates = {}
         self._queue.clear()
         self._started = []
@@ -250,8 +257,6 @@ class ArylPolicy(Policy):
             return b <= free_t + spare_t + ((free_l + spare_l) if may_lend else 0)
 
         started: list[Job] = []
-        started_demand = 0  # base GPUs of the jobs step 1 started so far
-        ahead: tuple | None = None  # lent_wait_counts_queue: queued demand in step 1's order
         waits: tuple | None = None  # built on first need: when training GPUs free up
         # queued jobs' start rates depend on the free-GPU histogram alone
         # (view.free_histogram): kept per histogram, which busy clusters revisit often
@@ -269,6 +274,7 @@ class ArylPolicy(Policy):
         # for training GPUs this round (_late_on_lent); fits skips the group's rest
         lent_late: set[int] = set()
         late: dict[int, float | None] = {}  # per base: _late_on_lent's threshold
+        overdue: dict[int, int] | None = None  # lent_wait_at_least_waited: OverdueWatch.counts
         # compact_starts: the round's changes, server by server (built on first start)
         ledger: ShrinkLedger | None = None
         pinned: set[int] = set()  # starts kept on training servers (Allocation.on_training)
@@ -278,25 +284,27 @@ class ArylPolicy(Policy):
             if may_lend and b > free_t and slow_lent and cfg.lent_start == "if_sooner":
                 if waits is None:
                     waits = self._release_curve(view)
-                free_eff = free_t
-                if cfg.lent_wait_counts_queue:
-                    if ahead is None:
-                        ahead = self._demand_ahead(view)
-                    i = bisect_left(ahead[0], self._queue_key(job))
-                    free_eff -= (ahead[1][i - 1] if i else 0) - started_demand
+                floor = view.now - job.queued_since if cfg.lent_wait_at_least_waited else 0.0
                 may_lend = _sooner_on_lent(
-                    view, job, b, free_eff, waits, start_rates, lent_speed, self._sooner_memo
+                    view, job, b, free_t, waits, start_rates, lent_speed, self._sooner_memo, floor
                 )
                 if not may_lend and not fits(b, False):
                     # waits for training GPUs, and so does every later job of its group
                     # when the verdict holds for all of them (_late_on_lent)
-                    if cfg.order == "sjf" and not cfg.lent_wait_counts_queue:
+                    if cfg.order == "sjf":
                         x = late.get(b, late)
                         if x is late:
                             x = late[b] = _late_on_lent(view, b, waits, lent_speed)
                         hit = self._sooner_memo[job.idx]
                         if x is not None and hit.remaining / hit.speedup >= x:
-                            lent_late.add(b)
+                            # ... unless the group holds an overdue job, whose verdict
+                            # the wait floor may turn (baselines/overdue.py)
+                            if cfg.lent_wait_at_least_waited and overdue is None:
+                                t_speed = view.scenario.cluster.training_gpu_speed
+                                c = 1.0 / lent_speed - 1.0 / t_speed
+                                overdue = self._overdue.counts(view, self._base, c)
+                            if not overdue or not overdue.get(b):
+                                lent_late.add(b)
                     continue
             # Aryl means the start for training GPUs alone (judged not worth slow lent
             # ones, or training GPUs suffice, or no lent GPU is free); the engine decides
@@ -351,7 +359,6 @@ class ArylPolicy(Policy):
             free_l -= b - use_t
             out[job.idx] = b
             started.append(job)
-            started_demand += b
             if pin:
                 pinned.add(job.idx)
         self._started = [j.idx for j in started]
@@ -411,11 +418,6 @@ class ArylPolicy(Policy):
             free_t -= lent
             free_l += lent
         return free_t, free_l
-
-    def _demand_ahead(self, view: ClusterView) -> tuple[list, list[int]]:
-        """Queued jobs' keys in step 1's order and the cumulative base demand up to each."""
-        items = sorted((self._queue_key(j), self._base(j)) for j in view.queued.values())
-        return [k for k, _ in items], list(accumulate(b for _, b in items))
 
     def _sync(self, view: ClusterView) -> None:
         """Bring the job indexes up to date with the placement changes since last time."""
@@ -835,12 +837,14 @@ def _sooner_on_lent(
     rates: dict[tuple, float | None],
     lent_speed: float,
     memo: dict[int, SoonerTerms] | None = None,
+    min_wait: float = 0.0,
 ) -> bool:
     """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
     lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
-    jobs' estimated finishes free them; queued jobs ahead are not counted). ``rates``
-    keeps start rates for one free-GPU histogram: a queued job's depends only on what it
-    is and on that histogram. ``memo`` (job index -> its terms) keeps what depends on the
+    jobs' estimated finishes free them; queued jobs ahead are not counted), a wait of at
+    least ``min_wait`` (``lent_wait_at_least_waited``: the time it has waited already).
+    ``rates`` keeps start rates for one free-GPU histogram: a queued job's depends only
+    on what it is and on that histogram. ``memo`` (job index -> its terms) keeps what depends on the
     job alone: a waiting job's remaining work does not change until it starts, which
     changes its version."""
     hit = None if memo is None else memo.get(job.idx)
@@ -862,7 +866,7 @@ def _sooner_on_lent(
     ends, cum = waits
     k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
     if k < len(ends):
-        wait = max(0.0, ends[k] - view.now)  # the curve may be a few minutes old
+        wait = max(min_wait, ends[k] - view.now)  # the curve may be a few minutes old
         if r / cap >= wait + on_training:
             # not sooner even at the cap: r / min(rate, cap) >= r / cap (division is
             # monotone), so the start rate, a placement search on a new histogram, is

@@ -55,12 +55,14 @@ READINGS: dict[str, dict] = {
     "aryl/mix-allowed": {"no_slow_mix": False},
     "aryl/elastic-base-on-training": {"elastic_base_on_training": True},
     "aryl/lent-start-always": {"lent_start": "always"},
+    "aryl/no-wait-floor": {"lent_wait_at_least_waited": False},
     "aryl/no-readings": {
         "no_slow_mix": False,
         "elastic_base_on_training": False,
         "lent_start": "always",
     },
     "aryl-loan-only": {"elastic": False},
+    "aryl-loan-only/no-wait-floor": {"elastic": False, "lent_wait_at_least_waited": False},
     "aryl-loan-only/lent-start-always": {"elastic": False, "lent_start": "always"},
 }
 #: the reclaim comparison repeated where lent servers hold work a reclaim can preempt

@@ -462,6 +462,7 @@ def test_a_round_whose_every_grow_fails_the_resize_guard_grants_none():
         ({"no_slow_mix": False}, False),
         ({"lent_start": "always"}, False),
         ({"lent_memory_fit": False}, False),
+        ({"lent_wait_at_least_waited": False}, False),
         ({"elastic_base_on_training": True}, True),
     ],
 )

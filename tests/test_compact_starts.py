@@ -177,29 +177,3 @@ def test_sooner_on_lent_does_not_count_training_gpus_earlier_starts_took():
     assert not sooner(view, job, 8, 0, waits, {}, 0.4)
     # as fast as training GPUs, lent GPUs now are sooner than waiting
     assert sooner(view, job, 8, 0, waits, {}, 1.0)
-
-
-@pytest.mark.parametrize("counts_queue", [False, True])
-def test_the_wait_for_training_gpus_can_count_the_queue_ahead(counts_queue):
-    """``lent_wait_counts_queue``: job B (1 GPU, 1,000 s) waits behind job A (8 GPUs) for
-    the one training server, busy for 1,000 s more. Counting only the running jobs, B's
-    wait is 1,000 s and waiting (2,000 s) beats lent GPUs at 0.4x (2,500 s); counting A
-    ahead, the running jobs never free 9 GPUs, so B starts on the lent server."""
-    sc = two_server_scenario(round_interval_s=60.0)
-    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
-    rows = [
-        dict(submit=0.0, gpus=8, duration=1001.0),  # R: the training server
-        dict(submit=1.0, gpus=8, duration=1e5),  # A
-        dict(submit=1.0, gpus=1, duration=1000.0),  # B
-    ]
-    cfg = ArylConfig(elastic=False, order="fifo", lent_wait_counts_queue=counts_queue)
-    policy = ArylPolicy(cfg)
-    demand = (np.array([0.0]), np.array([0]))
-    e = Engine(sc, make_jobs(rows), demand, seed=0, uses_loaning=True, rules=policy.rules)
-    assert e.advance().kind == "allocate"
-    e.decide_allocation(Allocation({0: 8}, placement={0: {0: 8}}))
-    assert e.advance().kind == "allocate" and set(e.view.queued) == {1, 2}
-    policy.reset(e.view, seed=0)
-    alloc = policy.allocate(e.view)
-    assert 1 not in alloc.gpus  # A waits for the training server either way
-    assert (alloc.gpus.get(2) == 1) is counts_queue
