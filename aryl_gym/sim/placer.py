@@ -51,10 +51,8 @@ class Placer:
         # once per call and per new signature, not once per job and lookup
         self._fast_rows: dict[tuple, dict[int, list[float]]] = {}
         self._fast_n = 0  # rows kept in _fast_rows
-        # idx -> (allocation version, its signature's number, its extra workers' class
-        # order): what the rows depend on of a job on full servers (its servers' speeds
-        # and count change only with a move)
-        self._fast_sigs: dict[int, tuple[int, int, tuple[int, ...]]] = {}
+        # idx -> what the rows depend on of a job on full servers (_fast_sig)
+        self._fast_sigs: dict[int, tuple] = {}
         self._fast_ids: dict[tuple, int] = {}  # signature -> its number
         self._counts: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
         self._classes_memo: dict[tuple, ClassOrders] = {}
@@ -364,7 +362,7 @@ class Placer:
         (an emptied server wakes a hundred jobs whose curves were asked before). The others
         go through :meth:`rate_curve`. Same floats as :meth:`rate_with` (tests/test_whatif.py)."""
         cl = self.cluster
-        free, speed = cl.free, cl.speed
+        free = cl.free
         out: list[list[float]] = [[] for _ in jobs]
         sigs, ids = self._fast_sigs, self._fast_ids
         if len(sigs) > 100_000:
@@ -386,32 +384,19 @@ class Placer:
             if n0 == 0 or n0 < job.base_gpus or n_max[i] <= n0:
                 out[i] = self.rate_curve(job, n_max[i])
                 continue
-            lo, hi, full = 2.0**60, 0.0, True
             for s in place:
                 if free[s]:
-                    full = False
                     break
-                v = speed[s]
-                lo = v if v < lo else lo
-                hi = v if v > hi else hi
-            if not full:
-                out[i] = self.rate_curve(job, n_max[i])
+            else:  # its servers are full: the signature's row
+                sig = sigs.get(job.idx)
+                if sig is None or sig[0] != job.version:
+                    sig = sigs[job.idx] = self._fast_sig(job)
+                sid = sig[1]
+                fast.append((i, sid))
+                if sid not in cache and sid not in missing:
+                    missing[sid] = (job, sig[3], sig[2])
                 continue
-            sig = sigs.get(job.idx)
-            if sig is None or sig[0] != job.version:
-                classes = self._class_orders(job)[1]
-                full_sig = (
-                    id(job.speedup), job.profile.name, n0, job.max_gpus, len(place), lo, hi,
-                    classes,
-                )  # fmt: skip
-                sid = ids.get(full_sig)
-                if sid is None:
-                    sid = ids[full_sig] = len(ids)
-                sig = sigs[job.idx] = (job.version, sid, classes)
-            sid = sig[1]
-            fast.append((i, sid))
-            if sid not in cache and sid not in missing:
-                missing[sid] = (job, (len(place), lo, hi), sig[2])
+            out[i] = self.rate_curve(job, n_max[i])
         if missing:
             groups: dict[tuple[int, ...], list[int]] = {}
             for sid, (_, _, classes) in missing.items():  # same class order of extra workers
@@ -430,6 +415,21 @@ class Placer:
             job = jobs[i]
             out[i] = [job.rate, *cache[sid][: n_max[i] - job.n_gpus]]
         return out
+
+    def _fast_sig(self, job: Job) -> tuple[int, int, tuple[int, ...], tuple[int, float, float]]:
+        """What :meth:`rate_curves` keeps of a job on full servers per allocation version:
+        ``(version, its signature's number, its extra workers' class order, (servers,
+        slowest and fastest server speed))`` (its servers' count and speeds change only
+        with a move)."""
+        speeds = [self.cluster.speed[s] for s in job.placement]
+        own = (len(speeds), min(speeds), max(speeds))
+        classes = self._class_orders(job)[1]
+        full_sig = (id(job.speedup), job.profile.name, job.n_gpus, job.max_gpus, *own, classes)
+        ids = self._fast_ids
+        sid = ids.get(full_sig)
+        if sid is None:
+            sid = ids[full_sig] = len(ids)
+        return job.version, sid, classes, own
 
     def _reach_key(self) -> tuple:
         """What the new servers extra workers take depend on: per class, the number of
