@@ -588,6 +588,8 @@ class ArylPolicy(Policy):
         jobs = [c[0] for c in cands]  # the candidates' rows: starts first, then grows
         bases = [c[1] for c in cands]
         lengths = [len(c[2]) for c in cands]
+        # each row's best option, its first maximum (a start's is worth more than 0)
+        tops = [int(c[2].argmax()) for c in cands]
         n_start = len(cands)
         # the running candidates' value arrays as one flat array (row after row): the
         # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row
@@ -606,13 +608,17 @@ class ArylPolicy(Policy):
             # rounded division and subtraction are monotone), the test the rows pass
             best = np.maximum.reduceat(flat, firsts)
             keep = (sizes > 1) & (best > guard)
-            for (job, r_job, levels), ok, size in zip(
-                grow, keep.tolist(), sizes.tolist(), strict=True
+            row_values, first = flat.tolist(), 0
+            for (job, r_job, levels), ok, size, top in zip(
+                grow, keep.tolist(), sizes.tolist(), best.tolist(), strict=True
             ):
                 if ok:
                     jobs.append(job)
                     bases.append(job.n_gpus)
                     lengths.append(size)
+                    k = row_values.index(top, first, first + size) - first if top > 0 else 0
+                    tops.append(k)
+                first += size
                 # back to sleep at once: the next round wakes it again (and checks it)
                 # while the free GPUs still reach its threshold, and skips the check it
                 # would fail once they do not (the usual case: a server empties, a hundred
@@ -620,6 +626,15 @@ class ArylPolicy(Policy):
                 watch.sleep(view, job, r_job, guard, levels)
             flat = flat[np.repeat(keep, sizes)]
         if not jobs:
+            return
+        weights, solver = self.value_weights, self.cfg.solver
+        if solver == "auto" and not weights and sum(tops) <= capacity:
+            # every row's best option fits at once: that is the knapsack's answer
+            # (mckp.solve_matrix's first case), and each grow's best beats the guard (the
+            # rows' test), so no pass drops one: granted without building the matrix
+            for job, b, k in zip(jobs, bases, tops, strict=True):
+                if k > 0:
+                    out[job.idx] = b + k
             return
         # the candidates' values as one matrix padded with -inf (mckp.solve_matrix)
         lens = np.array(lengths, dtype=np.int64)
@@ -630,9 +645,7 @@ class ArylPolicy(Policy):
             m[i, : lengths[i]] = cands[i][2]
         m[n_start:][filled[n_start:]] = flat  # row-major: row after row, as flat is
         running = np.arange(len(jobs)) >= n_start
-        solver = self.cfg.solver
         failed = np.zeros(0, dtype=bool)
-        weights = self.value_weights
         for attempt in range(3):  # later passes drop grows that fail the resize guard
             values = m
             if weights:
