@@ -224,7 +224,7 @@ class ArylPolicy(Policy):
             return Allocation(out)
 
         self._sync(view)
-        donors: list[list] | None = None  # built on first need: running jobs' extra workers
+        donors: DonorRows | None = None  # built on first need: running jobs' extra workers
         # what donors could release, on training and on lent servers (their extras less
         # what this round already took back): the fit test needs only these sums
         spare_t, spare_l = self._holders.spare_t, self._holders.spare_l
@@ -239,7 +239,7 @@ class ArylPolicy(Policy):
         order.sync(view.queued, self._started)
         self._started = []
 
-        def need_donors() -> list[list]:
+        def need_donors() -> DonorRows:
             # the donors in release order, built when a start first takes extras back
             # (built any time in the round it is the same list: the policy changes no job)
             nonlocal donors
@@ -459,7 +459,7 @@ class ArylPolicy(Policy):
             self._release_cache = cached = (view.now, _training_release(view))
         return cached[1]
 
-    def _donors(self, view: ClusterView, base) -> list[list]:
+    def _donors(self, view: ClusterView, base) -> DonorRows:
         """Running elastic jobs with extra workers, least time saved per extra GPU first:
         ``[per-GPU value, idx, job, extras left, lent GPUs left]``. The value of a job's
         extras is the remaining-time increase of shrinking it to its base, at the rates
@@ -487,23 +487,13 @@ class ArylPolicy(Policy):
         per_gpu = (r / shrunk - r / rate) / extra
         # by (per-GPU value, idx), as a sort of the rows as lists would order them
         order = np.lexsort((ids, per_gpu))
-        return list(
-            map(
-                list,
-                zip(
-                    per_gpu[order].tolist(),
-                    ids[order].tolist(),
-                    map(list(jobs.values()).__getitem__, order.tolist()),
-                    extra[order].tolist(),
-                    lent[order].tolist(),
-                    strict=True,
-                ),
-            )
+        return DonorRows(
+            per_gpu[order], ids[order], list(jobs.values()), order, extra[order], lent[order]
         )
 
     @staticmethod
     def _release(
-        donors: list[list], shrink: dict[int, int], need: int, may_lend: bool
+        donors: DonorRows, shrink: dict[int, int], need: int, may_lend: bool
     ) -> tuple[int, int]:
         """Take extra workers off donors until ``need`` usable GPUs are free. Removing
         workers frees lent GPUs first (the placer's rule), which only jobs that may run on
@@ -676,6 +666,42 @@ class ArylPolicy(Policy):
         for job, b, k, bad in zip(jobs, bases, picks, failed.tolist(), strict=True):
             if k > 0 and not bad:
                 out[job.idx] = b + k
+
+
+class DonorRows:
+    """:meth:`ArylPolicy._donors`' rows ``[per-GPU value, idx, job, extras left, lent GPUs
+    left]`` in release order, made into lists as an iteration first reaches them (a few
+    dozen at a time): a round's starts mostly take back the first few of hundreds.
+    Iterating again yields the same row lists, with what earlier passes changed."""
+
+    __slots__ = ("_cols", "_jobs", "_rows")
+
+    CHUNK = 32
+
+    def __init__(self, per_gpu, ids, jobs: list[Job], order, extra, lent) -> None:
+        self._cols = (per_gpu, ids, order, extra, lent)  # arrays, in release order
+        self._jobs = jobs  # the holders' jobs, in the order ``order`` indexes
+        self._rows: list[list] = []
+
+    def __iter__(self):
+        rows = self._rows
+        i = 0
+        while True:
+            if i == len(rows) and not self._more():
+                return
+            yield rows[i]
+            i += 1
+
+    def _more(self) -> bool:
+        """Make the next chunk of rows; False when every row is made."""
+        a = len(self._rows)
+        per_gpu, ids, order, extra, lent = (col[a : a + self.CHUNK] for col in self._cols)
+        jobs = map(self._jobs.__getitem__, order.tolist())
+        self._rows += map(
+            list,
+            zip(per_gpu.tolist(), ids.tolist(), jobs, extra.tolist(), lent.tolist(), strict=True),
+        )
+        return len(self._rows) > a
 
 
 class Holders:

@@ -17,7 +17,7 @@ round's changes are followed server by server with the simulator's own counter
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aryl_gym.sim.cluster import TRAINING
 from aryl_gym.sim.job import Job
@@ -52,7 +52,7 @@ class ShrinkLedger:
 
 
 def clear_servers_for(
-    ledger: ShrinkLedger, donors: list[list], shrink: dict[int, int], b: int
+    ledger: ShrinkLedger, donors: Iterable[list], shrink: dict[int, int], b: int
 ) -> tuple[int, int] | None:
     """Take extra workers back from donors so a base of ``b`` GPUs lands compact: on one
     training server with ``b`` free GPUs (``b`` <= GPUs per server), or on ``b / g`` empty
