@@ -10,9 +10,10 @@ there compact, rather than wherever the cheapest extra workers sit (which frees 
 scattered over the pool: `scripts/explain_jct.py` found 86 % of the inelastic 8-GPU
 starts split on `aryl-15d`).
 
-Which workers a shrink removes is the simulator's rule (``view.placement_with``), and the
-round's changes are followed server by server with the simulator's own counter
-(``view.server_counts``), so nothing here models the placer a second time.
+Which workers a shrink removes is the simulator's rule (``view.placement_with``, and
+``view.left_on`` for one server's share), and the round's changes are followed server by
+server with the simulator's own counter (``view.server_counts``), so nothing here models
+the placer a second time.
 """
 
 from __future__ import annotations
@@ -113,16 +114,15 @@ def _clear(
         now = shrink.get(job.idx, job.n_gpus)
         best = None
         for r in range(1, extra + 1):
-            new = view.placement_with(job, now - r)
-            freed = old.get(s, 0) - new.get(s, 0)
+            freed = old.get(s, 0) - view.left_on(job, s, now - r)
             if freed > 0 and (best is None or freed > best[1]):
-                best = (r, freed, new)
+                best = (r, freed)
             if freed >= missing:
                 break
         if best is None:
             continue
-        r, freed, new = best
-        plan.append((d, r, old, new))
+        r, freed = best
+        plan.append((d, r, old, view.placement_with(job, now - r)))
         missing -= freed
     if missing > 0:
         return None

@@ -195,6 +195,9 @@ def check_rate_and_placement(driver: Driver, point: DecisionPoint, rng) -> None:
     n = job.max_gpus if rng.random() < 0.3 else random_target(rng, job)
     rate, place = view.rate_with(job, n), view.placement_with(job, n)
     assert view.can_place({job.idx: n}) is (rate is not None)
+    if n <= job.n_gpus:  # a shrink's workers left per server, without the placement
+        for s in {*job.placement, *view.lent_servers[:1]}:
+            assert view.left_on(job, s, n) == place.get(s, 0)
     if rate is None:
         assert place is None
         refused(driver, point, Allocation({job.idx: n}))

@@ -264,6 +264,18 @@ class Placer:
                 del new[s]
         return new
 
+    def left_on(self, job: Job, server: int, n: int) -> int:
+        """``job``'s workers on ``server`` after :meth:`shrink` to ``n`` (<= its GPUs)
+        GPUs, without building the placement: what-if shrinks ask it count by count."""
+        place = job.placement
+        remove = job.n_gpus - n
+        for s in self._shrink_order(job):
+            k = place[s]
+            if s == server:
+                return k - min(k, remove)
+            remove -= min(k, remove)
+        return 0
+
     def _shrink_order(self, job: Job) -> tuple[int, ...]:
         """The order :meth:`shrink` empties ``job``'s servers in, kept per job and
         allocation version (what-if shrinks, e.g. a compact start's donors, ask it for

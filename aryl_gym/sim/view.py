@@ -153,6 +153,11 @@ class ClusterView:
         """Where ``job``'s workers would be with ``n_gpus`` (server -> GPUs; None: no room)."""
         return self._e.placer.placement_with(job, n_gpus)
 
+    def left_on(self, job: Job, server: int, n_gpus: int) -> int:
+        """``placement_with(job, n_gpus).get(server, 0)`` for a shrink (``n_gpus`` at most
+        the job's GPUs), without building the placement."""
+        return self._e.placer.left_on(job, server, n_gpus)
+
     def rate_moved_to_training(self, job: Job) -> float | None:
         """The rate ``job`` would run at with its workers on lent servers moved to training
         servers (:meth:`~aryl_gym.sim.placer.Placer.moved_to_training`), or None when it
