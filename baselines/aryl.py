@@ -550,29 +550,32 @@ class ArylPolicy(Policy):
         # running candidates, their remaining work and view.bound_levels (the cluster
         # does not change during the round: what it was at the bound check)
         grow: list[tuple[Job, float, tuple]] = []
+        grow_bound, sleep = view.grow_bound, watch.sleep  # called per candidate
         for idx, job in watch.items():
-            if job.state != RUNNING or job.n_gpus >= job.max_gpus:
+            n, n_max = job.n_gpus, job.max_gpus
+            if job.state != RUNNING or n >= n_max:
                 watch.drop(idx)
                 continue
-            if idx in busy or not job.rate:  # shrunk or moved this round
+            rate = job.rate
+            if idx in busy or not rate:  # shrunk or moved this round
                 continue
             r = job.est_remaining_work(t)
+            time_now = r / rate
             # the largest gain any grow could bring (compact placement on the fastest GPUs);
             # remaining work only falls, so a job that cannot beat the guard now never will
             # at this allocation: stop watching it (a scale-in puts it back)
             top = top_rates.get(idx)
             if top is None:  # what the job is alone decides it
-                top = top_rates[idx] = float(job.speedup[job.max_gpus]) * fastest
-            if r / job.rate - r / top <= guard:
+                top = top_rates[idx] = float(job.speedup[n_max]) * fastest
+            if time_now - r / top <= guard:
                 watch.drop(idx)
                 continue
             # the simulator's bound of the rate any grow within the GPUs free now could
             # bring (e.g. a job on full servers must split): skip the job, and let it
             # sleep until the free GPUs could let it pass (baselines/growwatch.py)
-            n_top = min(job.max_gpus, job.n_gpus + capacity)
-            bound, levels = view.grow_bound(job, n_top)
-            if not bound or r / job.rate - r / bound <= guard:
-                watch.sleep(view, job, r, guard, levels)
+            bound, levels = grow_bound(job, n + capacity if n + capacity < n_max else n_max)
+            if not bound or time_now - r / bound <= guard:
+                sleep(view, job, r, guard, levels)
                 continue
             grow.append((job, r, levels))
         jobs = [c[0] for c in cands]  # the candidates' rows: starts first, then grows

@@ -129,8 +129,7 @@ class GrowWatch:
             return  # even an infinitely fast grow saves at most R / rate
         needed = 1.0 / (1.0 / rate - guard / remaining) * (1.0 - _MARGIN)
         prefix, levels, full, own = bound_levels or view.bound_levels(job)
-        self._token += 1
-        token = self._token
+        self._token = token = self._token + 1
         n = len(prefix)
         heaps = self._heaps
         asleep = False
