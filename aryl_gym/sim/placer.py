@@ -61,6 +61,9 @@ class Placer:
         self._classes_by_reach: dict[tuple, ClassOrders] = {}
         self._orders: dict[tuple[bool, bool], ClassOrders] = {}  # _class_orders per kind
         self._fit_memo: tuple | None = None  # fit's last answer (see fit)
+        # ((idx, version, GPUs, cluster version, classes), placement) of the last
+        # _decide_classes: the fill of the classes it decided
+        self._decided_fill: tuple | None = None
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
         self._shrink_orders: dict[int, tuple[int, tuple[int, ...]]] = {}  # idx -> (version, order)
@@ -197,26 +200,33 @@ class Placer:
         self, job: Job, n: int, base_cls: tuple[int, ...], extra_cls: tuple[int, ...]
     ) -> ClassOrders:
         mixed = self._fill(job, n, base_cls, extra_cls)
-        if mixed is None or len({self.cluster.speed[s] for s in mixed}) == 1:
-            return base_cls, extra_cls
-        best, best_rate = (base_cls, extra_cls), self.rate(job, mixed)
-        pure_orders: list[tuple[int, ...]] = [(TRAINING,)]
-        if not job.n_gpus and LENT in base_cls:  # a queued job may start on lent GPUs alone
-            pure_orders.append((LENT,))
-        for classes in pure_orders:
-            pure = self._fill(job, n, classes, classes)
-            if pure is not None:
-                r = self.rate(job, pure)
-                if r >= best_rate:
-                    best, best_rate = (classes, classes), r
+        best, place = (base_cls, extra_cls), mixed
+        if mixed is not None and len({self.cluster.speed[s] for s in mixed}) > 1:
+            best_rate = self.rate(job, mixed)
+            pure_orders: list[tuple[int, ...]] = [(TRAINING,)]
+            if not job.n_gpus and LENT in base_cls:  # a queued job may start on lent GPUs alone
+                pure_orders.append((LENT,))
+            for classes in pure_orders:
+                pure = self._fill(job, n, classes, classes)
+                if pure is not None:
+                    r = self.rate(job, pure)
+                    if r >= best_rate:
+                        best, best_rate, place = (classes, classes), r, pure
+        # the grow asked next (grow, rate_with) fills the decided classes on this cluster
+        # again: it takes this placement instead
+        self._decided_fill = ((job.idx, job.version, n, self.cluster.version, best), place)
         return best
 
     def grow(self, job: Job, n: int, classes: ClassOrders | None = None) -> Placement:
         """Where ``job`` (running or queued) would have its workers with ``n`` > current
         GPUs; ``InvalidDecision`` when there is no room. Nothing is taken. ``classes``:
         the :meth:`grow_classes` decided earlier in the round (default: decided now)."""
-        base_cls, extra_cls = self.grow_classes(job, n) if classes is None else classes
-        new = self._fill(job, n, base_cls, extra_cls)
+        classes = self.grow_classes(job, n) if classes is None else classes
+        kept = self._decided_fill
+        if kept is not None and kept[0] == (job.idx, job.version, n, self.cluster.version, classes):
+            self._decided_fill, new = None, kept[1]  # handed out once: the caller may keep it
+        else:
+            new = self._fill(job, n, *classes)
         if new is None:
             cl = self.cluster
             raise InvalidDecision(
@@ -838,7 +848,9 @@ class Placer:
         for s in servers:
             own_free += free[s]
         prefix = p_free if own_free else p_full
-        k_max = min(n_max - job.n_gpus, len(prefix) - 1)
+        k_max = n_max - job.n_gpus
+        if k_max >= len(prefix):
+            k_max = len(prefix) - 1
         best = 0.0
         rooms = self._room if self._room_key == cl.version else {}
         for reach_classes, speed in levels:
