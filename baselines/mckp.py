@@ -359,7 +359,16 @@ def solve_matrix(m: np.ndarray, lengths: np.ndarray, capacity: int) -> list[int]
     usable[:, 0] = True
 
     def attempt(keep: np.ndarray | bool):
-        return _split(curve, sub, _option_lists(usable & keep), cap_other)
+        # rows left with option 0 alone add nothing to the programme (a None step): it
+        # runs over the others, whose picks go back in their places
+        allowed = usable & keep
+        active = allowed[:, 1:].any(axis=1) | ~allowed[:, 0]
+        res = _split(curve, sub[active], _option_lists(allowed[active]), cap_other)
+        if res is None:
+            return None
+        picks = np.zeros(len(sub), dtype=np.int64)
+        picks[active] = res[1]
+        return res[0], picks.tolist(), res[2]
 
     small = int(usable.sum()) * cap_other <= PRUNE_CELLS
     c, b, _ = attempt(True) if small else _pruned(attempt, m, capacity, other)
