@@ -601,22 +601,23 @@ class ArylPolicy(Policy):
             # rounded division and subtraction are monotone), the test the rows pass
             best = np.maximum.reduceat(flat, firsts)
             keep = (sizes > 1) & (best > guard)
-            row_values, first = flat.tolist(), 0
-            for (job, r_job, levels), ok, size, top in zip(
-                grow, keep.tolist(), sizes.tolist(), best.tolist(), strict=True
-            ):
-                if ok:
-                    jobs.append(job)
-                    bases.append(job.n_gpus)
-                    lengths.append(size)
-                    k = row_values.index(top, first, first + size) - first if top > 0 else 0
-                    tops.append(k)
-                first += size
-                # back to sleep at once: the next round wakes it again (and checks it)
-                # while the free GPUs still reach its threshold, and skips the check it
-                # would fail once they do not (the usual case: a server empties, a hundred
-                # candidates wake, one of them takes the server); a grow wakes it anyway
-                watch.sleep(view, job, r_job, guard, levels)
+            kept = np.flatnonzero(keep)
+            # each kept row's first maximum, found in one pass (its maximum is in the row:
+            # a row holding NaN has a NaN best and is not kept); 0 when the best is not > 0
+            at_best = np.flatnonzero(flat == np.repeat(best, sizes))
+            row_firsts = firsts[kept]
+            k_top = at_best[np.searchsorted(at_best, row_firsts)] - row_firsts
+            grown = [grow[i][0] for i in kept.tolist()]
+            jobs += grown
+            bases += [job.n_gpus for job in grown]
+            lengths += sizes[kept].tolist()
+            tops += np.where(best[kept] > 0, k_top, 0).tolist()
+            # back to sleep at once: the next round wakes each again (and checks it) while
+            # the free GPUs still reach its threshold, and skips the check it would fail
+            # once they do not (the usual case: a server empties, a hundred candidates
+            # wake, one of them takes the server); a grow wakes it anyway
+            for job, r_job, levels in grow:
+                sleep(view, job, r_job, guard, levels)
             flat = flat[np.repeat(keep, sizes)]
         if not jobs:
             return
