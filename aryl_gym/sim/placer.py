@@ -476,8 +476,11 @@ class Placer:
         free = hist[g] * g if own_or_empty else self.cluster.free_total[cls]
         top = min(m_max, free)
         counts = np.zeros(m_max + 1, dtype=np.int64)
-        for m in range(1, top + 1):
-            counts[m] = best_fit_count(hist, m, g, own_or_empty)[0]
+        if own_or_empty:  # best_fit_count's empty-only count, ceil(m / g) (m <= free), at once
+            counts[1 : top + 1] = -(-np.arange(1, top + 1) // g)
+        else:
+            for m in range(1, top + 1):
+                counts[m] = best_fit_count(hist, m, g)[0]
         if self._counts and next(iter(self._counts))[0] != self.cluster.version:
             self._counts.clear()
         self._counts[key] = (counts, free)
@@ -516,14 +519,14 @@ class Placer:
         speeds = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
 
         def curve(classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-            servers = np.broadcast_to(n_own[:, None], n.shape).copy()
-            lo = np.broadcast_to(own_min[:, None], n.shape).copy()
-            hi = np.broadcast_to(own_max[:, None], n.shape).copy()
-            need = np.broadcast_to(ks[None, :], n.shape).copy()
+            # columns and rows that broadcast to [jobs, K] in the first operation that
+            # mixes them (each step makes a new array: nothing is written in place)
+            servers, lo, hi = n_own[:, None], own_min[:, None], own_max[:, None]
+            need = ks[None, :]
             for c in classes:
                 counts, free = self._class_counts(c, K)
                 take = np.minimum(need, free)
-                servers += counts[take]
+                servers = servers + counts[take]
                 used = take > 0
                 lo = np.where(used, np.minimum(lo, speeds[c]), lo)
                 hi = np.where(used, np.maximum(hi, speeds[c]), hi)
