@@ -210,10 +210,12 @@ class ClusterView:
         """An upper bound of ``rate_with(job, n)`` for ``n`` up to ``n_max`` (running job)."""
         return self._e.placer.rate_bound(job, n_max)
 
-    def grow_bound(self, job: Job, n_max: int):
-        """``(rate_bound(job, n_max), bound_levels(job))`` at once (one pass over the
-        job's servers)."""
-        return self._e.placer.grow_bound(job, n_max)
+    @property
+    def grow_bound(self):
+        """``grow_bound(job, n_max)``: ``(rate_bound(job, n_max), bound_levels(job))`` at
+        once (one pass over the job's servers). The placer's own method: a caller that
+        checks every watched job holds it for the round without a wrapper call per job."""
+        return self._e.placer.grow_bound
 
     def bound_levels(self, job: Job):
         """``(p, levels, full, own)`` bounding every grow of a running job whatever the
