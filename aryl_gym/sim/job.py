@@ -25,8 +25,8 @@ class Job:
     """
 
     __slots__ = (
-        "idx", "job_id", "submit", "gpus", "min_gpus", "max_gpus", "elastic", "profile",
-        "speedup", "duration", "work", "est_factor",
+        "idx", "job_id", "submit", "gpus", "min_gpus", "max_gpus", "elastic", "base_gpus",
+        "profile", "speedup", "duration", "work", "est_factor",
         "state", "n_gpus", "placement", "rate", "speed", "progress", "t_update", "pause_until",
         "seg_progress", "seg_run_start", "t_alloc", "version", "run_from",
         "first_start", "finish", "queue_time", "queued_since", "preemptions", "resizes",
@@ -54,6 +54,9 @@ class Job:
         self.min_gpus = min_gpus
         self.max_gpus = max_gpus
         self.elastic = elastic
+        # the base demand Aryl gives first: ``min_gpus`` if elastic else ``gpus`` (fixed
+        # with them; a field, not a property: the placer reads it per job and count)
+        self.base_gpus = min_gpus if elastic else gpus
         self.profile = profile
         self.speedup = speedup  # speedup[n] on n GPUs, compact placement (read-only table)
         self.duration = duration
@@ -87,11 +90,6 @@ class Job:
         self.overhead_gpu_seconds = 0.0  # GPU-seconds spent paused by resize/restart overheads
 
     # -- read helpers used by policies -------------------------------------------------
-    @property
-    def base_gpus(self) -> int:
-        """The base demand Aryl gives first: ``min_gpus`` if elastic else ``gpus``."""
-        return self.min_gpus if self.elastic else self.gpus
-
     def progress_at(self, t: float) -> float:
         """Work done by time ``t`` (>= ``t_update``) at the current allocation."""
         start = self.run_from  # inf unless running
