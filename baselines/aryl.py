@@ -858,7 +858,10 @@ def _late_on_lent(
     is sorted), at most to ``wait_max`` with none free, which must be on the curve (else
     the test is not reached). In exact arithmetic the test holds once ``R / p >= wait_max
     / (1 / L - 1 / T)``; the threshold adds a relative margin of 1e-9, far above the
-    float operations' rounding (a few 1e-16), so it holds for the floats as well."""
+    float operations' rounding (a few 1e-16), so it holds for the floats as well. With
+    ``lent_wait_at_least_waited`` the wait is at least the time a job has waited, which
+    can only turn the test for an overdue job (baselines/overdue.py): step 1 does not
+    skip a group that holds one."""
     ends, cum = waits
     k = bisect_left(cum, b)  # free_t = 0: the latest wait
     if k >= len(ends):
@@ -887,9 +890,9 @@ def _sooner_on_lent(
     jobs' estimated finishes free them; queued jobs ahead are not counted), a wait of at
     least ``min_wait`` (``lent_wait_at_least_waited``: the time it has waited already).
     ``rates`` keeps start rates for one free-GPU histogram: a queued job's depends only
-    on what it is and on that histogram. ``memo`` (job index -> its terms) keeps what depends on the
-    job alone: a waiting job's remaining work does not change until it starts, which
-    changes its version."""
+    on what it is and on that histogram. ``memo`` (job index -> its terms) keeps what
+    depends on the job alone: a waiting job's remaining work does not change until it
+    starts, which changes its version."""
     hit = None if memo is None else memo.get(job.idx)
     if hit is None or hit.version != job.version or hit.base != b:
         sp = float(job.speedup[b])
