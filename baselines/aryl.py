@@ -547,9 +547,10 @@ class ArylPolicy(Policy):
         watch = self._watch
         top_rates = self._top_rates
         watch.wake(view)
-        # running candidates, their remaining work and view.bound_levels (the cluster
-        # does not change during the round: what it was at the bound check)
-        grow: list[tuple[Job, float, tuple]] = []
+        # running candidates, their remaining work, view.bound_levels (the cluster does not
+        # change during the round: what it was at the bound check) and the largest count
+        # within the free GPUs (the bound's and the rate curve's)
+        grow: list[tuple[Job, float, tuple, int]] = []
         grow_bound, sleep = view.grow_bound, watch.sleep  # called per candidate
         for idx, job in watch.items():
             n, n_max = job.n_gpus, job.max_gpus
@@ -573,11 +574,12 @@ class ArylPolicy(Policy):
             # the simulator's bound of the rate any grow within the GPUs free now could
             # bring (e.g. a job on full servers must split): skip the job, and let it
             # sleep until the free GPUs could let it pass (baselines/growwatch.py)
-            bound, levels = grow_bound(job, n + capacity if n + capacity < n_max else n_max)
+            n_top = n + capacity if n + capacity < n_max else n_max
+            bound, levels = grow_bound(job, n_top)
             if not bound or time_now - r / bound <= guard:
                 sleep(view, job, r, guard, levels)
                 continue
-            grow.append((job, r, levels))
+            grow.append((job, r, levels, n_top))
         jobs = [c[0] for c in cands]  # the candidates' rows: starts first, then grows
         bases = [c[1] for c in cands]
         lengths = [len(c[2]) for c in cands]
@@ -589,9 +591,7 @@ class ArylPolicy(Policy):
         flat = np.zeros(0)
         if grow:  # the simulator's rate curves of all running candidates at once
             grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
-            curves = view.rate_curves(
-                [g[0] for g in grow], [min(g[0].max_gpus, g[0].n_gpus + capacity) for g in grow]
-            )
+            curves = view.rate_curves([g[0] for g in grow], [g[3] for g in grow])
             sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
             rates = np.fromiter(chain.from_iterable(curves), dtype=float, count=int(sizes.sum()))
             firsts = np.cumsum(sizes) - sizes
@@ -616,7 +616,7 @@ class ArylPolicy(Policy):
             # the free GPUs still reach its threshold, and skips the check it would fail
             # once they do not (the usual case: a server empties, a hundred candidates
             # wake, one of them takes the server); a grow wakes it anyway
-            for job, r_job, levels in grow:
+            for job, r_job, levels, _ in grow:
                 sleep(view, job, r_job, guard, levels)
             flat = flat[np.repeat(keep, sizes)]
         if not jobs:
