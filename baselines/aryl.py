@@ -264,8 +264,9 @@ class ArylPolicy(Policy):
             self._start_rates.clear()
         if len(self._sooner_memo) > 100_000:
             self._sooner_memo.clear()
-        start_rates = self._start_rates.setdefault(view.free_histogram, {})
-        lent_speed = view.server_speed(view.lent_servers[0]) if view.lent_servers else 1.0
+        start_rates: dict | None = None  # this histogram's, fetched on first need
+        lent_speed = view.lent_gpu_speed
+        lent_speed = 1.0 if lent_speed is None else lent_speed
         slow_lent = lent_speed < 1.0
         # training GPUs free as the round found them, less what earlier starts took: the
         # engine decides where a start goes (training, lent or both) on that cluster
@@ -285,6 +286,8 @@ class ArylPolicy(Policy):
                 if waits is None:
                     waits = self._release_curve(view)
                 floor = view.now - job.queued_since if cfg.lent_wait_at_least_waited else 0.0
+                if start_rates is None:
+                    start_rates = self._start_rates.setdefault(view.free_histogram, {})
                 may_lend = _sooner_on_lent(
                     view, job, b, free_t, waits, start_rates, lent_speed, self._sooner_memo, floor
                 )
@@ -547,6 +550,8 @@ class ArylPolicy(Policy):
         watch = self._watch
         top_rates = self._top_rates
         watch.wake(view)
+        if not cands and not watch.awake:
+            return  # nothing to grow (most rounds of a busy cluster)
         # running candidates, their remaining work, view.bound_levels (the cluster does not
         # change during the round: what it was at the bound check) and the largest count
         # within the free GPUs (the bound's and the rate curve's)
@@ -586,12 +591,25 @@ class ArylPolicy(Policy):
         # each row's best option, its first maximum (a start's is worth more than 0)
         tops = [int(c[2].argmax()) for c in cands]
         n_start = len(cands)
-        # the running candidates' value arrays as one flat array (row after row): the
-        # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row
+        # the running candidates' value arrays as one flat sequence (row after row): the
+        # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row,
+        # in plain Python for a few rows (_few_rows), else in numpy
         flat = np.zeros(0)
         if grow:  # the simulator's rate curves of all running candidates at once
             grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
             curves = view.rate_curves([g[0] for g in grow], [g[3] for g in grow])
+        rows = _few_rows(grow, curves, guard) if grow and len(grow) <= _FEW_ROWS else None
+        if rows is not None:
+            flat = []
+            for i, values, k_top in rows:
+                job = grow[i][0]
+                jobs.append(job)
+                bases.append(job.n_gpus)
+                lengths.append(len(values))
+                tops.append(k_top)
+                flat += values
+            watch.sleep_all(grow, guard)
+        elif grow:
             sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
             rates = np.fromiter(chain.from_iterable(curves), dtype=float, count=int(sizes.sum()))
             firsts = np.cumsum(sizes) - sizes
@@ -616,8 +634,7 @@ class ArylPolicy(Policy):
             # the free GPUs still reach its threshold, and skips the check it would fail
             # once they do not (the usual case: a server empties, a hundred candidates
             # wake, one of them takes the server); a grow wakes it anyway
-            for job, r_job, levels, _ in grow:
-                sleep(view, job, r_job, guard, levels)
+            watch.sleep_all(grow, guard)
             flat = flat[np.repeat(keep, sizes)]
         if not jobs:
             return
@@ -672,6 +689,36 @@ class ArylPolicy(Policy):
                 out[job.idx] = b + k
 
 
+#: step 2 builds the value rows of at most this many running candidates in plain Python
+#: (numpy's per-call cost outweighs its speed on a few short rows)
+_FEW_ROWS = 16
+
+
+def _few_rows(grow: list, curves: list[list[float]], guard: float) -> list | None:
+    """The running candidates' value rows that pass the guard, as the numpy path of
+    :meth:`ArylPolicy._extras` computes them, float for float (IEEE division and
+    subtraction): ``(i, values, first maximum or 0 when the best is not > 0)`` per kept
+    row ``i``. None when a rate is 0 or a value NaN: left to the numpy path, whose
+    infinities and NaN rules the rows then follow."""
+    rows = []
+    for i, curve in enumerate(curves):
+        if len(curve) < 2:
+            continue
+        r = grow[i][1]
+        try:
+            now = r / curve[0]
+            values = [now - r / x for x in curve]
+        except ZeroDivisionError:
+            return None
+        total = sum(values)
+        if total != total:  # a NaN, which max() may skip and numpy's maximum does not
+            return None
+        best = max(values)
+        if best > guard:
+            rows.append((i, values, values.index(best) if best > 0 else 0))
+    return rows
+
+
 class DonorRows:
     """:meth:`ArylPolicy._donors`' rows ``[per-GPU value, idx, job, extras left, lent GPUs
     left]`` in release order, made into lists as an iteration first reaches them (a few
@@ -715,7 +762,7 @@ class Holders:
     lent GPUs and rate at base are kept in arrays by job index too, so that the donors'
     values are one array pass (ArylPolicy._donors)."""
 
-    __slots__ = ("jobs", "extra", "lent", "shrunk", "spare_t", "spare_l")
+    __slots__ = ("jobs", "extra", "lent", "shrunk", "shares", "spare_t", "spare_l")
 
     def __init__(self) -> None:
         self.jobs: dict[int, Job] = {}
@@ -725,13 +772,10 @@ class Holders:
         self.extra = np.zeros(0, dtype=np.int64)
         self.lent = np.zeros(0, dtype=np.int64)
         self.shrunk = np.zeros(0)
+        # a holder's extras on training and on lent servers (a shrink removes lent ones
+        # first, so its lent GPUs are extras up to its count of extras), as put
+        self.shares: dict[int, tuple[int, int]] = {}
         self.spare_t = self.spare_l = 0
-
-    def _share(self, idx: int) -> tuple[int, int]:
-        """A holder's extras on training and on lent servers (a shrink removes lent ones
-        first, so its lent GPUs are extras up to its count of extras)."""
-        extra, lent = int(self.extra[idx]), int(self.lent[idx])
-        return (extra - lent, lent) if extra > lent else (0, extra)
 
     def put(self, job: Job, extra: int) -> None:
         """``job`` holds ``extra`` > 0 workers above its base now."""
@@ -742,17 +786,18 @@ class Holders:
             self.extra = _extended(self.extra, size, 0)
             self.lent = _extended(self.lent, size, 0)
             self.shrunk = _extended(self.shrunk, size, np.nan)
+        lent = job.lent_gpus
         self.jobs[idx] = job
         self.extra[idx] = extra
-        self.lent[idx] = job.lent_gpus
+        self.lent[idx] = lent
         self.shrunk[idx] = np.nan
-        on_t, on_l = self._share(idx)
+        on_t, on_l = self.shares[idx] = (extra - lent, lent) if extra > lent else (0, extra)
         self.spare_t += on_t
         self.spare_l += on_l
 
     def drop(self, idx: int) -> None:
         if self.jobs.pop(idx, None) is not None:
-            on_t, on_l = self._share(idx)
+            on_t, on_l = self.shares.pop(idx)
             self.spare_t -= on_t
             self.spare_l -= on_l
 
@@ -764,6 +809,7 @@ class Holders:
             self.lent.copy(),
             self.shrunk.copy(),
         )
+        other.shares = dict(self.shares)
         other.spare_t, other.spare_l = self.spare_t, self.spare_l
         return other
 

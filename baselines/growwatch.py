@@ -122,35 +122,46 @@ class GrowWatch:
         """Put ``job`` to sleep until a grow could save more than ``guard`` seconds (or
         forever, until its allocation changes, when none ever could). ``bound_levels``:
         ``view.bound_levels(job)`` when the caller has it from this round already."""
-        idx = job.idx
-        del self.awake[idx]
-        rate = job.rate
-        if remaining / rate <= guard:
-            return  # even an infinitely fast grow saves at most R / rate
-        needed = 1.0 / (1.0 / rate - guard / remaining) * (1.0 - _MARGIN)
-        prefix, levels, full, own = bound_levels or view.bound_levels(job)
-        self._token = token = self._token + 1
-        n = len(prefix)
-        heaps = self._heaps
-        asleep = False
-        for classes, speed in levels:
-            tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
-            if tau < n:
-                # own free GPUs (not in the room measure) only fall unless a server of the
-                # job frees more, which wakes it below: counting them now stays conservative
-                heap = heaps.get(classes)
-                if heap is None:
-                    heap = heaps[classes] = []
-                heappush(heap, (tau - own, token, idx, job))
-                asleep = True
-        # the bound counted a new server (full) or the own free GPUs now (own): it lapses
-        # when one of the job's servers frees a GPU
-        if asleep or full or own:
-            self._asleep[idx] = token
-        if (full or own) and self._registered.get(idx) != job.version:
-            for s in job.placement:
-                self._on_server.setdefault(s, {})[idx] = job
-            self._registered[idx] = job.version
+        self.sleep_all([(job, remaining, bound_levels or view.bound_levels(job))], guard)
+
+    def sleep_all(self, grown: list[tuple], guard: float) -> None:
+        """:meth:`sleep` for each ``(job, remaining, bound_levels, ...)`` of ``grown`` (a
+        round's running candidates, after their check), in that order: the same entries,
+        with the lookups done once per round instead of once per job."""
+        awake, asleep, heaps = self.awake, self._asleep, self._heaps
+        on_server, registered = self._on_server, self._registered
+        token = self._token
+        keep = 1.0 - _MARGIN
+        for job, remaining, (prefix, levels, full, own), *_ in grown:
+            idx = job.idx
+            del awake[idx]
+            rate = job.rate
+            if remaining / rate <= guard:
+                continue  # even an infinitely fast grow saves at most R / rate
+            needed = 1.0 / (1.0 / rate - guard / remaining) * keep
+            token += 1
+            n = len(prefix)
+            is_asleep = False
+            for classes, speed in levels:
+                tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
+                if tau < n:
+                    # own free GPUs (not in the room measure) only fall unless a server of
+                    # the job frees more, which wakes it below: counting them now stays
+                    # conservative
+                    heap = heaps.get(classes)
+                    if heap is None:
+                        heap = heaps[classes] = []
+                    heappush(heap, (tau - own, token, idx, job))
+                    is_asleep = True
+            # the bound counted a new server (full) or the own free GPUs now (own): it
+            # lapses when one of the job's servers frees a GPU
+            if is_asleep or full or own:
+                asleep[idx] = token
+            if (full or own) and registered.get(idx) != job.version:
+                for s in job.placement:
+                    on_server.setdefault(s, {})[idx] = job
+                registered[idx] = job.version
+        self._token = token
 
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""

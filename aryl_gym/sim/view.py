@@ -262,6 +262,13 @@ class ClusterView:
         """Lent servers, in the order they were lent."""
         return list(self._e.cluster.lent_order)
 
+    @property
+    def lent_gpu_speed(self) -> float | None:
+        """The GPU speed of the first lent server (every inference server has the pool's
+        speed), None when none is lent: without copying :attr:`lent_servers`."""
+        cl = self._e.cluster
+        return cl.speed[cl.lent_order[0]] if cl.lent_order else None
+
     def lent_time(self, server: int) -> float:
         return self._e.cluster.lent_at[server]
 
