@@ -14,7 +14,9 @@ cannot pass it *sleep* until the free GPUs could let them:
   falls, so ``rate_needed`` only rises and a threshold computed now stays conservative;
 * so a job sleeps with, per level, the fewest GPUs ``tau`` that could let it pass,
   and wakes when a level's reach (``view.extra_room_of``, plus the free GPUs of its own
-  servers the room does not count) gets there (one heap per level), when one of its
+  servers the room does not count) gets there (per level, the thresholds in one sorted
+  list: a job keeps its entries while they hold, so a round that wakes a hundred jobs
+  and puts them back to sleep moves none of them), when one of its
   own servers gains a free GPU if the bound assumed them full or counted their free
   GPUs (the view's ``release_log``), or when its own allocation changes
   (:meth:`GrowWatch.add`).
@@ -24,15 +26,16 @@ The filter only skips jobs the exact checks would skip too: decisions are unchan
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterator
-from heapq import heappop, heappush
 
 from aryl_gym.sim.job import Job
 from aryl_gym.sim.view import ClusterView
 
 #: thresholds are lowered by this relative margin so rounding never hides a job
 _MARGIN = 1e-9
+#: above every job index: ``(reach, _TOP)`` sorts after every entry ``(reach, idx)``
+_TOP = 1 << 62
 
 
 class GrowWatch:
@@ -40,8 +43,12 @@ class GrowWatch:
 
     def __init__(self) -> None:
         self.awake: dict[int, Job] = {}
-        self._asleep: dict[int, int] = {}  # idx -> token of its heap entries
-        self._heaps: dict[tuple[int, ...], list[tuple[int, int, int, Job]]] = {}
+        self._asleep: dict[int, Job] = {}
+        # per level (its classes), the sleeping thresholds as sorted (threshold, idx)
+        # entries, and each job's entries by level; an awake job's entries stay until it
+        # sleeps again (rewritten only where they changed) or is dropped
+        self._lists: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+        self._keys: dict[int, dict[tuple[int, ...], int]] = {}
         # server -> {idx: job} of sleepers whose bound lapses when it frees a GPU: each job
         # at most once per server (sleeping again does not add a second entry); a job
         # found there asleep in a later sleep without that condition is woken too, which
@@ -52,12 +59,12 @@ class GrowWatch:
         # when one of those servers' entries is taken
         self._registered: dict[int, int] = {}
         self._log_pos: int | None = None  # release_log entries already seen
-        self._token = 0
 
     def clear(self) -> None:
         self.awake.clear()
         self._asleep.clear()
-        self._heaps.clear()
+        self._lists.clear()
+        self._keys.clear()
         self._on_server.clear()
         self._registered.clear()
         self._log_pos = None
@@ -67,11 +74,11 @@ class GrowWatch:
         other = GrowWatch()
         other.awake = dict(self.awake)
         other._asleep = dict(self._asleep)
-        other._heaps = {k: list(h) for k, h in self._heaps.items()}
+        other._lists = {k: list(v) for k, v in self._lists.items()}
+        other._keys = {i: dict(v) for i, v in self._keys.items()}
         other._on_server = {s: dict(v) for s, v in self._on_server.items()}
         other._registered = dict(self._registered)
         other._log_pos = self._log_pos
-        other._token = self._token
         return other
 
     def add(self, job: Job) -> None:
@@ -82,6 +89,14 @@ class GrowWatch:
     def drop(self, idx: int) -> None:
         self.awake.pop(idx, None)
         self._asleep.pop(idx, None)
+        self._unlist(idx, self._keys.pop(idx, None))
+
+    def _unlist(self, idx: int, keys: dict[tuple[int, ...], int] | None) -> None:
+        if keys:
+            lists = self._lists
+            for classes, key in keys.items():
+                entries = lists[classes]
+                del entries[bisect_left(entries, (key, idx))]
 
     def wake(self, view: ClusterView) -> None:
         """Move back every sleeping job that a level's free GPUs now reach, or whose
@@ -89,26 +104,25 @@ class GrowWatch:
         log = view.release_log
         if self._log_pos is None:
             self._log_pos = len(log)
+        asleep, awake = self._asleep, self.awake
         if self._on_server:
-            on_server, asleep, registered = self._on_server, self._asleep, self._registered
+            on_server, registered = self._on_server, self._registered
             for s in log[self._log_pos :]:
                 sleepers = on_server.pop(s, None)
                 if sleepers:
-                    for idx, job in sleepers.items():
+                    for idx in sleepers:
                         registered.pop(idx, None)
-                        if idx in asleep:
-                            del asleep[idx]
-                            self.awake[idx] = job
+                        job = asleep.pop(idx, None)
+                        if job is not None:
+                            awake[idx] = job
         self._log_pos = len(log)
-        asleep, awake, pop = self._asleep, self.awake, heappop
-        for classes, heap in self._heaps.items():
-            if not heap:
+        for classes, entries in self._lists.items():
+            if not entries:
                 continue
-            reach = view.extra_room_of(classes)
-            while heap and heap[0][0] <= reach:
-                _, token, idx, job = pop(heap)
-                if asleep.get(idx) == token:
-                    del asleep[idx]
+            end = bisect_right(entries, (view.extra_room_of(classes), _TOP))
+            for _, idx in entries[:end]:  # thresholds within reach (awake ones stay listed)
+                job = asleep.pop(idx, None)
+                if job is not None:
                     awake[idx] = job
 
     def sleep(
@@ -126,42 +140,48 @@ class GrowWatch:
 
     def sleep_all(self, grown: list[tuple], guard: float) -> None:
         """:meth:`sleep` for each ``(job, remaining, bound_levels, ...)`` of ``grown`` (a
-        round's running candidates, after their check), in that order: the same entries,
-        with the lookups done once per round instead of once per job."""
-        awake, asleep, heaps = self.awake, self._asleep, self._heaps
+        round's running candidates, after their check), with the lookups done once per
+        round instead of once per job."""
+        awake, asleep, lists, all_keys = self.awake, self._asleep, self._lists, self._keys
         on_server, registered = self._on_server, self._registered
-        token = self._token
         keep = 1.0 - _MARGIN
         for job, remaining, (prefix, levels, full, own), *_ in grown:
             idx = job.idx
             del awake[idx]
             rate = job.rate
+            keys: dict[tuple[int, ...], int] = {}
+            if remaining / rate > guard:  # else even an infinitely fast grow saves less
+                needed = 1.0 / (1.0 / rate - guard / remaining) * keep
+                n = len(prefix)
+                for classes, speed in levels:
+                    tau = bisect_right(prefix, needed / speed)  # first k: p[k] x speed > needed
+                    if tau < n:
+                        # own free GPUs (not in the room measure) only fall unless a server
+                        # of the job frees more, which wakes it below: counting them now
+                        # stays conservative
+                        keys[classes] = tau - own
+            old = all_keys.get(idx)
+            if old != keys:
+                self._unlist(idx, old)
+                for classes, key in keys.items():
+                    entries = lists.get(classes)
+                    if entries is None:
+                        entries = lists[classes] = []
+                    insort(entries, (key, idx))
+                if keys:
+                    all_keys[idx] = keys
+                else:
+                    all_keys.pop(idx, None)
             if remaining / rate <= guard:
-                continue  # even an infinitely fast grow saves at most R / rate
-            needed = 1.0 / (1.0 / rate - guard / remaining) * keep
-            token += 1
-            n = len(prefix)
-            is_asleep = False
-            for classes, speed in levels:
-                tau = bisect_right(prefix, needed / speed)  # first k with p[k] x speed > needed
-                if tau < n:
-                    # own free GPUs (not in the room measure) only fall unless a server of
-                    # the job frees more, which wakes it below: counting them now stays
-                    # conservative
-                    heap = heaps.get(classes)
-                    if heap is None:
-                        heap = heaps[classes] = []
-                    heappush(heap, (tau - own, token, idx, job))
-                    is_asleep = True
+                continue  # asleep for good, until its allocation changes
             # the bound counted a new server (full) or the own free GPUs now (own): it
             # lapses when one of the job's servers frees a GPU
-            if is_asleep or full or own:
-                asleep[idx] = token
+            if keys or full or own:
+                asleep[idx] = job
             if (full or own) and registered.get(idx) != job.version:
                 for s in job.placement:
                     on_server.setdefault(s, {})[idx] = job
                 registered[idx] = job.version
-        self._token = token
 
     def items(self) -> Iterator[tuple[int, Job]]:
         """Awake jobs (a copy: the caller may drop or put jobs to sleep meanwhile)."""

@@ -24,16 +24,17 @@ def _run(speed: float, seed: int):
 @pytest.mark.parametrize("speed", [0.4, 1.0])
 def test_sleeping_jobs_change_no_decision(speed, monkeypatch):
     slept = []
-    real_sleep = GrowWatch.sleep
+    real_sleep_all = GrowWatch.sleep_all
 
-    def counting_sleep(self, view, job, remaining, guard, bound_levels=None):
-        slept.append(job.idx)
-        real_sleep(self, view, job, remaining, guard, bound_levels)
+    def counting_sleep_all(self, grown, guard):
+        slept.extend(g[0].idx for g in grown)
+        real_sleep_all(self, grown, guard)
 
-    monkeypatch.setattr(GrowWatch, "sleep", counting_sleep)
+    # GrowWatch.sleep puts one job to sleep through sleep_all: patching it covers both
+    monkeypatch.setattr(GrowWatch, "sleep_all", counting_sleep_all)
     with_sleep = _run(speed, 2)
     assert len(slept) > 100  # the filter was exercised
-    monkeypatch.setattr(GrowWatch, "sleep", lambda self, view, job, remaining, guard, levels: None)
+    monkeypatch.setattr(GrowWatch, "sleep_all", lambda self, grown, guard: None)
     without = _run(speed, 2)
     assert with_sleep[0] == without[0]
     assert with_sleep[1].equals(without[1])
