@@ -76,16 +76,24 @@ def clear_servers_for(
     on_server: dict[int, list[list]] = {}
     tried: set[int] = set()
     got_t = got_l = 0
+    placed = ledger.placed  # ledger.placement and counts.free_of, looked up here: the
+    counted, now = counts.free, counts.cl.free  # loop visits most donors' servers
     for d in donors:
         job, extra, lent = d[2], d[3], d[4]
         if extra <= lent:
             continue  # a shrink removes lent workers first: nothing on training to free
-        for s, k in ledger.placement(job).items():
+        on_t = extra - lent
+        for s, k in placed.get(job.idx, job.placement).items():
             if s >= n_training or s in tried:
                 continue
-            potential[s] = potential.get(s, 0) + min(k, extra - lent)
-            on_server.setdefault(s, []).append(d)
-            if counts.free_of(s) < need <= counts.free_of(s) + potential[s]:
+            p = potential[s] = potential.get(s, 0) + (k if k < on_t else on_t)
+            rows = on_server.get(s)
+            if rows is None:
+                on_server[s] = [d]
+            else:
+                rows.append(d)
+            free = counted.get(s, now[s])
+            if free < need <= free + p:
                 tried.add(s)
                 got = _clear(ledger, s, need, on_server[s], shrink)
                 if got is not None:
