@@ -45,10 +45,10 @@ class GrowWatch:
         self.awake: dict[int, Job] = {}
         self._asleep: dict[int, Job] = {}
         # per level (its classes), the sleeping thresholds as sorted (threshold, idx)
-        # entries, and each job's entries by level; an awake job's entries stay until it
-        # sleeps again (rewritten only where they changed) or is dropped
+        # entries, and each job's entries as (classes, threshold) pairs; an awake job's
+        # entries stay until it sleeps again (rewritten when they changed) or is dropped
         self._lists: dict[tuple[int, ...], list[tuple[int, int]]] = {}
-        self._keys: dict[int, dict[tuple[int, ...], int]] = {}
+        self._keys: dict[int, tuple[tuple[tuple[int, ...], int], ...]] = {}
         # server -> {idx: job} of sleepers whose bound lapses when it frees a GPU: each job
         # at most once per server (sleeping again does not add a second entry); a job
         # found there asleep in a later sleep without that condition is woken too, which
@@ -75,7 +75,7 @@ class GrowWatch:
         other.awake = dict(self.awake)
         other._asleep = dict(self._asleep)
         other._lists = {k: list(v) for k, v in self._lists.items()}
-        other._keys = {i: dict(v) for i, v in self._keys.items()}
+        other._keys = dict(self._keys)
         other._on_server = {s: dict(v) for s, v in self._on_server.items()}
         other._registered = dict(self._registered)
         other._log_pos = self._log_pos
@@ -89,14 +89,14 @@ class GrowWatch:
     def drop(self, idx: int) -> None:
         self.awake.pop(idx, None)
         self._asleep.pop(idx, None)
-        self._unlist(idx, self._keys.pop(idx, None))
+        self._unlist(idx, self._keys.pop(idx, ()))
 
-    def _unlist(self, idx: int, keys: dict[tuple[int, ...], int] | None) -> None:
-        if keys:
-            lists = self._lists
-            for classes, key in keys.items():
-                entries = lists[classes]
-                del entries[bisect_left(entries, (key, idx))]
+    def _unlist(self, idx: int, keys: tuple) -> None:
+        """Take ``idx``'s entries ``keys`` (``(classes, threshold)`` pairs) off the lists."""
+        lists = self._lists
+        for classes, key in keys:
+            entries = lists[classes]
+            del entries[bisect_left(entries, (key, idx))]
 
     def wake(self, view: ClusterView) -> None:
         """Move back every sleeping job that a level's free GPUs now reach, or whose
@@ -145,12 +145,15 @@ class GrowWatch:
         awake, asleep, lists, all_keys = self.awake, self._asleep, self._lists, self._keys
         on_server, registered = self._on_server, self._registered
         keep = 1.0 - _MARGIN
-        for job, remaining, (prefix, levels, full, own), *_ in grown:
+        for entry in grown:
+            job, remaining = entry[0], entry[1]
+            prefix, levels, full, own = entry[2]
             idx = job.idx
             del awake[idx]
             rate = job.rate
-            keys: dict[tuple[int, ...], int] = {}
-            if remaining / rate > guard:  # else even an infinitely fast grow saves less
+            passes = remaining / rate > guard  # else even an infinitely fast grow saves less
+            keys: tuple = ()
+            if passes:
                 needed = 1.0 / (1.0 / rate - guard / remaining) * keep
                 n = len(prefix)
                 for classes, speed in levels:
@@ -159,11 +162,11 @@ class GrowWatch:
                         # own free GPUs (not in the room measure) only fall unless a server
                         # of the job frees more, which wakes it below: counting them now
                         # stays conservative
-                        keys[classes] = tau - own
-            old = all_keys.get(idx)
+                        keys += ((classes, tau - own),)
+            old = all_keys.get(idx, ())
             if old != keys:
                 self._unlist(idx, old)
-                for classes, key in keys.items():
+                for classes, key in keys:
                     entries = lists.get(classes)
                     if entries is None:
                         entries = lists[classes] = []
@@ -171,8 +174,8 @@ class GrowWatch:
                 if keys:
                     all_keys[idx] = keys
                 else:
-                    all_keys.pop(idx, None)
-            if remaining / rate <= guard:
+                    del all_keys[idx]
+            if not passes:
                 continue  # asleep for good, until its allocation changes
             # the bound counted a new server (full) or the own free GPUs now (own): it
             # lapses when one of the job's servers frees a GPU
