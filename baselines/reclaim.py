@@ -32,12 +32,9 @@ def aryl_reclaim(view: ClusterView, k: int, cost: str = "count") -> list[int]:
     """
     if cost not in ("count", "lost_gpu_seconds"):
         raise ValueError(f"cost must be 'count' or 'lost_gpu_seconds', got {cost!r}")
-    # servers without workers cost nothing and have no busy GPU: the greedy takes them
-    # first, by id, and removing one changes no other server's cost (more than half the
-    # reclaims of aryl-15d need no more than these)
-    empty = [s for s in view.lent_servers if not view.jobs_on(s)]
-    if len(empty) >= k:
-        return sorted(empty)[:k]
+    empty = _empty_first(view, k)
+    if empty is not None:
+        return empty
     sim = view.reclaim_simulation()
     spans, lost = sim.spans, sim.lost
 
@@ -75,6 +72,15 @@ def aryl_reclaim(view: ClusterView, k: int, cost: str = "count") -> list[int]:
                 busy_now[other] = busy(other)
                 heapq.heappush(heap, (costs[other], busy_now[other], other))
     return picked
+
+
+def _empty_first(view: ClusterView, k: int) -> list[int] | None:
+    """:func:`aryl_reclaim`'s answer when ``k`` lent servers have no worker, else None.
+    Such servers cost nothing and have no busy GPU, so the greedy takes them first, by
+    id, and removing one changes no other server's cost: no what-if simulation is needed
+    (more than half the reclaims of ``aryl-15d``)."""
+    empty = [s for s in view.lent_servers if not view.jobs_on(s)]
+    return sorted(empty)[:k] if len(empty) >= k else None
 
 
 def aryl_reclaim_count(view: ClusterView, k: int, rng: np.random.Generator | None = None):
