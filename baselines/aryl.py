@@ -598,44 +598,48 @@ class ArylPolicy(Policy):
         if grow:  # the simulator's rate curves of all running candidates at once
             grow.sort(key=lambda jr: jr[0].idx)  # the solver's ties must not depend on wakes
             curves = view.rate_curves([g[0] for g in grow], [g[3] for g in grow])
-        rows = _few_rows(grow, curves, guard) if grow and len(grow) <= _FEW_ROWS else None
-        if rows is not None:
-            flat = []
-            for i, values, k_top in rows:
-                job = grow[i][0]
-                jobs.append(job)
-                bases.append(job.n_gpus)
-                lengths.append(len(values))
-                tops.append(k_top)
-                flat += values
-            watch.sleep_all(grow, guard)
-        elif grow:
-            sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
-            rates = np.fromiter(chain.from_iterable(curves), dtype=float, count=int(sizes.sum()))
-            firsts = np.cumsum(sizes) - sizes
-            r = np.repeat(np.fromiter((g[1] for g in grow), dtype=float, count=len(grow)), sizes)
-            flat = r / np.repeat(rates[firsts], sizes) - r / rates
-            # a row's largest value is r / rates[0] - r / max(rates) bit for bit (r > 0:
-            # rounded division and subtraction are monotone), the test the rows pass
-            best = np.maximum.reduceat(flat, firsts)
-            keep = (sizes > 1) & (best > guard)
-            kept = np.flatnonzero(keep)
-            # each kept row's first maximum, found in one pass (its maximum is in the row:
-            # a row holding NaN has a NaN best and is not kept); 0 when the best is not > 0
-            at_best = np.flatnonzero(flat == np.repeat(best, sizes))
-            row_firsts = firsts[kept]
-            k_top = at_best[np.searchsorted(at_best, row_firsts)] - row_firsts
-            grown = [grow[i][0] for i in kept.tolist()]
-            jobs += grown
-            bases += [job.n_gpus for job in grown]
-            lengths += sizes[kept].tolist()
-            tops += np.where(best[kept] > 0, k_top, 0).tolist()
+            rows = _few_rows(grow, curves, guard) if len(grow) <= _FEW_ROWS else None
+            if rows is not None:
+                flat = []
+                for i, values, k_top in rows:
+                    job = grow[i][0]
+                    jobs.append(job)
+                    bases.append(job.n_gpus)
+                    lengths.append(len(values))
+                    tops.append(k_top)
+                    flat += values
+            else:
+                sizes = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
+                rates = np.fromiter(
+                    chain.from_iterable(curves), dtype=float, count=int(sizes.sum())
+                )
+                firsts = np.cumsum(sizes) - sizes
+                r = np.repeat(
+                    np.fromiter((g[1] for g in grow), dtype=float, count=len(grow)), sizes
+                )
+                flat = r / np.repeat(rates[firsts], sizes) - r / rates
+                # a row's largest value is r / rates[0] - r / max(rates) bit for bit (r > 0:
+                # rounded division and subtraction are monotone), the test the rows pass
+                best = np.maximum.reduceat(flat, firsts)
+                keep = (sizes > 1) & (best > guard)
+                kept = np.flatnonzero(keep)
+                # each kept row's first maximum, found in one pass (its maximum is in the
+                # row: a row holding NaN has a NaN best and is not kept); 0 when the best
+                # is not > 0
+                at_best = np.flatnonzero(flat == np.repeat(best, sizes))
+                row_firsts = firsts[kept]
+                k_top = at_best[np.searchsorted(at_best, row_firsts)] - row_firsts
+                grown = [grow[i][0] for i in kept.tolist()]
+                jobs += grown
+                bases += [job.n_gpus for job in grown]
+                lengths += sizes[kept].tolist()
+                tops += np.where(best[kept] > 0, k_top, 0).tolist()
+                flat = flat[np.repeat(keep, sizes)]
             # back to sleep at once: the next round wakes each again (and checks it) while
             # the free GPUs still reach its threshold, and skips the check it would fail
             # once they do not (the usual case: a server empties, a hundred candidates
             # wake, one of them takes the server); a grow wakes it anyway
             watch.sleep_all(grow, guard)
-            flat = flat[np.repeat(keep, sizes)]
         if not jobs:
             return
         weights, solver = self.value_weights, self.cfg.solver
