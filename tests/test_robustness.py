@@ -327,8 +327,23 @@ def _first_queued(view) -> int:
         (lambda v: Allocation({_first_queued(v): True}), r"GPU count of job '\d+' .* bool"),
         (lambda v: Allocation([(0, 1)]), "Allocation.gpus must be a dict, got list"),
         (lambda v: Allocation({}, {_first_queued(v): {0.0: 1}}), "server id .* float 0.0"),
+        # empty but malformed: the engine's shortcut for empty decisions must not take them
+        (lambda v: Allocation([]), "Allocation.gpus must be a dict, got list"),
+        (lambda v: Allocation({}, []), "Allocation.placement must be a dict, got list"),
     ],
-    ids=["none", "dict", "list", "str-job", "nan", "1.99", "bool", "gpus-list", "float-server"],
+    ids=[
+        "none",
+        "dict",
+        "list",
+        "str-job",
+        "nan",
+        "1.99",
+        "bool",
+        "gpus-list",
+        "float-server",
+        "empty-gpus-list",
+        "empty-placement-list",
+    ],  # fmt: skip
 )
 def test_bad_decisions_name_the_policy_the_job_and_the_field(decision, match):
     policy = ReturnsThis("careless", decision)

@@ -410,12 +410,25 @@ class Engine:
         The whole decision is checked first (types, jobs, bounds, room for every grow):
         ``InvalidDecision`` leaves the engine unchanged and still waiting for a decision."""
         self._peek_point(ALLOCATE)
-        self._validate_allocation(alloc)
-        self._waiting = None
-        epoch = self.allocation_epoch
-        self._apply_allocation(alloc)
-        if self.allocation_epoch == epoch:  # the round changed nothing (empty or no-op entries)
+        if (
+            type(alloc) is Allocation
+            and type(alloc.gpus) is dict
+            and not alloc.gpus
+            and type(alloc.placement) is dict
+            and not alloc.placement
+            and not alloc.on_training
+            and not alloc.to_training
+        ):
+            # an empty decision (half the rounds of a busy run): nothing to check or apply
+            self._waiting = None
             self._note_no_change()
+        else:
+            self._validate_allocation(alloc)
+            self._waiting = None
+            epoch = self.allocation_epoch
+            self._apply_allocation(alloc)
+            if self.allocation_epoch == epoch:  # the round changed nothing (no-op entries)
+                self._note_no_change()
         if self.check:
             self.check_invariants()
 
