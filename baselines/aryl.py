@@ -27,16 +27,20 @@ Reclaims use :func:`baselines.reclaim.aryl_reclaim` (or another rule by name).
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Container
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
 
 import numpy as np
 from aryl_gym.baselines import mckp
 from aryl_gym.baselines.compact_start import ShrinkLedger, clear_servers_for
 from aryl_gym.baselines.growwatch import GrowWatch
+from aryl_gym.baselines.lent_start import (
+    SoonerTerms,
+    late_on_lent,
+    sooner_on_lent,
+    training_release,
+)
 from aryl_gym.baselines.overdue import OverdueWatch
 from aryl_gym.baselines.queue import QueueOrder, fifo_key
 from aryl_gym.baselines.reclaim import RECLAIM_RULES
@@ -163,7 +167,7 @@ class ArylPolicy(Policy):
         self._release_cache: tuple | None = None  # (time, training release curve)
         # free-GPU histogram -> {queued job's class and GPUs: start rate}
         self._start_rates: dict[tuple, dict[tuple, float | None]] = {}
-        self._sooner_memo: dict[int, SoonerTerms] = {}  # _sooner_on_lent's per-job terms
+        self._sooner_memo: dict[int, SoonerTerms] = {}  # sooner_on_lent's per-job terms
         self._overdue = OverdueWatch()  # lent_wait_at_least_waited: jobs the floor acts on
         self._top_rates: dict[int, float] = {}  # idx -> its rate at max_gpus on the fastest GPUs
         # step 1's queue order, kept across rounds; keys of waiting jobs never change
@@ -272,9 +276,9 @@ class ArylPolicy(Policy):
         # engine decides where a start goes (training, lent or both) on that cluster
         found_t = free_t
         # bases whose group (may use lent servers) is left with jobs that would all wait
-        # for training GPUs this round (_late_on_lent); fits skips the group's rest
+        # for training GPUs this round (late_on_lent); fits skips the group's rest
         lent_late: set[int] = set()
-        late: dict[int, float | None] = {}  # per base: _late_on_lent's threshold
+        late: dict[int, float | None] = {}  # per base: late_on_lent's threshold
         overdue: dict[int, int] | None = None  # lent_wait_at_least_waited: OverdueWatch.counts
         # compact_starts: the round's changes, server by server (built on first start)
         ledger: ShrinkLedger | None = None
@@ -288,16 +292,16 @@ class ArylPolicy(Policy):
                 floor = view.now - job.queued_since if cfg.lent_wait_at_least_waited else 0.0
                 if start_rates is None:
                     start_rates = self._start_rates.setdefault(view.free_histogram, {})
-                may_lend = _sooner_on_lent(
+                may_lend = sooner_on_lent(
                     view, job, b, free_t, waits, start_rates, lent_speed, self._sooner_memo, floor
                 )
                 if not may_lend and not fits(b, False):
                     # waits for training GPUs, and so does every later job of its group
-                    # when the verdict holds for all of them (_late_on_lent)
+                    # when the verdict holds for all of them (late_on_lent)
                     if cfg.order == "sjf":
                         x = late.get(b, late)
                         if x is late:
-                            x = late[b] = _late_on_lent(view, b, waits, lent_speed)
+                            x = late[b] = late_on_lent(view, b, waits, lent_speed)
                         hit = self._sooner_memo[job.idx]
                         if x is not None and hit.remaining / hit.speedup >= x:
                             # ... unless the group holds an overdue job, whose verdict
@@ -456,10 +460,10 @@ class ArylPolicy(Policy):
     RELEASE_CURVE_TTL_S = 300.0
 
     def _release_curve(self, view: ClusterView):
-        """:func:`_training_release`, reused for ``RELEASE_CURVE_TTL_S``."""
+        """:func:`training_release`, reused for ``RELEASE_CURVE_TTL_S``."""
         cached = self._release_cache
         if cached is None or view.now - cached[0] > self.RELEASE_CURVE_TTL_S:
-            self._release_cache = cached = (view.now, _training_release(view))
+            self._release_cache = cached = (view.now, training_release(view))
         return cached[1]
 
     def _donors(self, view: ClusterView, base) -> DonorRows:
@@ -860,122 +864,6 @@ def _fit(
     if fitted != out:
         out.clear()
         out.update(fitted)
-
-
-def _training_release(view: ClusterView) -> tuple[list[float], list[int]]:
-    """When running jobs' training GPUs free up if nothing changes: (estimated finish
-    times sorted, cumulative training GPUs freed by then), as lists: they are read one
-    element at a time, where numpy scalars cost more than they save. One array pass over
-    the running jobs (view.est_remaining_works), in the order of ``view.running`` (the
-    stable sort's ties)."""
-    t = view.now
-    running = view.running
-    idx = np.fromiter(running, dtype=np.int64, count=len(running))
-    rate, pause, on_training = view.job_columns(idx)
-    keep = (on_training != 0) & (rate != 0.0)
-    idx, rate, pause, on_training = idx[keep], rate[keep], pause[keep], on_training[keep]
-    ends = np.where(t >= pause, t, pause) + view.est_remaining_works(idx) / rate
-    order = np.argsort(ends, kind="stable")
-    return ends[order].tolist(), np.cumsum(on_training[order]).tolist()
-
-
-class SoonerTerms(NamedTuple):
-    """What :func:`_sooner_on_lent` needs of a waiting job alone (kept per job version)."""
-
-    version: int
-    base: int  # b, the GPUs it would start at
-    rate_key: tuple  # its start rate's key for one free-GPU histogram
-    remaining: float  # R, its estimated remaining work
-    speedup: float  # p[b]
-    on_training: float  # R / (p[b] x training speed): its run time on training GPUs
-
-
-def _late_on_lent(
-    view: ClusterView, b: int, waits: tuple[list[float], list[int]], lent_speed: float
-) -> float | None:
-    """A threshold ``x`` such that every queued job at base ``b`` whose remaining work per
-    speedup ``R / p[b]`` (its key in step 1's SJF order: a waiting job's remaining work is
-    the same at its submit time and now) is at least ``x`` gets False from
-    :func:`_sooner_on_lent` by its first test, at whatever free training GPUs the round
-    has left (None: no such threshold). Step 1 walks a group in key order, and a job
-    that waits for training GPUs leaves the GPUs as they were, so once one job of the
-    group passes the threshold while its base cannot fit on training GPUs (which stays
-    so in the round: starts and shrinks only move GPUs between free and spare), all the
-    group's later jobs would wait too: the walk skips them.
-
-    The first test is ``R / (p L) >= wait + R / (p T)`` (``L``, ``T``: lent and training
-    GPU speeds). ``wait`` only grows as fewer training GPUs are free (the release curve
-    is sorted), at most to ``wait_max`` with none free, which must be on the curve (else
-    the test is not reached). In exact arithmetic the test holds once ``R / p >= wait_max
-    / (1 / L - 1 / T)``; the threshold adds a relative margin of 1e-9, far above the
-    float operations' rounding (a few 1e-16), so it holds for the floats as well. With
-    ``lent_wait_at_least_waited`` the wait is at least the time a job has waited, which
-    can only turn the test for an overdue job (baselines/overdue.py): step 1 does not
-    skip a group that holds one."""
-    ends, cum = waits
-    k = bisect_left(cum, b)  # free_t = 0: the latest wait
-    if k >= len(ends):
-        return None
-    wait_max = max(0.0, ends[k] - view.now)
-    inv_l, inv_t = 1.0 / lent_speed, 1.0 / view.scenario.cluster.training_gpu_speed
-    coef = (inv_l - inv_t - 1e-9 * (inv_l + inv_t)) * (1.0 - 1e-9)
-    if coef <= 0.0:
-        return None
-    return wait_max * (1.0 + 1e-9) / coef + 1e-300
-
-
-def _sooner_on_lent(
-    view: ClusterView,
-    job: Job,
-    b: int,
-    free_t: int,
-    waits: tuple[list[float], list[int]],
-    rates: dict[tuple, float | None],
-    lent_speed: float,
-    memo: dict[int, SoonerTerms] | None = None,
-    min_wait: float = 0.0,
-) -> bool:
-    """``lent_start="if_sooner"``: whether ``job`` started now at ``b`` GPUs (partly) on
-    lent GPUs finishes before it would by waiting for ``b`` training GPUs (the running
-    jobs' estimated finishes free them; queued jobs ahead are not counted), a wait of at
-    least ``min_wait`` (``lent_wait_at_least_waited``: the time it has waited already).
-    ``rates`` keeps start rates for one free-GPU histogram: a queued job's depends only
-    on what it is and on that histogram. ``memo`` (job index -> its terms) keeps what
-    depends on the job alone: a waiting job's remaining work does not change until it
-    starts, which changes its version."""
-    hit = None if memo is None else memo.get(job.idx)
-    if hit is None or hit.version != job.version or hit.base != b:
-        sp = float(job.speedup[b])
-        r = job.est_remaining_work(view.now)
-        key = (job.profile.name, id(job.speedup), job.elastic, job.base_gpus, b)
-        # r / sp x speed: the time on training GPUs once they are free
-        hit = SoonerTerms(
-            job.version, b, key, r, sp, r / (sp * view.scenario.cluster.training_gpu_speed)
-        )
-        if memo is not None:
-            memo[job.idx] = hit
-    _, _, key, r, sp, on_training = hit
-    # the what-if answers on the cluster as the round found it, whose training GPUs the
-    # round's earlier starts may have taken (``free_t`` is what is left): started now,
-    # the job takes at least ``b - free_t`` lent GPUs and runs at most at their speed
-    cap = sp * lent_speed
-    ends, cum = waits
-    k = bisect_left(cum, b - free_t)  # np.searchsorted's default side
-    if k < len(ends):
-        wait = max(min_wait, ends[k] - view.now)  # the curve may be a few minutes old
-        if r / cap >= wait + on_training:
-            # not sooner even at the cap: r / min(rate, cap) >= r / cap (division is
-            # monotone), so the start rate, a placement search on a new histogram, is
-            # not needed for the verdict
-            return False
-    rate = rates.get(key, rates)
-    if rate is rates:
-        rates[key] = rate = view.rate_with(job, b)
-    if not rate:
-        return False
-    if k >= len(ends):
-        return True  # the training pool alone never frees enough while these jobs run
-    return r / min(rate, cap) < wait + on_training
 
 
 def _values(

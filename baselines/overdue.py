@@ -6,7 +6,7 @@ That floor can only change the verdict of an *overdue* job: one whose wait so fa
 ``c x R / p[b]``, the time lent GPUs would add to its run at best (``c = 1 / L - 1 / T``,
 ``L`` and ``T`` the lent and training GPU speeds, ``R / p[b]`` its run time at its base on
 GPUs of speed 1). For every other job the verdict is the floor-less one, so step 1 may
-still skip a group whose jobs all wait for training GPUs (``_late_on_lent``), unless an
+still skip a group whose jobs all wait for training GPUs (``late_on_lent``), unless an
 overdue job is in it. A job becomes overdue at a time known when it joins the queue
 (its remaining work does not change while it waits): a heap of those times finds them
 without scanning the queue.

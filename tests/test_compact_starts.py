@@ -173,7 +173,7 @@ def test_sooner_on_lent_does_not_count_training_gpus_earlier_starts_took():
     assert view.free_training_gpus == 8 and view.lent_servers
     assert view.rate_with(job, 8) == pytest.approx(float(job.speedup[8]))  # on training
     waits = ([view.now + 100.0], [8])  # 8 training GPUs free up in 100 s
-    sooner = aryl_module._sooner_on_lent
+    sooner = aryl_module.sooner_on_lent
     assert not sooner(view, job, 8, 0, waits, {}, 0.4)
     # as fast as training GPUs, lent GPUs now are sooner than waiting
     assert sooner(view, job, 8, 0, waits, {}, 1.0)

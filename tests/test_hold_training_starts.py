@@ -20,13 +20,13 @@ def _lent_starts_judged_not_worth_it(monkeypatch, policy) -> tuple[int, int]:
     """(starts judged not worth lent GPUs whose base landed on lent GPUs, starts judged) over
     2.5 days of ``aryl-15d`` at lent speed 0.4."""
     judged: dict[int, bool] = {}
-    sooner = aryl_module._sooner_on_lent
+    sooner = aryl_module.sooner_on_lent
 
     def record(view, job, *args):
         judged[job.idx] = out = sooner(view, job, *args)
         return out
 
-    monkeypatch.setattr(aryl_module, "_sooner_on_lent", record)
+    monkeypatch.setattr(aryl_module, "sooner_on_lent", record)
     counts = [0, 0]
     allocate = aryl_module.ArylPolicy.allocate
 

@@ -93,7 +93,7 @@ def test_overdue_watch_equals_a_scan_of_the_queue(monkeypatch):
 
 @pytest.mark.parametrize("elastic", [False, True])
 def test_the_group_skip_changes_no_decision_with_the_wait_floor(monkeypatch, elastic):
-    """Step 1 skips a group once a job of it waits for training GPUs (``_late_on_lent``);
+    """Step 1 skips a group once a job of it waits for training GPUs (``late_on_lent``);
     with the wait floor it must still walk groups that hold overdue jobs. The same run
     without the skip (no threshold ever) makes the same decisions; skipping regardless of
     overdue jobs does not (so this scenario exercises the exception)."""
@@ -108,7 +108,7 @@ def test_the_group_skip_changes_no_decision_with_the_wait_floor(monkeypatch, ela
 
     with_skip = summary()
     with monkeypatch.context() as m:
-        m.setattr(aryl_module, "_late_on_lent", lambda *a, **k: None)
+        m.setattr(aryl_module, "late_on_lent", lambda *a, **k: None)
         assert summary() == with_skip
     with monkeypatch.context() as m:
         m.setattr(OverdueWatch, "counts", lambda *a, **k: {})
