@@ -399,7 +399,7 @@ class Placer:
         if cache is None:
             cache = self._fast_rows[reach] = {}
         missing: dict[int, tuple[Job, tuple[int, float, float], tuple[int, ...]]] = {}
-        fast: list[tuple[int, int]] = []  # (slot, signature number of its cached row)
+        fast: list[tuple[int, int]] = []  # (slot, signature number of a row computed below)
         for i, job in enumerate(jobs):
             n0 = job.n_gpus
             place = job.placement
@@ -414,8 +414,12 @@ class Placer:
                 if sig is None or sig[0] != job.version:
                     sig = sigs[job.idx] = self._fast_sig(job)
                 sid = sig[1]
+                row = cache.get(sid)
+                if row is not None:  # kept: the curve at once
+                    out[i] = [job.rate, *row[: n_max[i] - n0]]
+                    continue
                 fast.append((i, sid))
-                if sid not in cache and sid not in missing:
+                if sid not in missing:
                     missing[sid] = (job, sig[3], sig[2])
                 continue
             out[i] = self.rate_curve(job, n_max[i])
