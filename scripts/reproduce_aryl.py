@@ -72,6 +72,9 @@ SWEEPS: dict[str, list] = {
     "inference_gpu_speed": [0.25, 0.4, 0.6, 1.0],
     "inference_servers": [175, 350, 700],
     "elastic_share": [0.0, 0.25, 0.5, 1.0],
+    # an elastic job's range around its request (MODEL.md's defaults: half, twice)
+    "elastic_min_fraction": [0.25, 0.5, 1.0],
+    "elastic_max_factor": [1.5, 2.0, 3.0],
     "load": [0.8, 1.0, 1.2],
     "large_model_share": [0.0, 0.25, 0.5],
 }

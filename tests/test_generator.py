@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -63,6 +64,22 @@ def test_elastic_share_and_min_max_defaults(share):
     assert np.array_equal(jobs.min_gpus[e], np.maximum(1, g[e] // 2))
     assert np.array_equal(jobs.max_gpus[e], 2 * g[e])
     assert np.array_equal(jobs.min_gpus[~e], g[~e]) and np.array_equal(jobs.max_gpus[~e], g[~e])
+
+
+@pytest.mark.parametrize(("fraction", "factor"), [(0.25, 1.5), (1.0, 1.0), (0.75, 3.0)])
+def test_elastic_range_follows_the_fraction_and_factor(fraction, factor):
+    cfg = small(elastic_share=1.0, elastic_min_fraction=fraction, elastic_max_factor=factor)
+    jobs = generate_jobs(cfg, 5)
+    g = jobs.gpus
+    want_min = np.clip(np.floor(g * fraction), 1, g)
+    want_max = np.maximum(g, np.floor(g * factor))
+    assert np.array_equal(jobs.min_gpus, want_min)
+    assert np.array_equal(jobs.max_gpus, want_max)
+    assert (jobs.min_gpus <= g).all() and (g <= jobs.max_gpus).all()
+    # the range changes nothing else: same submits, sizes and durations as the defaults
+    ref = generate_jobs(small(elastic_share=1.0), 5)
+    for col in ("submit_time", "gpus", "duration", "elastic", "profile"):
+        assert np.array_equal(getattr(jobs, col), getattr(ref, col)), col
 
 
 def test_profiles_come_from_the_mix():
@@ -142,6 +159,11 @@ def test_fifty_thousand_jobs_fast():
         ({"duration_min_s": 10.0, "duration_max_s": 5.0}, "duration_min_s"),
         ({"elastic_share": 1.2}, "elastic_share"),
         ({"elastic_share": -0.1}, "elastic_share"),
+        ({"elastic_min_fraction": 0.0}, "elastic_min_fraction"),
+        ({"elastic_min_fraction": 1.5}, "elastic_min_fraction"),
+        ({"elastic_min_fraction": math.nan}, "elastic_min_fraction"),
+        ({"elastic_max_factor": 0.9}, "elastic_max_factor"),
+        ({"elastic_max_factor": math.inf}, "elastic_max_factor"),
         ({"profile_mix": (("bert", 0.5), ("ncf", 0.2))}, "profile_mix"),
         ({"profile_mix": (("bert", 1.5), ("ncf", -0.5))}, "profile_mix"),
     ],

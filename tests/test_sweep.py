@@ -89,6 +89,8 @@ def test_every_parameter_changes_the_scenario():
     base = SCENARIOS["tiny"]
     values = {
         "elastic_share": 0.25,
+        "elastic_min_fraction": 1.0,
+        "elastic_max_factor": 3.0,
         "large_model_share": 0.2,
         "load": 2.0,
         "training_servers": 3,
@@ -101,11 +103,14 @@ def test_every_parameter_changes_the_scenario():
     sc = point_scenario(base, values)
     assert sc.workload.elastic_share == 0.25
     assert sc.workload.large_model_share == 0.2
+    assert (sc.workload.elastic_min_fraction, sc.workload.elastic_max_factor) == (1.0, 3.0)
     assert sc.workload.jobs_per_day == 2.0 * base.workload.jobs_per_day
     assert (sc.cluster.training_servers, sc.cluster.inference_servers) == (3, 1)
     assert sc.cluster.inference_gpu_speed == 0.4
     assert sc.inference == replace(base.inference, curve="servegen-llm-small", peak_utilisation=0.5)
-    assert sc.name.startswith("tiny[elastic_share=0.25,large_model_share=0.2,load=2,")
+    assert sc.name.startswith(
+        "tiny[elastic_share=0.25,elastic_min_fraction=1,elastic_max_factor=3,large_model_share=0.2,"
+    )
 
 
 def test_ray_backend_missing_gives_install_hint(tmp_path, monkeypatch):

@@ -58,6 +58,18 @@ PARAMETERS: dict[str, Parameter] = {
         lambda sc: sc.workload.elastic_share,
         "share of elastic jobs (workload.elastic_share)",
     ),
+    "elastic_min_fraction": Parameter(
+        _float,
+        lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_min_fraction=v)),
+        lambda sc: sc.workload.elastic_min_fraction,
+        "an elastic job's minimum as a fraction of its request (workload.elastic_min_fraction)",
+    ),
+    "elastic_max_factor": Parameter(
+        _float,
+        lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_max_factor=v)),
+        lambda sc: sc.workload.elastic_max_factor,
+        "an elastic job's maximum as a multiple of its request (workload.elastic_max_factor)",
+    ),
     "large_model_share": Parameter(
         _float,
         lambda sc, v: replace(sc, workload=replace(sc.workload, large_model_share=v)),

@@ -10,6 +10,8 @@ on the chosen backend (``local`` processes or ``ray`` tasks, as ``aryl-gym bench
 Within a grid point every policy sees the same workload for a given seed.
 
 Grid parameters (see :data:`PARAMETERS`): ``elastic_share`` (workload.elastic_share),
+``elastic_min_fraction`` and ``elastic_max_factor`` (an elastic job's range around its
+request), ``large_model_share``,
 ``load`` (workload.scaled(load): jobs per day times ``load``), ``inference_gpu_speed``,
 ``training_servers``, ``inference_servers`` (cluster), ``inference_curve`` (inference.curve),
 ``peak_utilisation`` (inference.peak_utilisation).

@@ -13,8 +13,10 @@ Model (defaults and their sources in ``docs/workload.md``; ``scripts/calibrate_w
   sizes: failed and debugging runs); otherwise it draws from the *main* lognormal of its
   GPU count (``median_s[g]``, ``sigma[g]``), whose median grows with the GPU count.
   Clipped to ``[duration_min_s, duration_max_s]``.
-- **Elastic**: each job elastic with probability ``elastic_share``; elastic jobs get the
-  docs/model.md defaults ``min_gpus = max(1, g // 2)``, ``max_gpus = 2 g``.
+- **Elastic**: each job elastic with probability ``elastic_share``; an elastic job of ``g``
+  GPUs runs on ``min_gpus = max(1, floor(g x elastic_min_fraction))`` to ``max_gpus =
+  max(g, floor(g x elastic_max_factor))`` GPUs (defaults 0.5 and 2: docs/model.md's
+  ``max(1, g // 2)`` and ``2 g``).
 - **Profile**: i.i.d. from ``profile_mix`` (default ``profiles.DEFAULT_PROFILE_MIX``).
 """
 
@@ -93,6 +95,10 @@ class WorkloadConfig:
     duration_min_s: float = 60.0
     duration_max_s: float = 7 * 86400.0
     elastic_share: float = 0.5
+    #: an elastic job of ``g`` GPUs may shrink to ``max(1, floor(g x elastic_min_fraction))``
+    elastic_min_fraction: float = 0.5
+    #: ... and grow to ``max(g, floor(g x elastic_max_factor))``
+    elastic_max_factor: float = 2.0
     profile_mix: tuple[tuple[str, float], ...] | None = None
     #: share of jobs whose model does not fit a lent (T4-class, 16 GB) GPU: they get the
     #: ``-big`` variant of their profile (same scaling, ``fits_lent_gpu=False``)
@@ -140,6 +146,17 @@ class WorkloadConfig:
             raise bad("duration_min_s", "need 0 < duration_min_s <= duration_max_s")
         if not 0.0 <= self.elastic_share <= 1.0:
             raise bad("elastic_share", f"must lie in [0, 1], got {self.elastic_share!r}")
+        if not (
+            math.isfinite(self.elastic_min_fraction) and 0.0 < self.elastic_min_fraction <= 1.0
+        ):
+            raise bad(
+                "elastic_min_fraction", f"must lie in (0, 1], got {self.elastic_min_fraction!r}"
+            )
+        if not (math.isfinite(self.elastic_max_factor) and self.elastic_max_factor >= 1.0):
+            raise bad(
+                "elastic_max_factor",
+                f"must be a finite number >= 1, got {self.elastic_max_factor!r}",
+            )
         if not 0.0 <= self.large_model_share <= 1.0:
             raise bad("large_model_share", f"must lie in [0, 1], got {self.large_model_share!r}")
         if self.profile_mix is not None:
@@ -232,11 +249,17 @@ def generate_jobs(cfg: WorkloadConfig, seed: int) -> JobTable:
         gpus=gpus,
         duration=duration,
         elastic=elastic,
-        min_gpus=np.where(elastic, np.maximum(1, gpus // 2), gpus),
-        max_gpus=np.where(elastic, 2 * gpus, gpus),
+        min_gpus=np.where(elastic, _scaled(gpus, cfg.elastic_min_fraction, 1, gpus), gpus),
+        max_gpus=np.where(elastic, _scaled(gpus, cfg.elastic_max_factor, gpus, None), gpus),
         profile=profile,
         source=f"synthetic(seed={seed})",
     )
+
+
+def _scaled(gpus: np.ndarray, factor: float, lo, hi) -> np.ndarray:
+    """``floor(gpus x factor)`` clipped to ``[lo, hi]`` (arrays or scalars; None: no bound):
+    exact for the defaults (``g x 0.5`` and ``g x 2.0`` are exact floats)."""
+    return np.clip(np.floor(gpus * factor).astype(np.int64), lo, hi)
 
 
 def _clipped_lognormal_mean(median: float, sigma: float, lo: float, hi: float) -> float:
