@@ -222,6 +222,21 @@ def test_helios_small_mapping(tmp_path):
     assert_accounted(rep)
 
 
+def test_mapping_gives_elastic_jobs_the_options_range(tmp_path):
+    path = write(tmp_path, "itp.csv", ITP_SMALL)
+    options = MappingOptions(elastic_share=1.0, elastic_min_fraction=0.25, elastic_max_factor=3.0)
+    jobs, _ = load_any(path, options=options)
+    assert jobs.elastic.all()
+    np.testing.assert_array_equal(jobs.min_gpus, [1, 2, 1])  # max(1, floor(g / 4)), g = 1, 8, 2
+    np.testing.assert_array_equal(jobs.max_gpus, [3, 24, 6])
+    default, _ = load_any(path, options=MappingOptions(elastic_share=1.0))
+    np.testing.assert_array_equal(default.min_gpus, [1, 4, 1])  # docs/model.md: g // 2, 2 g
+    np.testing.assert_array_equal(default.max_gpus, [2, 16, 4])
+    for kw in ({"elastic_min_fraction": 0.0}, {"elastic_max_factor": 0.5}):
+        with pytest.raises(ValueError, match=f"MappingOptions.{next(iter(kw))}"):
+            MappingOptions(**kw)
+
+
 def test_pai2023_small_mapping_and_options(tmp_path):
     path = write(tmp_path, "pai.csv", PAI2023_SMALL)
     jobs, rep = load_any(path)

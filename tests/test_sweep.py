@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,6 +18,7 @@ from aryl_gym.experiments.sweep import run_sweep
 from aryl_gym.scenarios import SCENARIOS
 
 POLICIES = ["aryl", "baseline"]
+EXAMPLE_TRACE = Path(__file__).resolve().parents[1] / "traces" / "example.csv"
 HAS_RAY = importlib.util.find_spec("ray") is not None
 
 
@@ -172,3 +174,28 @@ def test_sweep_takes_a_trace_sized_by_the_library(tmp_path, capsys):
     df = pd.read_csv(out / "sweep.csv")
     assert len(df) == 2 and (df["jobs_finished"] == df["jobs_total"]).all()
     assert sorted(df["inference_gpu_speed"]) == [0.4, 1.0]
+
+
+def test_elastic_grid_parameters_act_on_a_public_trace_mapping(tmp_path):
+    trace = tmp_path / "itp.csv"
+    trace.write_text("job_id,submission_time,duration,num_gpu\na,100,3600,1\nb,160,7200,8\n")
+    base = replace(SCENARIOS["tiny"], trace=str(trace))
+    sc = point_scenario(base, {"elastic_share": 1.0, "elastic_min_fraction": 0.25})
+    assert sc.trace_options.elastic_share == 1.0
+    assert sc.trace_options.elastic_min_fraction == 0.25
+    assert sc.workload == base.workload  # the synthetic workload is not what changes
+    assert PARAMETERS["elastic_max_factor"].default(sc) == 2.0  # read from the mapping
+
+
+@pytest.mark.parametrize(
+    ("point", "match"),
+    [
+        ({"load": 2.0}, "'load' changes the synthetic workload, which the trace"),
+        ({"large_model_share": 0.5}, "'large_model_share' changes the synthetic workload"),
+        ({"elastic_share": 1.0}, "project's format, whose columns give each job's elasticity"),
+    ],
+)
+def test_grid_parameters_a_trace_would_ignore_are_refused(point, match):
+    base = replace(SCENARIOS["tiny"], trace=str(EXAMPLE_TRACE))  # the project's format
+    with pytest.raises(ValueError, match=match):
+        point_scenario(base, point)

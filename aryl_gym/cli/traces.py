@@ -37,6 +37,18 @@ def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
         "--elastic-share", type=float, default=0.5, help="share of jobs made elastic (default 0.5)"
     )
     g.add_argument(
+        "--elastic-min-fraction",
+        type=float,
+        default=0.5,
+        help="an elastic job of g GPUs may shrink to max(1, floor(g x this)) (default 0.5)",
+    )
+    g.add_argument(
+        "--elastic-max-factor",
+        type=float,
+        default=2.0,
+        help="... and grow to max(g, floor(g x this)) (default 2)",
+    )
+    g.add_argument(
         "--seed", type=int, default=0, help="seed of elastic flags and profiles (default 0)"
     )
     g.add_argument(
@@ -74,6 +86,8 @@ def options_from_args(args: argparse.Namespace):
 
     return MappingOptions(
         elastic_share=args.elastic_share,
+        elastic_min_fraction=args.elastic_min_fraction,
+        elastic_max_factor=args.elastic_max_factor,
         seed=args.seed,
         min_duration_s=args.min_duration,
         keep_failed=not args.drop_failed,

@@ -50,35 +50,84 @@ def _inference(field: str) -> Callable[[ScenarioConfig, Any], ScenarioConfig]:
     return lambda sc, v: replace(sc, inference=replace(sc.inference, **{field: v}))
 
 
+def _trace_options(sc: ScenarioConfig):
+    from aryl_gym.workload.real_traces import MappingOptions
+
+    return sc.trace_options or MappingOptions()
+
+
+def _elastic(field: str) -> tuple[Callable, Callable]:
+    """(apply, read) of an elastic-job field: of the synthetic workload, or of the trace
+    mapping (``MappingOptions``, which draws a trace's elastic flags) when a trace
+    replaces the workload."""
+
+    def apply(sc: ScenarioConfig, v: Any) -> ScenarioConfig:
+        if sc.trace is None:
+            return replace(sc, workload=replace(sc.workload, **{field: v}))
+        from aryl_gym.workload.real_traces import detect_format
+
+        if (sc.trace_format or detect_format(sc.trace)) == "aryl":
+            raise ValueError(
+                f"grid parameter {field!r}: the trace {sc.trace!r} is in the project's format, "
+                "whose columns give each job's elasticity and range (no mapping applies)"
+            )
+        return replace(sc, trace_options=replace(_trace_options(sc), **{field: v}))
+
+    def read(sc: ScenarioConfig) -> Any:
+        return getattr(_trace_options(sc) if sc.trace is not None else sc.workload, field)
+
+    return apply, read
+
+
+def _synthetic_only(name: str, apply: Callable, instead: str) -> Callable:
+    """``apply``, refused for a scenario whose workload is a trace (it would change
+    nothing there, silently)."""
+
+    def checked(sc: ScenarioConfig, v: Any) -> ScenarioConfig:
+        if sc.trace is not None:
+            raise ValueError(
+                f"grid parameter {name!r} changes the synthetic workload, which the trace "
+                f"{sc.trace!r} replaces; {instead}"
+            )
+        return apply(sc, v)
+
+    return checked
+
+
 #: The known grid parameters, in the order they are applied to the scenario.
 PARAMETERS: dict[str, Parameter] = {
     "elastic_share": Parameter(
         _float,
-        lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_share=v)),
-        lambda sc: sc.workload.elastic_share,
-        "share of elastic jobs (workload.elastic_share)",
+        *_elastic("elastic_share"),
+        "share of elastic jobs (workload.elastic_share; with a trace, its mapping's)",
     ),
     "elastic_min_fraction": Parameter(
         _float,
-        lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_min_fraction=v)),
-        lambda sc: sc.workload.elastic_min_fraction,
+        *_elastic("elastic_min_fraction"),
         "an elastic job's minimum as a fraction of its request (workload.elastic_min_fraction)",
     ),
     "elastic_max_factor": Parameter(
         _float,
-        lambda sc, v: replace(sc, workload=replace(sc.workload, elastic_max_factor=v)),
-        lambda sc: sc.workload.elastic_max_factor,
+        *_elastic("elastic_max_factor"),
         "an elastic job's maximum as a multiple of its request (workload.elastic_max_factor)",
     ),
     "large_model_share": Parameter(
         _float,
-        lambda sc, v: replace(sc, workload=replace(sc.workload, large_model_share=v)),
+        _synthetic_only(
+            "large_model_share",
+            lambda sc, v: replace(sc, workload=replace(sc.workload, large_model_share=v)),
+            "a trace's jobs keep the profiles its mapping draws",
+        ),
         lambda sc: sc.workload.large_model_share,
         "share of jobs whose model does not fit a lent GPU (workload.large_model_share)",
     ),
     "load": Parameter(
         _float,
-        lambda sc, v: replace(sc, workload=sc.workload.scaled(v)),
+        _synthetic_only(
+            "load",
+            lambda sc, v: replace(sc, workload=sc.workload.scaled(v)),
+            "vary the training pool instead (training_servers; --target-load sizes it)",
+        ),
         lambda sc: 1.0,
         "multiplier of the jobs per day (workload.scaled(load))",
     ),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from aryl_gym.workload.schema import JobTable
+from aryl_gym.workload.schema import JobTable, check_elastic_range, elastic_range
 
 __all__ = ["WorkloadConfig", "generate_jobs", "mean_gpu_hours_per_job", "offered_gpus"]
 
@@ -146,17 +146,7 @@ class WorkloadConfig:
             raise bad("duration_min_s", "need 0 < duration_min_s <= duration_max_s")
         if not 0.0 <= self.elastic_share <= 1.0:
             raise bad("elastic_share", f"must lie in [0, 1], got {self.elastic_share!r}")
-        if not (
-            math.isfinite(self.elastic_min_fraction) and 0.0 < self.elastic_min_fraction <= 1.0
-        ):
-            raise bad(
-                "elastic_min_fraction", f"must lie in (0, 1], got {self.elastic_min_fraction!r}"
-            )
-        if not (math.isfinite(self.elastic_max_factor) and self.elastic_max_factor >= 1.0):
-            raise bad(
-                "elastic_max_factor",
-                f"must be a finite number >= 1, got {self.elastic_max_factor!r}",
-            )
+        check_elastic_range("WorkloadConfig", self.elastic_min_fraction, self.elastic_max_factor)
         if not 0.0 <= self.large_model_share <= 1.0:
             raise bad("large_model_share", f"must lie in [0, 1], got {self.large_model_share!r}")
         if self.profile_mix is not None:
@@ -244,22 +234,17 @@ def generate_jobs(cfg: WorkloadConfig, seed: int) -> JobTable:
 
         big = r_big.random(n) < cfg.large_model_share
         profile[big] = [f"{name}{BIG_SUFFIX}" for name in profile[big]]
+    low, high = elastic_range(gpus, elastic, cfg.elastic_min_fraction, cfg.elastic_max_factor)
     return JobTable.from_columns(
         submit_time=submit,
         gpus=gpus,
         duration=duration,
         elastic=elastic,
-        min_gpus=np.where(elastic, _scaled(gpus, cfg.elastic_min_fraction, 1, gpus), gpus),
-        max_gpus=np.where(elastic, _scaled(gpus, cfg.elastic_max_factor, gpus, None), gpus),
+        min_gpus=low,
+        max_gpus=high,
         profile=profile,
         source=f"synthetic(seed={seed})",
     )
-
-
-def _scaled(gpus: np.ndarray, factor: float, lo, hi) -> np.ndarray:
-    """``floor(gpus x factor)`` clipped to ``[lo, hi]`` (arrays or scalars; None: no bound):
-    exact for the defaults (``g x 0.5`` and ``g x 2.0`` are exact floats)."""
-    return np.clip(np.floor(gpus * factor).astype(np.int64), lo, hi)
 
 
 def _clipped_lognormal_mean(median: float, sigma: float, lo: float, hi: float) -> float:

@@ -9,6 +9,7 @@ on-disk CSV form of the same columns.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,10 +100,9 @@ class JobTable:
         gpus = np.asarray(gpus, dtype=np.int64)
         duration = np.asarray(duration, dtype=np.float64)
         elastic = np.zeros(n, bool) if elastic is None else np.asarray(elastic, dtype=bool)
-        if min_gpus is None:
-            min_gpus = np.where(elastic, np.maximum(1, gpus // 2), gpus)
-        if max_gpus is None:
-            max_gpus = np.where(elastic, 2 * gpus, gpus)
+        low, high = elastic_range(gpus, elastic)
+        min_gpus = low if min_gpus is None else min_gpus
+        max_gpus = high if max_gpus is None else max_gpus
         table = cls(
             job_id=np.asarray(
                 [str(i) for i in range(n)] if job_id is None else [str(j) for j in job_id],
@@ -156,3 +156,27 @@ def _extra_array(source: str, name: str, values) -> np.ndarray:
         f"{source}: extra column {name!r} has values of dtype {a.dtype}; "
         f"extra columns hold {', '.join(EXTRA_TYPES)}"
     )
+
+
+def elastic_range(
+    gpus: np.ndarray, elastic: np.ndarray, min_fraction: float = 0.5, max_factor: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(min_gpus, max_gpus)`` of jobs asking for ``gpus``: for elastic ones
+    ``max(1, floor(g x min_fraction))`` and ``max(g, floor(g x max_factor))``, for the
+    others ``g`` both. The defaults are docs/model.md's ``max(1, g // 2)`` and ``2 g``
+    (``g x 0.5`` and ``g x 2.0`` are exact floats)."""
+    gpus = np.asarray(gpus, dtype=np.int64)
+    low = np.clip(np.floor(gpus * min_fraction).astype(np.int64), 1, gpus)
+    high = np.maximum(gpus, np.floor(gpus * max_factor).astype(np.int64))
+    return np.where(elastic, low, gpus), np.where(elastic, high, gpus)
+
+
+def check_elastic_range(owner: str, min_fraction: float, max_factor: float) -> None:
+    """``ValueError`` naming ``owner``'s field unless ``0 < min_fraction <= 1`` and
+    ``1 <= max_factor`` (both finite)."""
+    if not (math.isfinite(min_fraction) and 0.0 < min_fraction <= 1.0):
+        raise ValueError(f"{owner}.elastic_min_fraction: must lie in (0, 1], got {min_fraction!r}")
+    if not (math.isfinite(max_factor) and max_factor >= 1.0):
+        raise ValueError(
+            f"{owner}.elastic_max_factor: must be a finite number >= 1, got {max_factor!r}"
+        )

@@ -20,7 +20,7 @@ from aryl_gym.workload.formats.common import (
     PathLike,
     Rows,
 )
-from aryl_gym.workload.schema import JobTable
+from aryl_gym.workload.schema import JobTable, check_elastic_range, elastic_range
 from aryl_gym.workload.trace_io import TraceFormatError
 
 
@@ -30,7 +30,9 @@ class MappingOptions:
 
     Attributes:
         elastic_share: probability that a job is made elastic (the traces record no
-            elasticity); elastic jobs get the docs/model.md bounds ``[max(1, g // 2), 2 g]``.
+            elasticity); an elastic job of ``g`` GPUs runs on ``max(1, floor(g x
+            elastic_min_fraction))`` to ``max(g, floor(g x elastic_max_factor))`` GPUs
+            (defaults 0.5 and 2: docs/model.md's ``[max(1, g // 2), 2 g]``).
         seed: seed of the elastic flags and of the profiles (drawn from
             ``profiles.DEFAULT_PROFILE_MIX``), one generator, elastic flags first.
         min_duration_s: rows with a run time below this (zero included) are dropped and
@@ -49,6 +51,8 @@ class MappingOptions:
     """
 
     elastic_share: float = 0.5
+    elastic_min_fraction: float = 0.5
+    elastic_max_factor: float = 2.0
     seed: int = 0
     min_duration_s: float = 1.0
     keep_failed: bool = True
@@ -62,6 +66,7 @@ class MappingOptions:
             raise ValueError(
                 f"MappingOptions.elastic_share must be in [0, 1], got {self.elastic_share}"
             )
+        check_elastic_range("MappingOptions", self.elastic_min_fraction, self.elastic_max_factor)
         if not (self.min_duration_s >= 0 and math.isfinite(self.min_duration_s)):
             raise ValueError(
                 f"MappingOptions.min_duration_s must be >= 0, got {self.min_duration_s}"
@@ -272,12 +277,18 @@ def map_rows(
     if named is not None:  # drawn for every job first, so the draws do not depend on it
         profile = np.where(named[idx], rows.profile[idx], profile).astype(object)
     user = None if rows.user is None else rows.user[idx]
+    gpus = rows.gpus[idx]
+    low, high = elastic_range(
+        gpus, elastic, options.elastic_min_fraction, options.elastic_max_factor
+    )
     return JobTable.from_columns(
         job_id=rows.job_id[idx],
         submit_time=submit - t0,
-        gpus=rows.gpus[idx],
+        gpus=gpus,
         duration=rows.duration[idx],
         elastic=elastic,
+        min_gpus=low,
+        max_gpus=high,
         profile=profile,
         user=user,
         source=os.fspath(path),
