@@ -11,7 +11,8 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
   GPUs as fast as training GPUs (at 0.4x only extra workers sit on lent servers, and no
   rule preempts);
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
-  speed, inference pool size, elastic share, load, share of jobs too large for lent GPUs);
+  speed, inference pool size, elastic share, an elastic job's range around its request,
+  load, share of jobs too large for lent GPUs);
 * **readings** — Aryl with each reading for slower lent GPUs (docs/model.md) switched
   alone and all off together, and loaning alone with lent starts whenever GPUs are free
   (``--sweep-seeds`` seeds);

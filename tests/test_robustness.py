@@ -343,7 +343,7 @@ def _first_queued(view) -> int:
         "float-server",
         "empty-gpus-list",
         "empty-placement-list",
-    ],  # fmt: skip
+    ],
 )
 def test_bad_decisions_name_the_policy_the_job_and_the_field(decision, match):
     policy = ReturnsThis("careless", decision)
