@@ -104,12 +104,14 @@ PARAMETERS: dict[str, Parameter] = {
     "elastic_min_fraction": Parameter(
         _float,
         *_elastic("elastic_min_fraction"),
-        "an elastic job's minimum as a fraction of its request (workload.elastic_min_fraction)",
+        "an elastic job's minimum as a fraction of its request (workload.elastic_min_fraction; "
+        "with a trace, its mapping's)",
     ),
     "elastic_max_factor": Parameter(
         _float,
         *_elastic("elastic_max_factor"),
-        "an elastic job's maximum as a multiple of its request (workload.elastic_max_factor)",
+        "an elastic job's maximum as a multiple of its request (workload.elastic_max_factor; "
+        "with a trace, its mapping's)",
     ),
     "large_model_share": Parameter(
         _float,
@@ -119,7 +121,8 @@ PARAMETERS: dict[str, Parameter] = {
             "a trace's jobs keep the profiles its mapping draws",
         ),
         lambda sc: sc.workload.large_model_share,
-        "share of jobs whose model does not fit a lent GPU (workload.large_model_share)",
+        "share of jobs whose model does not fit a lent GPU (workload.large_model_share; "
+        "synthetic workload only)",
     ),
     "load": Parameter(
         _float,
@@ -129,7 +132,7 @@ PARAMETERS: dict[str, Parameter] = {
             "vary the training pool instead (training_servers; --target-load sizes it)",
         ),
         lambda sc: 1.0,
-        "multiplier of the jobs per day (workload.scaled(load))",
+        "multiplier of the jobs per day (workload.scaled(load); synthetic workload only)",
     ),
     "training_servers": Parameter(
         _int,
