@@ -10,7 +10,7 @@ Prints the totals and the same facts by hour of the simulated day.
 
 ::
 
-    python scripts/explain_extras.py --scenario aryl-15d --seed 0
+    python scripts/explain_extras.py --scenario aryl-15d --seed 0 --plot extras-by-hour.png
     python scripts/explain_extras.py --scenario small --seed 1 --max-days 2
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
 
 from aryl_gym.baselines.aryl import ArylPolicy
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--big", type=int, default=16, help="requested GPUs of a 'large' job")
     ap.add_argument("--max-days", type=float, default=None, help="shorten the workload")
+    ap.add_argument("--plot", type=Path, default=None, help="also draw the by-hour facts (PNG)")
     args = ap.parse_args(argv)
     sc = get_scenario(args.scenario)
     if args.max_days is not None:
@@ -109,6 +111,40 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['big_at_base'] / max(r['rounds'], 1):.1f} / "
             f"{r['big_running'] / max(r['rounds'], 1):.1f} |"
         )
+
+    if args.plot is not None:
+        print(
+            f"wrote {plot_by_hour(hours, args.big, f'{args.scenario}, seed {args.seed}', args.plot)}"
+        )
+
+
+def plot_by_hour(hours: dict, big: int, title: str, path: Path) -> Path:
+    """Two panels by hour of the simulated day: the share of rounds with no empty
+    training server, and the large elastic jobs running and at their base."""
+    from aryl_gym.experiments.plots import new_figure, save_figure
+
+    hs = sorted(hours)
+    n = [max(hours[h]["rounds"], 1) for h in hs]
+    fig, (top, bottom) = new_figure(2, 1, figsize=(7, 5.5), sharex=True)
+    top.plot(
+        hs,
+        [100 * hours[h]["no_empty_training"] / k for h, k in zip(hs, n, strict=True)],
+        marker="o",
+    )
+    top.set_ylabel("rounds with no empty\ntraining server (%)")
+    top.set_ylim(0, 100)
+    top.set_title(title)
+    for key, label in (("big_running", "running"), ("big_at_base", "at their base")):
+        bottom.plot(
+            hs, [hours[h][key] / k for h, k in zip(hs, n, strict=True)], marker="o", label=label
+        )
+    bottom.set_ylabel(f"elastic jobs of {big}+ GPUs\n(mean over rounds)")
+    bottom.set_xlabel("hour of the simulated day")
+    bottom.set_xticks(range(0, 24, 3))
+    bottom.legend()
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ def _script():
     return module
 
 
-def test_counting_aryl_makes_aryls_decisions_and_counts_every_round():
+def test_counting_aryl_makes_aryls_decisions_and_counts_every_round(tmp_path):
     sc = get_scenario("small")
     sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
     sc = replace(sc, workload=replace(sc.workload, days=1.0))
@@ -38,3 +38,6 @@ def test_counting_aryl_makes_aryls_decisions_and_counts_every_round():
         assert h["big_at_base"] <= h["big_running"]
         assert h["empty_and_big_at_base"] <= h["rounds"]
         assert h["no_empty_training"] <= h["rounds"]
+    # the by-hour figure draws from the same counts
+    path = _script().plot_by_hour(counting.by_hour, 8, "small", tmp_path / "h.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
