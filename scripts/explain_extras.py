@@ -54,7 +54,7 @@ class CountingAryl(ArylPolicy):
     def allocate(self, view: ClusterView) -> Allocation:
         self._grants = {}
         g = view.gpus_per_server
-        empty = view.server_counts().hist[TRAINING][g]
+        empty = view.free_histogram[TRAINING][g]  # training servers with g free GPUs
         big = [j for j in view.running.values() if j.elastic and j.gpus >= self.big]
         at_base = sum(1 for j in big if j.n_gpus <= j.base_gpus)
         row = self.by_hour[int(view.now // 3600) % 24]

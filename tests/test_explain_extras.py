@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import replace
-from pathlib import Path
 
 from aryl_gym.baselines import make_policy
 
 from aryl_gym.scenarios import get_scenario
 from aryl_gym.simulate import run_policy
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "explain_extras.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("explain_extras", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_script
 
 
 def test_counting_aryl_makes_aryls_decisions_and_counts_every_round(tmp_path):
     sc = get_scenario("small")
     sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=0.4))
     sc = replace(sc, workload=replace(sc.workload, days=1.0))
-    counting = _script().CountingAryl(big=8)
+    script = load_script("explain_extras")
+    counting = script.CountingAryl(big=8)
     got = dict(run_policy(sc, counting, 0).summary)
     want = dict(run_policy(sc, make_policy("aryl"), 0).summary)
     got.pop("wall_s", None)
@@ -39,5 +30,5 @@ def test_counting_aryl_makes_aryls_decisions_and_counts_every_round(tmp_path):
         assert h["empty_and_big_at_base"] <= h["rounds"]
         assert h["no_empty_training"] <= h["rounds"]
     # the by-hour figure draws from the same counts
-    path = _script().plot_by_hour(counting.by_hour, 8, "small", tmp_path / "h.png")
+    path = script.plot_by_hour(counting.by_hour, 8, "small", tmp_path / "h.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 from aryl_gym.baselines.aryl import ArylConfig, ArylPolicy
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reproduce_aryl.py"
+from tests.conftest import load_script
 
 
 @pytest.fixture(scope="module")
 def repro():
-    spec = importlib.util.spec_from_file_location("reproduce_aryl", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("reproduce_aryl")
 
 
 def test_each_reading_is_the_aryl_it_names(repro):

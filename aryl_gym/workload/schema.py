@@ -100,9 +100,10 @@ class JobTable:
         gpus = np.asarray(gpus, dtype=np.int64)
         duration = np.asarray(duration, dtype=np.float64)
         elastic = np.zeros(n, bool) if elastic is None else np.asarray(elastic, dtype=bool)
-        low, high = elastic_range(gpus, elastic)
-        min_gpus = low if min_gpus is None else min_gpus
-        max_gpus = high if max_gpus is None else max_gpus
+        if min_gpus is None or max_gpus is None:
+            low, high = elastic_range(gpus, elastic)
+            min_gpus = low if min_gpus is None else min_gpus
+            max_gpus = high if max_gpus is None else max_gpus
         table = cls(
             job_id=np.asarray(
                 [str(i) for i in range(n)] if job_id is None else [str(j) for j in job_id],
