@@ -241,7 +241,10 @@ def _start_benchmark(out: Path, seeds: int) -> subprocess.Popen:
 def _wait_for_records(out: Path, n: int, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((out / "runs").glob("*.json"))) >= n:
+        # pathlib's glob matches hidden names: skip the writer's temporary files
+        # (".<stem>.tmp-<hex>.json"), which are not records yet
+        done = [p for p in (out / "runs").glob("*.json") if not p.name.startswith(".")]
+        if len(done) >= n:
             return
         time.sleep(0.05)
     pytest.fail(f"the benchmark did not write {n} records (rc {proc.poll()})")
