@@ -6,9 +6,12 @@
     .venv/bin/python scripts/benchmark_sim.py --profile              # + cProfile top 20
 
 Prints, per timed run, the wall seconds, jobs, engine events, scheduling rounds and
-events per second; then the time to load a generated 50,000-row trace written with
-``save_trace``. The workload is built before the clock starts, so the timing is the
-simulation alone (``--include-build`` times the workload generation too).
+events per second; then the time to generate the default 15-day workload (~50,000 jobs)
+and to load a generated 50,000-row trace written with ``save_trace``; with
+``--real-traces``, the time to load and map each public trace of ``../shared/traces``
+(skipped with a note when that folder is absent). The workload is built before the clock
+starts, so a run's timing is the simulation alone (``--include-build`` times the workload
+generation too). Speed targets live here, not in the unit tests.
 """
 
 from __future__ import annotations
@@ -66,6 +69,49 @@ def profile_run(scenario, policy_name: str, seed: int, top: int = 20) -> None:
     print(buf.getvalue())
 
 
+def _median_s(fn, repeat: int) -> tuple[float, float]:
+    """(best, median) wall seconds of ``repeat`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), statistics.median(times)
+
+
+def time_generation(seed: int, repeat: int) -> None:
+    cfg = WorkloadConfig()  # the default: 15 days, aryl-15d's rate
+    generate_jobs(WorkloadConfig(days=1.0), seed)  # warm-up (imports, caches)
+    n = len(generate_jobs(cfg, seed))
+    best, median = _median_s(lambda: generate_jobs(cfg, seed), repeat)
+    print(
+        f"\ngenerate_jobs, default workload ({n:,} jobs): best {best:.3f} s, median {median:.3f} s"
+    )
+
+
+#: the public traces of ../shared/traces that ``load_any`` maps (docs/real-traces.md)
+REAL_TRACES = (
+    "train_microsoft_itp_cluster04.csv",
+    "train_sensetime_helios_last15k.csv",
+    "train_alibaba_pai_openb2023_pods.csv",
+)
+
+
+def time_real_traces(repeat: int) -> None:
+    from aryl_gym.workload.real_traces import load_any
+
+    folder = ROOT.parent / "shared" / "traces"
+    if not folder.is_dir():
+        print(f"\nreal traces: {folder} not present, skipped")
+        return
+    print(f"\nreal traces (load_any: read, map, validate), {repeat} loads each:")
+    for name in REAL_TRACES:
+        path = folder / name
+        n = len(load_any(path)[0])
+        best, median = _median_s(lambda p=path: load_any(p), repeat)
+        print(f"  {name:<40} {n:>7,} jobs  best {best:.3f} s, median {median:.3f} s")
+
+
 def time_trace_io(rows: int, seed: int, repeat: int) -> None:
     # a 15-day, ~3,400 jobs/day workload (aryl-15d's rate) cut to ``rows`` jobs
     cfg = WorkloadConfig(days=max(1.0, rows / 3000.0), jobs_per_day=3400.0)
@@ -106,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trace-rows", type=int, default=50_000, help="rows of the trace-I/O test")
     ap.add_argument("--trace-repeat", type=int, default=3, help="timed load_trace calls")
     ap.add_argument("--skip-trace", action="store_true", help="skip the trace-I/O timing")
+    ap.add_argument(
+        "--real-traces", action="store_true", help="time loading ../shared/traces' public traces"
+    )
     args = ap.parse_args(argv)
 
     scenario = get_scenario(args.scenario)
@@ -123,7 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         profile_run(scenario, args.policy, args.seed)
     if not args.skip_trace:
+        time_generation(args.seed, args.trace_repeat)
         time_trace_io(args.trace_rows, args.seed, args.trace_repeat)
+    if args.real_traces:
+        time_real_traces(args.trace_repeat)
     return 0
 
 

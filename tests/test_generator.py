@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -133,13 +132,10 @@ def test_zero_rate_gives_empty_table():
     assert len(jobs) == 0
 
 
-def test_fifty_thousand_jobs_fast():
-    cfg = WorkloadConfig()
-    generate_jobs(small(), 0)  # warm-up
-    t0 = time.perf_counter()
-    jobs = generate_jobs(cfg, 0)
+def test_default_workload_has_fifty_thousand_jobs():
+    # its generation time is a benchmark (scripts/benchmark_sim.py), not a test
+    jobs = generate_jobs(WorkloadConfig(), 0)
     assert len(jobs) > 48000
-    assert time.perf_counter() - t0 < 1.0
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ format are written to tmp_path.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -474,11 +473,9 @@ def test_detect_format_on_shared_traces():
             detect_format(shared_trace(other))
 
 
-def _timed_load(name):
-    t0 = time.perf_counter()
+def _checked_load(name):
+    # how fast is a benchmark (scripts/benchmark_sim.py --real-traces), not a test
     jobs, rep = load_any(shared_trace(name))
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 1.0, f"{name} took {elapsed:.2f} s"
     assert_valid_jobs(jobs)
     assert_accounted(rep)
     return jobs, rep
@@ -486,7 +483,7 @@ def _timed_load(name):
 
 @pytest.mark.shared
 def test_itp_loads_whole():
-    jobs, rep = _timed_load(ITP)
+    jobs, rep = _checked_load(ITP)
     assert rep.rows_read == rep.rows_kept == len(jobs) == 15_802  # SOURCES.md
     assert rep.time_shift_s == -5810.0  # first submission_time
     assert int(jobs.gpus.max()) == 64
@@ -496,7 +493,7 @@ def test_itp_loads_whole():
 
 @pytest.mark.shared
 def test_helios_loads_with_cpu_only_counted():
-    jobs, rep = _timed_load(HELIOS)
+    jobs, rep = _checked_load(HELIOS)
     assert rep.rows_read == 15_000
     assert rep.counts["cpu_only_dropped"] == 4_204  # 28 % CPU-only (SOURCES.md)
     assert abs(rep.counts["cpu_only_dropped"] / rep.rows_read - 0.28) < 0.005
@@ -508,7 +505,7 @@ def test_helios_loads_with_cpu_only_counted():
 
 @pytest.mark.shared
 def test_pai2023_loads_with_drops_counted():
-    jobs, rep = _timed_load(PAI)
+    jobs, rep = _checked_load(PAI)
     assert rep.rows_read == 8_152
     assert rep.counts["never_started_dropped"] == 897  # the Pending pods
     assert rep.counts["cpu_only_dropped"] > 1_000  # 13.3 % ask for no GPU, less the Pending ones
