@@ -5,7 +5,6 @@ episode summary when a time limit truncates an episode; checked training configs
 from __future__ import annotations
 
 import re
-import time
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -57,9 +56,7 @@ def test_the_documented_shortest_script_trains_and_its_evaluation_commits_rounds
     code = _shortest_script()
     assert 'scenario="tiny"' in code  # the test's budget: tiny (the docs give small's time)
     scope: dict = {}
-    t0 = time.perf_counter()
-    exec(compile(code, str(AGENTS_MD), "exec"), scope)
-    wall = time.perf_counter() - t0
+    exec(compile(code, str(AGENTS_MD), "exec"), scope)  # its time: docs/agents.md, measured
     rows, env = scope["rows"], scope["env"].unwrapped
     assert scope["model"].num_timesteps >= 2048
     assert [r["seed"] for r in rows] == [0, 1, 2, 3, 4]
@@ -71,7 +68,6 @@ def test_the_documented_shortest_script_trains_and_its_evaluation_commits_rounds
         # far fewer steps per round than the cap allows
         assert r["agent_steps"] < 0.25 * env.round.max_actions * r["agent_commits"], r
     assert "rounds committed" in capsys.readouterr().out  # the script's own report
-    assert wall < 120, wall  # docs/agents.md promises well under 2 minutes on 2 cores
 
 
 def test_the_same_script_under_the_old_round_settings_does_not_commit():
