@@ -546,9 +546,11 @@ class ArylPolicy(Policy):
         for job in started:
             base = self._base(job)
             if job.elastic and job.max_gpus > base:
-                rate0 = view.rate_with(job, base)
-                if rate0:
-                    v = _values(view, job, base, rate0, job.est_remaining_work(t), capacity)
+                # the start's rates from its base up to its maximum or the free capacity
+                curve = view.start_curve(job, base, min(job.max_gpus, base + capacity))
+                if curve and curve[0]:
+                    r = job.est_remaining_work(t)
+                    v = r / curve[0] - r / np.asarray(curve)
                     if v.size > 1 and v.max() > 0:
                         cands.append((job, base, v))
         watch = self._watch
@@ -875,10 +877,5 @@ def _values(
     if job.n_gpus == n:  # running: the simulator's rate curve from where it is
         rates = view.rate_curve(job, n_max)
     else:  # starting this round at n GPUs
-        rates = [rate_now]
-        for m in range(n + 1, n_max + 1):
-            r = view.rate_with(job, m)
-            if r is None:
-                break
-            rates.append(r)
+        rates = [rate_now, *view.start_curve(job, n + 1, n_max)]
     return remaining / rate_now - remaining / np.asarray(rates)

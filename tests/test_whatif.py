@@ -424,3 +424,52 @@ def test_rate_bounds_hold_for_every_count(speed):
         e.decide_allocation(policy.allocate(view))
         point = e.advance()
     assert checked > 1000
+
+
+@pytest.mark.parametrize(
+    "speed,no_slow_mix,own_or_empty",
+    [(0.4, True, True), (0.4, False, True), (1.0, True, True), (0.4, True, False)],
+)
+def test_start_curves_equal_rate_with_for_every_count(speed, no_slow_mix, own_or_empty):
+    """The counted form of a queued job's rates (``start_curve``) gives exactly
+    ``rate_with`` for every GPU count from its base (and from above it), cut at the first
+    unplaceable one."""
+    from dataclasses import replace
+
+    from aryl_gym.baselines import make_policy
+
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import make_engine
+
+    sc = get_scenario("small")
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed))
+    policy = make_policy(
+        "aryl", no_slow_mix=no_slow_mix, extras_own_or_empty=own_or_empty, inelastic_on_lent=True
+    )
+    e = make_engine(sc, policy, 0)
+    policy.reset(e.view, 0)
+    view, checked, decided, point = e.view, 0, 0, e.advance()
+    while point is not None and e.t < 1.5 * 86400:
+        if point.kind == RECLAIM:
+            e.decide_reclaim(policy.reclaim(view, point.k))
+        else:
+            for job in view.queued.values():
+                for lo in (job.base_gpus, job.base_gpus + 1 + job.idx % 3):
+                    slow = [view.rate_with(job, n) for n in range(lo, job.max_gpus + 1)]
+                    if None in slow:
+                        slow = slow[: slow.index(None)]
+                    curve = view.start_curve(job, lo, job.max_gpus)
+                    assert curve == slow, (job, lo)
+                    # the class orders it leaves for the round's fit are grow_classes'
+                    memo, cl_version = e.placer._classes_memo, e.placer.cluster.version
+                    orders = e.placer._class_orders(job)
+                    for n in range(lo, lo + len(curve)):
+                        kept = memo.get((job.idx, job.version, 0, n, cl_version))
+                        if kept is not None:
+                            assert kept == e.placer._decide_classes(job, n, *orders), (job, n)
+                            decided += 1
+                    checked += 1
+            e.decide_allocation(policy.allocate(view))
+        point = e.advance()
+    assert checked > 500
+    assert decided > 100 or not (no_slow_mix and own_or_empty)

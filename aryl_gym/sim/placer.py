@@ -371,6 +371,116 @@ class Placer:
         out += [r for r, _ in mixed]
         return out
 
+    def start_curve(self, job: Job, n_lo: int, n_hi: int) -> list[float]:
+        """``[rate_with(job, n) for n = n_lo .. n_hi]`` for a queued ``job``, stopping
+        before the first count the placer cannot place (empty when ``n_lo`` cannot be).
+
+        Every count's fill places the same base workers (``n_lo`` at least the job's
+        base): found once per class order here, by the placer's own search. Under
+        ``extras_own_or_empty`` the extra workers then fill the base servers' free GPUs of
+        each extra class and then whole empty servers, so the servers and speeds of every
+        count follow by counting, as :meth:`_decide_classes` then compares them; one
+        placement search per class order instead of one or three per count
+        (``tests/test_whatif.py`` checks it against :meth:`rate_with` for every count).
+        Other cases take the slow path."""
+        if job.n_gpus or n_lo < max(job.base_gpus, 1) or not self.rules.extras_own_or_empty:
+            return self._slow_curve(job, n_lo, n_hi)
+        base_cls, extra_cls = self._class_orders(job)
+        decide = self.rules.no_slow_mix and extra_cls != (TRAINING,)
+        base = self._fill(job, job.base_gpus, base_cls, extra_cls)  # every count's base
+        mixed = self._start_fills(job, n_lo, n_hi, base, extra_cls)
+        # the orders _decide_classes tries against a mix, and their fills (on first need)
+        orders = [(TRAINING,)] + ([(LENT,)] if LENT in base_cls else [])
+        pures: list[list[tuple[int, float, bool]]] | None = None
+        out = []
+        memo = self._classes_memo
+        if decide and len(memo) > 4096:
+            memo.clear()
+        key = [job.idx, job.version, 0, 0, self.cluster.version]
+        for i, (servers, speed, is_mixed) in enumerate(mixed):
+            best = self._start_rate(job, n_lo + i, servers, speed)
+            classes = base_cls, extra_cls
+            if decide and is_mixed:
+                if pures is None:
+                    pures = []
+                    n_training = self.cluster.n_training
+                    for c in orders:
+                        # a base on training servers alone, found by a fill that tried
+                        # them first, is what the training-only fill places (one search)
+                        alone = c == (TRAINING,) and base_cls[0] == TRAINING
+                        alone = alone and all(s < n_training for s in base)
+                        pure_base = base if alone else self._fill(job, job.base_gpus, c, c)
+                        pures.append(self._start_fills(job, n_lo, n_hi, pure_base, c))
+                for c, pure in zip(orders, pures, strict=True):
+                    if i < len(pure):
+                        r = self._start_rate(job, n_lo + i, pure[i][0], pure[i][1])
+                        if r >= best:
+                            best, classes = r, (c, c)
+            if decide:  # what grow_classes decides for this count (the round's fit asks)
+                key[3] = n_lo + i
+                memo[tuple(key)] = classes
+            out.append(best)
+        return out
+
+    def _start_rate(self, job: Job, n: int, servers: int, speed: float) -> float:
+        """:meth:`rate` of a placement of ``n`` GPUs on ``servers`` servers whose slowest
+        GPU runs at ``speed`` (the same float operations)."""
+        g = self.cluster.gpus_per_server
+        min_servers = (n + g - 1) // g
+        extra_servers = servers - min_servers
+        factor = (
+            job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
+        )
+        return float(job.speedup[n]) * factor * speed
+
+    def _start_fills(
+        self,
+        job: Job,
+        n_lo: int,
+        n_hi: int,
+        new: Placement | None,
+        extra_cls: tuple[int, ...],
+    ) -> list[tuple[int, float, bool]]:
+        """``(servers, slowest speed, mixes speeds?)`` of :meth:`_fill` of queued ``job``
+        for ``n = n_lo .. n_hi`` with base placement ``new`` (its fill at its base
+        GPUs; None: unplaceable) and extra workers from ``extra_cls`` (own or empty
+        servers), cut before the first count it cannot place."""
+        if new is None:
+            return []
+        base = job.base_gpus
+        cl = self.cluster
+        g = cl.gpus_per_server
+        free, speed_of = cl.free, cl.speed
+        # per extra class: the base servers' GPUs left free (filled first, in any order:
+        # only the total counts) and the empty servers not among them (then taken whole)
+        own_left = [0, 0]
+        empty = [len(cl.buckets[TRAINING][g]), len(cl.buckets[LENT][g])]
+        speeds = set()
+        for s, k in new.items():
+            c = cl.server_class(s)
+            own_left[c] += free[s] - k
+            if free[s] == g:
+                empty[c] -= 1
+            speeds.add(speed_of[s])
+        class_speed = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
+        out = []
+        for x in range(n_lo - base, n_hi - base + 1):  # extra workers
+            need, servers, used = x, len(new), set(speeds)
+            for c in extra_cls:
+                if need == 0:
+                    break
+                need -= min(own_left[c], need)
+                if need:
+                    k = min(-(-need // g), empty[c])
+                    if k:
+                        servers += k
+                        used.add(class_speed[c])
+                    need -= min(need, k * g)
+            if need:
+                break  # not placeable, nor is any larger count
+            out.append((servers, min(used), len(used) > 1))
+        return out
+
     def rate_curves(self, jobs: Sequence[Job], n_max: Sequence[int]) -> list[list[float]]:
         """:meth:`rate_curve` of many running jobs at once (``n_max[i]`` for ``jobs[i]``).
 

@@ -145,6 +145,12 @@ class ClusterView:
         cut before the first count that cannot be placed; fast for running jobs."""
         return self._e.placer.rate_curve(job, n_max)
 
+    def start_curve(self, job: Job, n_lo: int, n_hi: int) -> list[float]:
+        """``[rate_with(job, n) for n = n_lo .. n_hi]`` for a queued job, cut before the
+        first count that cannot be placed (empty when ``n_lo`` cannot); fast from its base
+        up under ``extras_own_or_empty``."""
+        return self._e.placer.start_curve(job, n_lo, n_hi)
+
     def rate_curves(self, jobs, n_max) -> list[list[float]]:
         """:meth:`rate_curve` of many running jobs (``n_max[i]`` for ``jobs[i]``) at once."""
         return self._e.placer.rate_curves(jobs, n_max)
