@@ -11,9 +11,9 @@ scattered over the pool: `scripts/explain_jct.py` found 86 % of the inelastic 8-
 starts split on `aryl-15d`).
 
 Which workers a shrink removes is the simulator's rule (``view.placement_with``, and
-``view.left_on`` for one server's share), and the round's changes are followed server by
-server with the simulator's own counter (``view.server_counts``), so nothing here models
-the placer a second time.
+``view.shrink_share`` for one server's share at every count), and the round's changes are
+followed server by server with the simulator's own counter (``view.server_counts``), so
+nothing here models the placer a second time.
 """
 
 from __future__ import annotations
@@ -120,9 +120,13 @@ def _clear(
         job, extra = d[2], d[3]
         old = ledger.placement(job)
         now = shrink.get(job.idx, job.n_gpus)
+        # view.left_on(job, s, now - r) for each r, from the shrink's order once
+        k, before = view.shrink_share(job, s)
+        had, ahead = old.get(s, 0), job.n_gpus - now - before
         best = None
         for r in range(1, extra + 1):
-            freed = old.get(s, 0) - view.left_on(job, s, now - r)
+            remove = ahead + r  # what reaches s of the job's n_gpus - (now - r) removed
+            freed = had - (k - min(k, remove if remove > 0 else 0))
             if freed > 0 and (best is None or freed > best[1]):
                 best = (r, freed)
             if freed >= missing:

@@ -198,6 +198,8 @@ def check_rate_and_placement(driver: Driver, point: DecisionPoint, rng) -> None:
     if n <= job.n_gpus:  # a shrink's workers left per server, without the placement
         for s in {*job.placement, *view.lent_servers[:1]}:
             assert view.left_on(job, s, n) == place.get(s, 0)
+            k, before = view.shrink_share(job, s)  # the same, for every count at once
+            assert k - min(k, max(0, job.n_gpus - n - before)) == place.get(s, 0)
     if rate is None:
         assert place is None
         refused(driver, point, Allocation({job.idx: n}))

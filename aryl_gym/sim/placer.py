@@ -51,6 +51,11 @@ class Placer:
         # once per call and per new signature, not once per job and lookup
         self._fast_rows: dict[tuple, dict[int, list[float]]] = {}
         self._fast_n = 0  # rows kept in _fast_rows
+        # under extras_own_or_empty the same rows by (signature number, free GPUs of empty
+        # training servers, of empty lent servers), each free count capped at the most
+        # extra workers the signature can add: reaches that differ only beyond that cap
+        # share their rows (_reach_rows)
+        self._capped_rows: dict[tuple[int, int, int], list[float]] = {}
         # idx -> what the rows depend on of a job on full servers (_fast_sig)
         self._fast_sigs: dict[int, tuple] = {}
         self._fast_ids: dict[tuple, int] = {}  # signature -> its number
@@ -66,6 +71,7 @@ class Placer:
         self._decided_fill: tuple | None = None
         self._bounds: dict[tuple, list[float]] = {}
         self._bound_jobs: dict[int, tuple[int, tuple]] = {}  # idx -> (version, bound info)
+        self._levels_memo: dict[tuple, list[tuple[tuple[int, ...], float]]] = {}  # _levels
         self._shrink_orders: dict[int, tuple[int, tuple[int, ...]]] = {}  # idx -> (version, order)
 
     def _histograms(self) -> list[list[int]]:
@@ -286,6 +292,19 @@ class Placer:
             remove -= min(k, remove)
         return 0
 
+    def shrink_share(self, job: Job, server: int) -> tuple[int, int]:
+        """``(k, before)``: ``job``'s GPUs on ``server`` and the GPUs :meth:`shrink` takes
+        off its other servers before it reaches ``server``, so that a shrink removing
+        ``remove`` workers leaves ``k - min(k, max(0, remove - before))`` there: what
+        :meth:`left_on` returns, for every count at once."""
+        place = job.placement
+        before = 0
+        for s in self._shrink_order(job):
+            if s == server:
+                return place[s], before
+            before += place[s]
+        return 0, before
+
     def _shrink_order(self, job: Job) -> tuple[int, ...]:
         """The order :meth:`shrink` empties ``job``'s servers in, kept per job and
         allocation version (what-if shrinks, e.g. a compact start's donors, ask it for
@@ -501,6 +520,7 @@ class Placer:
             sigs.clear()
         if len(ids) > 100_000 or self._fast_n > 50_000:  # rows are kept by signature number
             self._fast_rows.clear()
+            self._capped_rows.clear()
             self._fast_n = 0
             ids.clear()
             sigs.clear()
@@ -533,6 +553,7 @@ class Placer:
                     missing[sid] = (job, sig[3], sig[2])
                 continue
             out[i] = self.rate_curve(job, n_max[i])
+        capped = self._reach_rows(reach, missing, cache) if missing else None
         if missing:
             groups: dict[tuple[int, ...], list[int]] = {}
             for sid, (_, _, classes) in missing.items():  # same class order of extra workers
@@ -546,11 +567,44 @@ class Placer:
                     [o for _, o, _ in reps],
                 )
                 cache.update(zip(sids, rows, strict=True))
+                if capped is not None:
+                    self._capped_rows.update(zip(map(capped.get, sids), rows, strict=True))
                 self._fast_n += len(rows)
         for i, sid in fast:
             job = jobs[i]
             out[i] = [job.rate, *cache[sid][: n_max[i] - job.n_gpus]]
         return out
+
+    def _reach_rows(
+        self,
+        reach: tuple,
+        missing: dict[int, tuple[Job, tuple[int, float, float], tuple[int, ...]]],
+        cache: dict[int, list[float]],
+    ) -> dict[int, tuple[int, int, int]] | None:
+        """Under ``extras_own_or_empty``, move the rows of ``missing`` signatures that
+        another reach already gave into ``cache`` (taking them off ``missing``), and return
+        the capped keys of the rest (None under the other rule). A row counts the new
+        servers of up to ``K = max_gpus - n0`` extra workers, which reach a class's free
+        GPUs (``empty servers x g``) only up to ``K``: its floats are those of any reach
+        with the same capped free GPUs (:meth:`_fast_curves` computes each element on its
+        own)."""
+        if not self.rules.extras_own_or_empty:
+            return None
+        g = self.cluster.gpus_per_server
+        free_t, free_l = reach[TRAINING] * g, reach[LENT] * g
+        kept, keys = self._capped_rows, {}
+        for sid in list(missing):
+            job = missing[sid][0]
+            top = job.max_gpus - job.n_gpus
+            key = (sid, free_t if free_t < top else top, free_l if free_l < top else top)
+            row = kept.get(key)
+            if row is None:
+                keys[sid] = key
+            else:
+                cache[sid] = row
+                del missing[sid]
+                self._fast_n += 1  # an entry of _fast_rows all the same
+        return keys
 
     def _fast_sig(self, job: Job) -> tuple[int, int, tuple[int, ...], tuple[int, float, float]]:
         """What :meth:`rate_curves` keeps of a job on full servers per allocation version:
@@ -1051,14 +1105,24 @@ class Placer:
         slowest new GPUs are of that class reaches the free GPUs of the classes at least as
         fast and runs at most at that speed (and its own servers' slowest)."""
         cl = self.cluster
-        own_speed = min(cl.speed[s] for s in job.placement)
-        base_cls, extra_cls = self._class_orders(job)
+        speed = cl.speed
+        own_speed = 2.0**60
+        for s in job.placement:
+            v = speed[s]
+            own_speed = v if v < own_speed else own_speed
+        orders = self._class_orders(job)
+        key = (own_speed, orders)  # all it depends on: kept (jobs share a few)
+        levels = self._levels_memo.get(key)
+        if levels is not None:
+            return levels
+        base_cls, extra_cls = orders
         allowed = [c for c in (TRAINING, LENT) if c in base_cls or c in extra_cls]
         speeds = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
         levels = []
         for c in allowed:
             reach = tuple(c2 for c2 in allowed if speeds[c2] >= speeds[c])
             levels.append((reach, min(speeds[c], own_speed)))
+        self._levels_memo[key] = levels  # shared: callers only read it
         return levels
 
     def _bound_prefix(self, job: Job, full: bool) -> list[float]:

@@ -164,6 +164,12 @@ class ClusterView:
         the job's GPUs), without building the placement."""
         return self._e.placer.left_on(job, server, n_gpus)
 
+    def shrink_share(self, job: Job, server: int) -> tuple[int, int]:
+        """``(k, before)``: ``job``'s GPUs on ``server`` and how many a shrink removes from
+        its other servers first: a shrink to ``n_gpus`` leaves ``k - min(k, max(0,
+        job.n_gpus - n_gpus - before))`` on ``server`` (:meth:`left_on` for every count)."""
+        return self._e.placer.shrink_share(job, server)
+
     def rate_moved_to_training(self, job: Job) -> float | None:
         """The rate ``job`` would run at with its workers on lent servers moved to training
         servers (:meth:`~aryl_gym.sim.placer.Placer.moved_to_training`), or None when it
