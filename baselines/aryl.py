@@ -542,17 +542,16 @@ class ArylPolicy(Policy):
         c = view.scenario.cluster
         fastest = max(c.training_gpu_speed, c.inference_gpu_speed)
         # jobs starting this round: (job, base GPUs, value per option k = 0 .. kmax)
-        cands: list[tuple[Job, int, np.ndarray]] = []
+        cands: list[tuple[Job, int, list[float] | np.ndarray, int]] = []  # ..., first maximum
         for job in started:
             base = self._base(job)
             if job.elastic and job.max_gpus > base:
                 # the start's rates from its base up to its maximum or the free capacity
                 curve = view.start_curve(job, base, min(job.max_gpus, base + capacity))
-                if curve and curve[0]:
-                    r = job.est_remaining_work(t)
-                    v = r / curve[0] - r / np.asarray(curve)
-                    if v.size > 1 and v.max() > 0:
-                        cands.append((job, base, v))
+                if len(curve) > 1 and curve[0]:
+                    v = _start_row(job.est_remaining_work(t), curve)
+                    if v is not None:
+                        cands.append((job, base, *v))
         watch = self._watch
         top_rates = self._top_rates
         watch.wake(view)
@@ -595,7 +594,7 @@ class ArylPolicy(Policy):
         bases = [c[1] for c in cands]
         lengths = [len(c[2]) for c in cands]
         # each row's best option, its first maximum (a start's is worth more than 0)
-        tops = [int(c[2].argmax()) for c in cands]
+        tops = [c[3] for c in cands]
         n_start = len(cands)
         # the running candidates' value arrays as one flat sequence (row after row): the
         # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row,
@@ -702,6 +701,24 @@ class ArylPolicy(Policy):
 #: step 2 builds the value rows of at most this many running candidates in plain Python
 #: (numpy's per-call cost outweighs its speed on a few short rows)
 _FEW_ROWS = 16
+
+
+def _start_row(r: float, curve: list[float]) -> tuple[list[float] | np.ndarray, int] | None:
+    """A start's values ``r / curve[0] - r / curve[k]`` (at least two) and their first
+    maximum, or None when none is worth more than 0. In plain Python (the same IEEE
+    division and subtraction as numpy's ``r / curve[0] - r / np.asarray(curve)``, which a
+    rate of 0 is left to: its infinities and NaN rules)."""
+    now = r / curve[0]
+    try:
+        values = [now - r / x for x in curve]
+        total = sum(values)
+    except ZeroDivisionError:
+        total = np.nan
+    if total != total:  # a NaN (which max() may skip and numpy's maximum does not), or inf
+        v = now - r / np.asarray(curve)
+        return (v, int(v.argmax())) if v.max() > 0 else None
+    best = max(values)
+    return (values, values.index(best)) if best > 0 else None
 
 
 def _few_rows(grow: list, curves: list[list[float]], guard: float) -> list | None:
