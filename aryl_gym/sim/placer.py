@@ -514,7 +514,7 @@ class Placer:
         go through :meth:`rate_curve`. Same floats as :meth:`rate_with` (tests/test_whatif.py)."""
         cl = self.cluster
         free = cl.free
-        out: list[list[float]] = [[] for _ in jobs]
+        out: list[list[float]] = [[]] * len(jobs)  # every slot is set below
         sigs, ids = self._fast_sigs, self._fast_ids
         if len(sigs) > 100_000:
             sigs.clear()
