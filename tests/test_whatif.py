@@ -475,3 +475,41 @@ def test_start_curves_equal_rate_with_for_every_count(speed, no_slow_mix, own_or
         point = e.advance()
     assert checked > 500
     assert decided > 100 or not (no_slow_mix and own_or_empty)
+
+
+@pytest.mark.parametrize("speed,own_or_empty,g", [(0.4, True, 8), (0.4, True, 2), (0.4, False, 8)])
+def test_kept_class_decisions_equal_fresh_ones(speed, own_or_empty, g):
+    """``grow_classes`` keeps the class decisions of extras-only grows of jobs on full
+    servers across cluster states (``_classes_key``): each answer equals a fresh
+    ``_decide_classes`` on the cluster as it is (small servers: grows over several)."""
+    from dataclasses import replace
+
+    from aryl_gym.baselines import make_policy
+
+    from aryl_gym.scenarios import get_scenario
+    from aryl_gym.simulate import make_engine
+
+    sc = get_scenario("small")
+    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed, gpus_per_server=g))
+    policy = make_policy("aryl", extras_own_or_empty=own_or_empty)
+    e = make_engine(sc, policy, 0)
+    policy.reset(e.view, 0)
+    placer, free = e.placer, e.cluster.free
+    view, checked, point = e.view, 0, e.advance()
+    while point is not None and e.t < 1.5 * 86400:
+        if point.kind == RECLAIM:
+            e.decide_reclaim(policy.reclaim(view, point.k))
+        else:
+            for job in view.running.values():
+                if not job.elastic or any(free[s] for s in job.placement):
+                    continue
+                orders = placer._class_orders(job)
+                for n in range(job.n_gpus + 1, job.max_gpus + 1):
+                    if placer._classes_key(job, n) is None:
+                        continue
+                    kept = placer.grow_classes(job, n)
+                    assert kept == placer._decide_classes(job, n, *orders), (job, n)
+                    checked += 1
+            e.decide_allocation(policy.allocate(view))
+        point = e.advance()
+    assert checked > 500

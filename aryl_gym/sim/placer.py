@@ -183,8 +183,11 @@ class Placer:
         GPUs as :meth:`_reach_key` has them (as in :meth:`rate_curves`); its rates on
         ``speedup[n]``, the profile's placement factors and its servers' count and
         speeds (one speed per class: ``lo`` and ``hi`` are the set); both fills on the
-        class orders. (A start's decision depends on the free-GPU histograms, which
-        rarely repeat with the same start: not kept.)"""
+        class orders. Under ``extras_own_or_empty`` the ``n - n0`` extra workers take
+        whole empty servers, so a class's free GPUs there count only up to ``n - n0``
+        (capped: reaches that differ beyond share the decision). (A start's decision
+        depends on the free-GPU histograms, which rarely repeat with the same start: not
+        kept.)"""
         n0 = job.n_gpus
         if n0 == 0 or n0 < job.base_gpus:
             return None
@@ -197,9 +200,14 @@ class Placer:
             lo = v if v < lo else lo
             hi = v if v > hi else hi
         prof = job.profile
+        reach = self._reach_key()
+        if self.rules.extras_own_or_empty:
+            g, add = self.cluster.gpus_per_server, n - n0
+            free_t, free_l = reach[TRAINING] * g, reach[LENT] * g
+            reach = (free_t if free_t < add else add, free_l if free_l < add else add)
         return (
             n0, n, float(job.speedup[n]), prof.split_factor, prof.extra_server_factor,
-            len(job.placement), lo, hi, self._class_orders(job), self._reach_key(),
+            len(job.placement), lo, hi, self._class_orders(job), reach,
         )  # fmt: skip
 
     def _decide_classes(
