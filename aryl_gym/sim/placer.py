@@ -744,7 +744,8 @@ class Placer:
         self, job: Job, n_hi: int, classes: tuple[int, ...]
     ) -> list[tuple[float, bool]]:
         """(rate, mixes speeds?) for ``n = n0 + 1 .. n_hi`` extra workers placed over
-        ``classes`` in order, by counting on free-GPU histograms."""
+        ``classes`` in order, by counting on free-GPU histograms (kept by what they depend
+        on: under ``extras_own_or_empty`` the empty servers' free GPUs, capped)."""
         cl = self.cluster
         g = cl.gpus_per_server
         place = job.placement
@@ -763,9 +764,17 @@ class Placer:
             speeds.add(cl.speed[s])
         n0 = job.n_gpus
         n_own = len(place)
+        own_or_empty = self.rules.extras_own_or_empty
+        if own_or_empty:
+            # new servers are empty ones only (an own server is never empty), and at most
+            # n_hi - n0 of their free GPUs are taken: the free GPUs beyond change nothing
+            top, empty_t, empty_l = n_hi - n0, hist[TRAINING][g] * g, hist[LENT][g] * g
+            reach: tuple = (empty_t if empty_t < top else top, empty_l if empty_l < top else top)
+        else:
+            reach = (tuple(hist[0]), tuple(hist[1]))
         key = (
             job.profile.name, n0, n_hi, n_own, own_free[0], own_free[1], tuple(sorted(speeds)),
-            classes, tuple(hist[0]), tuple(hist[1]),
+            classes, reach,
         )  # fmt: skip
         hit = self._curves.get(key)
         if hit is not None:
@@ -773,7 +782,6 @@ class Placer:
         if len(self._curves) > 100_000:
             self._curves.clear()
         class_speed = (cl.cfg.training_gpu_speed, cl.cfg.inference_gpu_speed)
-        own_or_empty = self.rules.extras_own_or_empty
         out: list[tuple[float, bool]] = []
         for n in range(n0 + 1, n_hi + 1):
             need = n - n0
