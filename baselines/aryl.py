@@ -714,7 +714,9 @@ def _start_row(r: float, curve: list[float]) -> tuple[list[float] | np.ndarray, 
         total = sum(values)
     except ZeroDivisionError:
         total = np.nan
-    if total != total:  # a NaN (which max() may skip and numpy's maximum does not), or inf
+    # a NaN (which max() may skip and numpy's maximum does not; a sum of opposite
+    # infinities is one too): the numpy expression decides, as it did
+    if total != total:
         v = now - r / np.asarray(curve)
         return (v, int(v.argmax())) if v.max() > 0 else None
     best = max(values)
