@@ -477,11 +477,22 @@ def test_start_curves_equal_rate_with_for_every_count(speed, no_slow_mix, own_or
     assert decided > 100 or not (no_slow_mix and own_or_empty)
 
 
-@pytest.mark.parametrize("speed,own_or_empty,g", [(0.4, True, 8), (0.4, True, 2), (0.4, False, 8)])
-def test_kept_class_decisions_equal_fresh_ones(speed, own_or_empty, g):
+@pytest.mark.parametrize(
+    "speed,own_or_empty,g,training_servers",
+    [
+        (0.4, True, 8, 8),
+        (0.4, True, 2, 8),
+        (0.4, False, 8, 8),
+        (0.4, True, 8, 12),
+        (0.4, True, 2, 12),
+    ],
+)
+def test_kept_class_decisions_equal_fresh_ones(speed, own_or_empty, g, training_servers):
     """``grow_classes`` keeps the class decisions of extras-only grows of jobs on full
     servers across cluster states (``_classes_key``): each answer equals a fresh
-    ``_decide_classes`` on the cluster as it is (small servers: grows over several)."""
+    ``_decide_classes`` on the cluster as it is (small servers: grows over several; a
+    larger training pool: empty training servers, so training-only grows often win,
+    which a wrong cap of the key then shares across states where they cannot)."""
     from dataclasses import replace
 
     from aryl_gym.baselines import make_policy
@@ -490,7 +501,10 @@ def test_kept_class_decisions_equal_fresh_ones(speed, own_or_empty, g):
     from aryl_gym.simulate import make_engine
 
     sc = get_scenario("small")
-    sc = replace(sc, cluster=replace(sc.cluster, inference_gpu_speed=speed, gpus_per_server=g))
+    cluster = replace(
+        sc.cluster, inference_gpu_speed=speed, gpus_per_server=g, training_servers=training_servers
+    )
+    sc = replace(sc, cluster=cluster)
     policy = make_policy("aryl", extras_own_or_empty=own_or_empty)
     e = make_engine(sc, policy, 0)
     policy.reset(e.view, 0)
