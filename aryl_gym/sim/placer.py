@@ -968,13 +968,30 @@ class Placer:
         if not job.n_gpus or job.n_gpus < job.base_gpus:
             return False  # a start, or base workers too: left to _take
         need = n - job.n_gpus
-        reach = 0
-        for cls in self._class_orders(job)[1] if classes is None else classes:
-            if servers is None:
+        if classes is None:
+            classes = self._class_orders(job)[1]
+        if servers is None:
+            reach = 0
+            for cls in classes:
                 reach += free[cls]
-            else:  # take_extras' most: own servers' free GPUs, then empty servers
-                g = servers.cl.gpus_per_server
-                reach += min(free[cls], servers.own_free(job, cls) + servers.hist[cls][g] * g)
+            return reach < need
+        # take_extras' most: per class min(free, own servers' free GPUs + empty servers').
+        # Bounds first, without the own servers (a pass over the job's servers per class):
+        # the free GPUs alone fall short, or the empty servers alone reach ``need``
+        g = servers.cl.gpus_per_server
+        hist = servers.hist
+        top = low = 0
+        for cls in classes:
+            f, e = free[cls], hist[cls][g] * g
+            top += f
+            low += f if f < e else e
+        if top < need:
+            return True
+        if low >= need:
+            return False
+        reach = 0
+        for cls in classes:
+            reach += min(free[cls], servers.own_free(job, cls) + hist[cls][g] * g)
         return reach < need
 
     def _take(
