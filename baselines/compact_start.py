@@ -126,7 +126,8 @@ def _clear(
         best = None
         for r in range(1, extra + 1):
             remove = ahead + r  # what reaches s of the job's n_gpus - (now - r) removed
-            freed = had - (k - min(k, remove if remove > 0 else 0))
+            gone = remove if remove > 0 else 0
+            freed = had - (k - (gone if gone < k else k))
             if freed > 0 and (best is None or freed > best[1]):
                 best = (r, freed)
             if freed >= missing:

@@ -281,7 +281,8 @@ class Placer:
         for s in self._shrink_order(job):
             if remove == 0:
                 break
-            k = min(new[s], remove)
+            k = new[s]
+            k = remove if remove < k else k
             new[s] -= k
             remove -= k
             if new[s] == 0:
@@ -296,8 +297,8 @@ class Placer:
         for s in self._shrink_order(job):
             k = place[s]
             if s == server:
-                return k - min(k, remove)
-            remove -= min(k, remove)
+                return k - (remove if remove < k else k)
+            remove -= remove if remove < k else k
         return 0
 
     def shrink_share(self, job: Job, server: int) -> tuple[int, int]:
@@ -496,13 +497,14 @@ class Placer:
             for c in extra_cls:
                 if need == 0:
                     break
-                need -= min(own_left[c], need)
+                need -= own_left[c] if own_left[c] < need else need
                 if need:
-                    k = min(-(-need // g), empty[c])
+                    k = -(-need // g)
+                    k = empty[c] if empty[c] < k else k
                     if k:
                         servers += k
                         used.add(class_speed[c])
-                    need -= min(need, k * g)
+                    need -= k * g if k * g < need else need
             if need:
                 break  # not placeable, nor is any larger count
             out.append((servers, min(used), len(used) > 1))
@@ -790,8 +792,8 @@ class Placer:
             for c in classes:
                 if need == 0:
                     break
-                take = min(own_free[c], need)
-                need -= take
+                take = own_free[c]
+                need -= take if take < need else need
                 if need:
                     k, got = best_fit_count(hist[c], need, g, own_or_empty)
                     if k:
@@ -1011,12 +1013,13 @@ class Placer:
         trial = servers.copy() if servers is not None else None
         for need, classes, is_extra in ((base, base_cls, False), (add - base, extra_cls, True)):
             for cls in classes:
+                most = left[cls] if left[cls] < need else need  # min(need, left[cls])
                 if trial is None:
-                    take = min(need, left[cls])
+                    take = most
                 elif is_extra:  # never more than the class has left in all
-                    take = trial.take_extras(job, cls, min(need, left[cls]))
+                    take = trial.take_extras(job, cls, most)
                 else:
-                    take = trial.take_base(cls, min(need, left[cls]))
+                    take = trial.take_base(cls, most)
                 left[cls] -= take
                 need -= take
             if need:

@@ -102,13 +102,13 @@ class ServerCount:
         for s in sorted(job.placement):
             if need and cl.server_class(s) == cls:
                 f = self.free_of(s)
-                k = min(f, need)
+                k = need if need < f else f
                 if k:
                     self._move(s, f - k)
                     got += k
                     need -= k
         for i, (c, f) in enumerate(self.new_holes):  # the servers its base took now
-            k = min(f, need)
+            k = need if need < f else f
             if k and c == cls:
                 h[f] -= 1
                 h[f - k] += 1
@@ -116,7 +116,7 @@ class ServerCount:
                 got += k
                 need -= k
         while need > 0 and h[g]:
-            k = min(g, need)
+            k = need if need < g else g
             h[g] -= 1
             h[g - k] += 1
             got += k
@@ -144,7 +144,8 @@ def best_fit_takes(h: list[int], need: int, g: int) -> Iterator[tuple[int, int]]
     GPUs, GPUs taken)``, removing it from ``h`` (the caller's histogram, changed)."""
     while need > 0:
         f = 0
-        for c in range(min(need, g), g + 1):  # best fit: smallest free count that holds it
+        least = need if need < g else g  # min(need, g)
+        for c in range(least, g + 1):  # best fit: smallest free count that holds it
             if h[c]:
                 f = c
                 break
@@ -156,6 +157,6 @@ def best_fit_takes(h: list[int], need: int, g: int) -> Iterator[tuple[int, int]]
         if not f:
             return
         h[f] -= 1
-        k = min(f, need)
+        k = need if need < f else f
         yield f, k
         need -= k
