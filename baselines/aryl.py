@@ -357,11 +357,11 @@ class ArylPolicy(Policy):
                 # are held too rather than placed on lent GPUs)
                 found_t = 0
                 continue
-            use_t = min(b, free_t)
+            use_t = free_t if free_t < b else b
             if ledger is not None:
                 ledger.sync(shrink)
                 ledger.counts.take_base(TRAINING, use_t)
-            found_t -= min(b, found_t)
+            found_t -= found_t if found_t < b else b
             free_t -= use_t
             free_l -= b - use_t
             out[job.idx] = b
@@ -540,7 +540,8 @@ class ArylPolicy(Policy):
         t = view.now
         guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
         c = view.scenario.cluster
-        fastest = max(c.training_gpu_speed, c.inference_gpu_speed)
+        t_speed, i_speed = c.training_gpu_speed, c.inference_gpu_speed
+        fastest = i_speed if i_speed > t_speed else t_speed  # max() without the call
         # jobs starting this round: (job, base GPUs, value per option k = 0 .. kmax)
         cands: list[tuple[Job, int, list[float] | np.ndarray, int]] = []  # ..., first maximum
         for job in started:

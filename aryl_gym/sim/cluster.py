@@ -167,7 +167,7 @@ class Cluster:
                 used.add(s)
                 avail = self.free[s] - (reserved.get(s, 0) if reserved else 0)
                 if need and avail > 0 and self.server_class(s) == cls:
-                    k = min(avail, need)
+                    k = need if need < avail else avail
                     out.append((s, k))
                     need -= k
         b = self.buckets[cls]

@@ -660,7 +660,7 @@ class Engine:
     def _settle(self, job: Job, t: float) -> None:
         """Bring progress and GPU-seconds of a running job up to ``t``."""
         job.progress = job.progress_at(t)
-        paused = min(t, job.pause_until) - job.t_update
+        paused = (job.pause_until if job.pause_until < t else t) - job.t_update
         if paused > 0:
             job.overhead_gpu_seconds += paused * job.n_gpus
         job.t_update = t
@@ -735,7 +735,11 @@ class Engine:
             pause = self.dyn.restart_overhead_s if job.preemptions else 0.0
         self._move_workers(job, new)
         cl = self.cluster
-        job.speed = min(cl.speed[s] for s in new)
+        speeds, speed = cl.speed, -1.0  # min over new's servers (speeds >= 0), without min()
+        for s in new:
+            if speed < 0.0 or speeds[s] < speed:
+                speed = speeds[s]
+        job.speed = speed
         job.rate = self.placer.rate(job, new)
         job.pause_until = t + pause
         job.run_from = job.t_update if job.t_update > job.pause_until else job.pause_until
@@ -746,7 +750,8 @@ class Engine:
 
     def _schedule_completion(self, job: Job) -> None:
         job.version += 1
-        finish = job.pause_until + max(job.work - job.progress, 0.0) / job.rate
+        left = job.work - job.progress
+        finish = job.pause_until + (0.0 if left < 0.0 else left) / job.rate  # max(left, 0.0)
         self._seq += 1
         heapq.heappush(self._heap, (finish, self._seq, job.idx, job.version))
 

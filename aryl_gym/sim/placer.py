@@ -130,8 +130,15 @@ class Placer:
         """The rate (work per second) of ``job`` on ``placement`` (non-empty)."""
         cl = self.cluster
         g = cl.gpus_per_server
-        speed = min(cl.speed[s] for s in placement)
-        n = sum(placement.values())
+        # the slowest server's speed and the GPUs, in one pass without min() and sum()
+        # calls (speeds are >= 0: -1.0 stands for none seen yet)
+        speeds = cl.speed
+        speed, n = -1.0, 0
+        for s, k in placement.items():
+            v = speeds[s]
+            if speed < 0.0 or v < speed:
+                speed = v
+            n += k
         min_servers = (n + g - 1) // g
         extra_servers = len(placement) - min_servers
         factor = (
@@ -253,7 +260,9 @@ class Placer:
         self, job: Job, n: int, base_cls: Iterable[int], extra_cls: Iterable[int]
     ) -> Placement | None:
         add = n - job.n_gpus
-        base = min(add, max(0, job.base_gpus - job.n_gpus))
+        base = job.base_gpus - job.n_gpus  # min(add, max(0, ...)) without the calls
+        base = base if base > 0 else 0
+        base = add if add < base else base
         new = dict(job.placement)
         cl = self.cluster
         own_or_empty = self.rules.extras_own_or_empty
@@ -993,7 +1002,8 @@ class Placer:
             return False
         reach = 0
         for cls in classes:
-            reach += min(free[cls], servers.own_free(job, cls) + hist[cls][g] * g)
+            f, e = free[cls], servers.own_free(job, cls) + hist[cls][g] * g
+            reach += e if e < f else f
         return reach < need
 
     def _take(
@@ -1009,7 +1019,9 @@ class Placer:
         base_cls, extra_cls = classes
         left = list(free)
         add = n - job.n_gpus
-        base = min(add, max(0, job.base_gpus - job.n_gpus))
+        base = job.base_gpus - job.n_gpus  # min(add, max(0, ...)) without the calls
+        base = base if base > 0 else 0
+        base = add if add < base else base
         trial = servers.copy() if servers is not None else None
         for need, classes, is_extra in ((base, base_cls, False), (add - base, extra_cls, True)):
             for cls in classes:
@@ -1176,9 +1188,11 @@ class Placer:
         best = 0.0
         for n in range(n0 + 1, job.max_gpus + 1):
             min_servers = (n + g - 1) // g
-            extra = max(0, n_own + (1 if full else 0) - min_servers)
+            extra = n_own + (1 if full else 0) - min_servers
+            extra = extra if extra > 0 else 0
             factor = job.profile.placement_factor(extra, min_servers) if extra else 1.0
-            best = max(best, float(job.speedup[n]) * factor)
+            r = float(job.speedup[n]) * factor
+            best = r if r > best else best  # max(best, r)
             out.append(best)
         self._bounds[key] = out
         return out
