@@ -130,3 +130,14 @@ def test_stalled_policy_ends_with_unfinished_jobs():
     e = run_engine(two_server_scenario(), jobs, ScriptedPolicy([]))
     s = e.metrics.summary()
     assert s["jobs_unfinished"] == 1 and s["stalled"] is True and math.isnan(s["avg_jct_s"])
+
+
+def test_job_speedups_mirror_the_speedup_table():
+    # Job.speedups (what the placer reads) holds float(speedup[n]) for every n, one list
+    # per profile shared by its jobs
+    rows = [dict(submit=0, gpus=2, duration=100), dict(submit=0, gpus=4, duration=50)]
+    e = run_engine(two_server_scenario(), make_jobs(rows), ScriptedPolicy([{0: 2, 1: 4}]))
+    a, b = e.jobs[0], e.jobs[1]
+    assert a.speedups == [float(x) for x in a.speedup]
+    assert all(type(x) is float for x in a.speedups)
+    assert a.speedups is b.speedups

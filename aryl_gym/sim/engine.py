@@ -111,7 +111,8 @@ class Engine:
         tables = {}
         for name in set(jobs.profile.tolist()):
             prof = get_profile(name)
-            tables[name] = (prof, prof.speedup_table(max_g))
+            table = prof.speedup_table(max_g)
+            tables[name] = (prof, table, table.tolist())  # Job.speedups: shared per profile
         self._profiles = tables
         self._submit = jobs.submit_time.tolist()
         # columns as Python lists: an arrival reads them without numpy scalar conversions
@@ -796,13 +797,13 @@ class Engine:
 
     def _arrive(self, i: int, t: float) -> None:
         tb = self.table
-        prof, speedup = self._profiles[tb.profile[i]]
+        prof, speedup, speedups = self._profiles[tb.profile[i]]
         gpus, min_gpus, max_gpus, elastic, duration, est = self._cols
         g = gpus[i]
         el = elastic[i] and self.elastic_scaling
         job = Job(
             i, tb.job_id[i], self._submit[i], g, min_gpus[i] if el else g,
-            max_gpus[i] if el else g, el, prof, speedup, duration[i], est[i],
+            max_gpus[i] if el else g, el, prof, speedup, duration[i], est[i], speedups,
         )  # fmt: skip
         self.jobs[i] = job
         self.queue[i] = job

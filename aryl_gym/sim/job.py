@@ -26,7 +26,7 @@ class Job:
 
     __slots__ = (
         "idx", "job_id", "submit", "gpus", "min_gpus", "max_gpus", "elastic", "base_gpus",
-        "profile", "speedup", "duration", "work", "est_factor",
+        "profile", "speedup", "speedups", "duration", "work", "est_factor",
         "state", "n_gpus", "placement", "rate", "speed", "progress", "t_update", "pause_until",
         "seg_progress", "seg_run_start", "t_alloc", "version", "run_from",
         "first_start", "finish", "queue_time", "queued_since", "preemptions", "resizes",
@@ -46,6 +46,7 @@ class Job:
         speedup: np.ndarray,
         duration: float,
         est_factor: float,
+        speedups: list[float] | None = None,
     ) -> None:
         self.idx = idx
         self.job_id = job_id
@@ -59,6 +60,10 @@ class Job:
         self.base_gpus = min_gpus if elastic else gpus
         self.profile = profile
         self.speedup = speedup  # speedup[n] on n GPUs, compact placement (read-only table)
+        # the same table as Python floats (``speedup.tolist()``, shared per profile by the
+        # engine): the placer's hot paths read ``speedups[n]``, the value of
+        # ``float(speedup[n])``, without a numpy scalar per read
+        self.speedups = speedup.tolist() if speedups is None else speedups
         self.duration = duration
         self.work = duration * float(speedup[gpus])
         self.est_factor = est_factor  # estimated / true duration (1.0 = oracle)

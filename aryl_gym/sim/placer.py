@@ -144,7 +144,7 @@ class Placer:
         factor = (
             job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
         )
-        return float(job.speedup[n]) * factor * speed
+        return job.speedups[n] * factor * speed
 
     def grow_classes(self, job: Job, n: int) -> ClassOrders:
         """The placement classes a grow of ``job`` to ``n`` GPUs takes its base and extra
@@ -213,7 +213,7 @@ class Placer:
             free_t, free_l = reach[TRAINING] * g, reach[LENT] * g
             reach = (free_t if free_t < add else add, free_l if free_l < add else add)
         return (
-            n0, n, float(job.speedup[n]), prof.split_factor, prof.extra_server_factor,
+            n0, n, job.speedups[n], prof.split_factor, prof.extra_server_factor,
             len(job.placement), lo, hi, self._class_orders(job), reach,
         )  # fmt: skip
 
@@ -468,7 +468,7 @@ class Placer:
         factor = (
             job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
         )
-        return float(job.speedup[n]) * factor * speed
+        return job.speedups[n] * factor * speed
 
     def _start_fills(
         self,
@@ -815,7 +815,7 @@ class Placer:
             min_servers = (n + g - 1) // g
             extra = servers - min_servers
             factor = job.profile.placement_factor(extra, min_servers) if extra > 0 else 1.0
-            out.append((float(job.speedup[n]) * factor * speed, len(used_speeds) > 1))
+            out.append((job.speedups[n] * factor * speed, len(used_speeds) > 1))
         self._curves[key] = out
         return list(out)
 
@@ -1191,7 +1191,7 @@ class Placer:
             extra = n_own + (1 if full else 0) - min_servers
             extra = extra if extra > 0 else 0
             factor = job.profile.placement_factor(extra, min_servers) if extra else 1.0
-            r = float(job.speedup[n]) * factor
+            r = job.speedups[n] * factor
             best = r if r > best else best  # max(best, r)
             out.append(best)
         self._bounds[key] = out
