@@ -704,21 +704,28 @@ class ArylPolicy(Policy):
 _FEW_ROWS = 16
 
 
-def _start_row(r: float, curve: list[float]) -> tuple[list[float] | np.ndarray, int] | None:
-    """A start's values ``r / curve[0] - r / curve[k]`` (at least two) and their first
-    maximum, or None when none is worth more than 0. In plain Python (the same IEEE
-    division and subtraction as numpy's ``r / curve[0] - r / np.asarray(curve)``, which a
-    rate of 0 is left to: its infinities and NaN rules)."""
-    now = r / curve[0]
+def _value_row(r: float, curve: list[float]) -> list[float] | None:
+    """``r / curve[0] - r / curve[k]`` for every ``k``, in plain Python floats: the same
+    IEEE divisions and subtractions as numpy's ``r / curve[0] - r / np.asarray(curve)``,
+    cheaper on a few short rows. None when a rate is 0 or a value NaN (a sum of opposite
+    infinities is one too): the numpy expression decides those, with its infinity and NaN
+    rules (and NaN, which ``max()`` may skip and numpy's maximum does not)."""
     try:
+        now = r / curve[0]
         values = [now - r / x for x in curve]
-        total = sum(values)
     except ZeroDivisionError:
-        total = np.nan
-    # a NaN (which max() may skip and numpy's maximum does not; a sum of opposite
-    # infinities is one too): the numpy expression decides, as it did
-    if total != total:
-        v = now - r / np.asarray(curve)
+        return None
+    total = sum(values)
+    return None if total != total else values
+
+
+def _start_row(r: float, curve: list[float]) -> tuple[list[float] | np.ndarray, int] | None:
+    """A start's values ``r / curve[0] - r / curve[k]`` (at least two; ``curve[0]`` not
+    0) and their first maximum, or None when none is worth more than 0. In plain Python
+    (:func:`_value_row`), else as the numpy expression."""
+    values = _value_row(r, curve)
+    if values is None:
+        v = r / curve[0] - r / np.asarray(curve)
         return (v, int(v.argmax())) if v.max() > 0 else None
     best = max(values)
     return (values, values.index(best)) if best > 0 else None
@@ -734,14 +741,8 @@ def _few_rows(grow: list, curves: list[list[float]], guard: float) -> list | Non
     for i, curve in enumerate(curves):
         if len(curve) < 2:
             continue
-        r = grow[i][1]
-        try:
-            now = r / curve[0]
-            values = [now - r / x for x in curve]
-        except ZeroDivisionError:
-            return None
-        total = sum(values)
-        if total != total:  # a NaN, which max() may skip and numpy's maximum does not
+        values = _value_row(grow[i][1], curve)
+        if values is None:
             return None
         best = max(values)
         if best > guard:

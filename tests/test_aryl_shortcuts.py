@@ -1,5 +1,6 @@
 """Shortcuts in Aryl's hot paths give the answers of the paths they skip: the plain-Python
-value rows of a few running candidates equal the numpy rows float for float, and the
+value rows of a few running candidates and of starts equal the numpy rows float for float,
+and the
 reclaim's servers-without-workers answer is the full greedy's at every reclaim."""
 
 from __future__ import annotations
@@ -53,6 +54,28 @@ def test_few_rows_equal_the_numpy_rows(candidates, guard):
 
 def test_few_rows_leave_zero_rates_to_numpy():
     assert aryl._few_rows([(None, 10.0, None, None)], [[1.0, 0.0]], 0.0) is None
+
+
+def _numpy_start_row(r: float, curve: list[float]):
+    """The numpy expression a start's row was computed with (the oracle)."""
+    values = r / curve[0] - r / np.asarray(curve)
+    return (values.tolist(), int(values.argmax())) if values.max() > 0 else None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(min_value=1.0, max_value=1e7, allow_nan=False),
+    rates,
+    st.lists(st.one_of(rates, st.just(0.0)), min_size=1, max_size=12),
+)
+def test_start_rows_equal_the_numpy_rows(remaining, first, rest):
+    curve = [first, *rest]  # a start's rate at its base is never 0 (step 2 checks it)
+    with np.errstate(divide="ignore"):  # a rate of 0 later in the row: numpy's infinities
+        got = aryl._start_row(remaining, curve)
+        want = _numpy_start_row(remaining, curve)
+    if got is not None:
+        got = (list(map(float, got[0])), got[1])
+    assert got == want
 
 
 def test_reclaim_of_servers_without_workers_is_the_greedys_pick(monkeypatch):
