@@ -129,7 +129,6 @@ class Placer:
     def rate(self, job: Job, placement: Mapping[int, int]) -> float:
         """The rate (work per second) of ``job`` on ``placement`` (non-empty)."""
         cl = self.cluster
-        g = cl.gpus_per_server
         # the slowest server's speed and the GPUs, in one pass without min() and sum()
         # calls (speeds are >= 0: -1.0 stands for none seen yet)
         speeds = cl.speed
@@ -139,8 +138,16 @@ class Placer:
             if speed < 0.0 or v < speed:
                 speed = v
             n += k
+        return self._rate_on(job, n, len(placement), speed)
+
+    def _rate_on(self, job: Job, n: int, servers: int, speed: float) -> float:
+        """The rate of ``job`` with ``n`` GPUs on ``servers`` servers whose slowest GPU
+        runs at ``speed``: ``speedup(n) x placement factor x speed``, the one formula
+        :meth:`rate` and the counted curves (:meth:`start_curve`, :meth:`_hist_curve`)
+        share."""
+        g = self.cluster.gpus_per_server
         min_servers = (n + g - 1) // g
-        extra_servers = len(placement) - min_servers
+        extra_servers = servers - min_servers
         factor = (
             job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
         )
@@ -435,7 +442,7 @@ class Placer:
             memo.clear()
         key = [job.idx, job.version, 0, 0, self.cluster.version]
         for i, (servers, speed, is_mixed) in enumerate(mixed):
-            best = self._start_rate(job, n_lo + i, servers, speed)
+            best = self._rate_on(job, n_lo + i, servers, speed)
             classes = base_cls, extra_cls
             if decide and is_mixed:
                 if pures is None:
@@ -450,7 +457,7 @@ class Placer:
                         pures.append(self._start_fills(job, n_lo, n_hi, pure_base, c))
                 for c, pure in zip(orders, pures, strict=True):
                     if i < len(pure):
-                        r = self._start_rate(job, n_lo + i, pure[i][0], pure[i][1])
+                        r = self._rate_on(job, n_lo + i, pure[i][0], pure[i][1])
                         if r >= best:
                             best, classes = r, (c, c)
             if decide:  # what grow_classes decides for this count (the round's fit asks)
@@ -458,17 +465,6 @@ class Placer:
                 memo[tuple(key)] = classes
             out.append(best)
         return out
-
-    def _start_rate(self, job: Job, n: int, servers: int, speed: float) -> float:
-        """:meth:`rate` of a placement of ``n`` GPUs on ``servers`` servers whose slowest
-        GPU runs at ``speed`` (the same float operations)."""
-        g = self.cluster.gpus_per_server
-        min_servers = (n + g - 1) // g
-        extra_servers = servers - min_servers
-        factor = (
-            job.profile.placement_factor(extra_servers, min_servers) if extra_servers > 0 else 1.0
-        )
-        return job.speedups[n] * factor * speed
 
     def _start_fills(
         self,
@@ -811,11 +807,8 @@ class Placer:
                     need -= got
             if need:
                 break  # not placeable
-            speed = min(used_speeds)
-            min_servers = (n + g - 1) // g
-            extra = servers - min_servers
-            factor = job.profile.placement_factor(extra, min_servers) if extra > 0 else 1.0
-            out.append((job.speedups[n] * factor * speed, len(used_speeds) > 1))
+            rate = self._rate_on(job, n, servers, min(used_speeds))
+            out.append((rate, len(used_speeds) > 1))
         self._curves[key] = out
         return list(out)
 
