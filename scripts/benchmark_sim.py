@@ -125,16 +125,11 @@ def time_trace_io(rows: int, seed: int, repeat: int) -> None:
         save_trace(table, path)
         t_save = time.perf_counter() - t0
         size_mb = path.stat().st_size / 1e6
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            loaded = load_trace(path)
-            times.append(time.perf_counter() - t0)
-        assert len(loaded) == rows
+        assert len(load_trace(path)) == rows
+        best, median = _median_s(lambda: load_trace(path), repeat)
     print(
         f"\ntrace I/O, {rows:,} rows ({size_mb:.1f} MB): save_trace {t_save:.3f} s, "
-        f"load_trace best {min(times):.3f} s, median {statistics.median(times):.3f} s "
-        f"over {repeat} loads"
+        f"load_trace best {best:.3f} s, median {median:.3f} s over {repeat} loads"
     )
 
 
