@@ -735,13 +735,9 @@ class Engine:
             job.t_alloc = t
             pause = self.dyn.restart_overhead_s if job.preemptions else 0.0
         self._move_workers(job, new)
-        cl = self.cluster
-        speeds, speed = cl.speed, -1.0  # min over new's servers (speeds >= 0), without min()
-        for s in new:
-            if speed < 0.0 or speeds[s] < speed:
-                speed = speeds[s]
-        job.speed = speed
-        job.rate = self.placer.rate(job, new)
+        placer = self.placer  # the placement's rate, its slowest speed found once
+        job.speed = speed = placer.slowest_speed(new)
+        job.rate = placer.rate_on(job, job.n_gpus, len(new), speed)
         job.pause_until = t + pause
         job.run_from = job.t_update if job.t_update > job.pause_until else job.pause_until
         job.seg_progress = job.progress

@@ -128,23 +128,27 @@ class Placer:
     # ------------------------------------------------------------------ placement
     def rate(self, job: Job, placement: Mapping[int, int]) -> float:
         """The rate (work per second) of ``job`` on ``placement`` (non-empty)."""
-        cl = self.cluster
-        # the slowest server's speed and the GPUs, in one pass without min() and sum()
-        # calls (speeds are >= 0: -1.0 stands for none seen yet)
-        speeds = cl.speed
-        speed, n = -1.0, 0
-        for s, k in placement.items():
+        n = 0
+        for k in placement.values():
+            n += k
+        return self.rate_on(job, n, len(placement), self.slowest_speed(placement))
+
+    def slowest_speed(self, placement: Iterable[int]) -> float:
+        """The speed of the slowest GPU on ``placement``'s servers (non-empty), without a
+        ``min()`` call: speeds are >= 0, so -1.0 stands for none seen yet."""
+        speeds = self.cluster.speed
+        speed = -1.0
+        for s in placement:
             v = speeds[s]
             if speed < 0.0 or v < speed:
                 speed = v
-            n += k
-        return self._rate_on(job, n, len(placement), speed)
+        return speed
 
-    def _rate_on(self, job: Job, n: int, servers: int, speed: float) -> float:
+    def rate_on(self, job: Job, n: int, servers: int, speed: float) -> float:
         """The rate of ``job`` with ``n`` GPUs on ``servers`` servers whose slowest GPU
         runs at ``speed``: ``speedup(n) x placement factor x speed``, the one formula
-        :meth:`rate` and the counted curves (:meth:`start_curve`, :meth:`_hist_curve`)
-        share."""
+        :meth:`rate`, the engine's reallocation and the counted curves
+        (:meth:`start_curve`, :meth:`_hist_curve`) share."""
         g = self.cluster.gpus_per_server
         min_servers = (n + g - 1) // g
         extra_servers = servers - min_servers
@@ -442,7 +446,7 @@ class Placer:
             memo.clear()
         key = [job.idx, job.version, 0, 0, self.cluster.version]
         for i, (servers, speed, is_mixed) in enumerate(mixed):
-            best = self._rate_on(job, n_lo + i, servers, speed)
+            best = self.rate_on(job, n_lo + i, servers, speed)
             classes = base_cls, extra_cls
             if decide and is_mixed:
                 if pures is None:
@@ -457,7 +461,7 @@ class Placer:
                         pures.append(self._start_fills(job, n_lo, n_hi, pure_base, c))
                 for c, pure in zip(orders, pures, strict=True):
                     if i < len(pure):
-                        r = self._rate_on(job, n_lo + i, pure[i][0], pure[i][1])
+                        r = self.rate_on(job, n_lo + i, pure[i][0], pure[i][1])
                         if r >= best:
                             best, classes = r, (c, c)
             if decide:  # what grow_classes decides for this count (the round's fit asks)
@@ -807,7 +811,7 @@ class Placer:
                     need -= got
             if need:
                 break  # not placeable
-            rate = self._rate_on(job, n, servers, min(used_speeds))
+            rate = self.rate_on(job, n, servers, min(used_speeds))
             out.append((rate, len(used_speeds) > 1))
         self._curves[key] = out
         return list(out)
@@ -1146,11 +1150,7 @@ class Placer:
         slowest new GPUs are of that class reaches the free GPUs of the classes at least as
         fast and runs at most at that speed (and its own servers' slowest)."""
         cl = self.cluster
-        speed = cl.speed
-        own_speed = 2.0**60
-        for s in job.placement:
-            v = speed[s]
-            own_speed = v if v < own_speed else own_speed
+        own_speed = self.slowest_speed(job.placement)
         orders = self._class_orders(job)
         key = (own_speed, orders)  # all it depends on: kept (jobs share a few)
         levels = self._levels_memo.get(key)
