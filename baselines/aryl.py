@@ -532,11 +532,73 @@ class ArylPolicy(Policy):
         capacity: int,
         out: dict[int, int],
     ) -> None:
-        """Step 2: extra workers by MCKP. An option ``k`` of a job at ``n`` GPUs is worth
-        ``R / rate(n) - R / rate(n + k)``, the remaining-time reduction at the rates the
-        engine would apply where the placer would put the workers (``view.rate_with``:
-        speedup x placement factor x slowest GPU's speed). Values may be negative (a grow
-        that splits a job or adds slower GPUs) and non-concave; the solver stays exact."""
+        """Step 2: extra workers by MCKP over the value rows of :meth:`value_rows`: one
+        option per candidate within the free ``capacity``, exact (greedy where values are
+        concave, DP otherwise: :mod:`baselines.mckp`); a running job's pick that fails the
+        resize guard is dropped and the rest solved again."""
+        rows = self.value_rows(view, started, busy, capacity)
+        if rows is None:
+            return
+        guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
+        jobs, bases, lengths, tops = rows.jobs, rows.bases, rows.lengths, rows.tops
+        weights, solver = self.value_weights, self.cfg.solver
+        if solver == "auto" and not weights and sum(tops) <= capacity:
+            # every row's best option fits at once: that is the knapsack's answer
+            # (mckp.solve_matrix's first case), and each grow's best beats the guard (the
+            # rows' test), so no pass drops one: granted without building the matrix
+            for job, b, k in zip(jobs, bases, tops, strict=True):
+                if k > 0:
+                    out[job.idx] = b + k
+            return
+        m, filled = rows.matrix()
+        lens = np.array(lengths, dtype=np.int64)
+        running = np.arange(len(jobs)) >= rows.n_start
+        failed = np.zeros(0, dtype=bool)
+        for attempt in range(3):  # later passes drop grows that fail the resize guard
+            values = m
+            if weights:
+                w = np.array([weights.get(j.idx, 1.0) for j in jobs])
+                values = np.full(m.shape, -np.inf)  # the padding stays -inf
+                np.multiply(m, w[:, None], out=values, where=filled)
+            if solver == "auto":
+                picks = mckp.solve_matrix(values, lens, capacity)
+            else:
+                vrows = [values[i, :n] for i, n in enumerate(lengths)]
+                if solver == "dp":
+                    picks = mckp.solve_dp(vrows, capacity)
+                else:
+                    picks = mckp.solve_greedy(vrows, capacity)
+            k = np.array(picks, dtype=np.int64)
+            failed = running & (k > 0) & (m[np.arange(len(jobs)), k] <= guard)
+            if not failed.any() or attempt == 2:
+                break
+            kept = np.flatnonzero(~failed)
+            if not kept.size:
+                return  # every candidate's pick failed the guard: no grow this round
+            jobs = [jobs[i] for i in kept]
+            bases = [bases[i] for i in kept]
+            lengths = [lengths[i] for i in kept]
+            lens = lens[kept]
+            width = int(lens.max())  # as a matrix built from the kept rows alone
+            m, filled, running = m[kept, :width], filled[kept, :width], running[kept]
+        for job, b, k, bad in zip(jobs, bases, picks, failed.tolist(), strict=True):
+            if k > 0 and not bad:
+                out[job.idx] = b + k
+
+    def value_rows(
+        self, view: ClusterView, started: list[Job], busy: Container[int], capacity: int
+    ) -> ValueRows | None:
+        """Step 2's candidates and their values, or None when there is none: the round's
+        elastic starts (``started``, at their base) and the running elastic jobs the grow
+        watch holds awake (not in ``busy``: shrunk or moved this round) whose best grow
+        within ``capacity`` free GPUs beats the resize guard. Option ``k`` of a job at
+        ``n`` GPUs is worth ``R / rate(n) - R / rate(n + k)``, the remaining-time reduction
+        at the rates the engine would apply where the placer would put the workers
+        (``view.start_curve`` and ``view.rate_curves``, the same floats as
+        ``view.rate_with``: speedup x placement factor x slowest GPU's speed). Values may
+        be negative (a grow that splits a job or adds slower GPUs) and non-concave.
+        Updates the grow watch (``tests/test_aryl_values.py`` checks every value against
+        the engine)."""
         t = view.now
         guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
         c = view.scenario.cluster
@@ -557,7 +619,7 @@ class ArylPolicy(Policy):
         top_rates = self._top_rates
         watch.wake(view)
         if not cands and not watch.awake:
-            return  # nothing to grow (most rounds of a busy cluster)
+            return None  # nothing to grow (most rounds of a busy cluster)
         # running candidates, their remaining work, view.bound_levels (the cluster does not
         # change during the round: what it was at the bound check) and the largest count
         # within the free GPUs (the bound's and the rate curve's)
@@ -596,7 +658,6 @@ class ArylPolicy(Policy):
         lengths = [len(c[2]) for c in cands]
         # each row's best option, its first maximum (a start's is worth more than 0)
         tops = [c[3] for c in cands]
-        n_start = len(cands)
         # the running candidates' value arrays as one flat sequence (row after row): the
         # same float operations as ``r / rates[0] - r / np.asarray(rates)`` row by row,
         # in plain Python for a few rows (_few_rows), else in numpy
@@ -647,56 +708,48 @@ class ArylPolicy(Policy):
             # wake, one of them takes the server); a grow wakes it anyway
             watch.sleep_all(grow, guard)
         if not jobs:
-            return
-        weights, solver = self.value_weights, self.cfg.solver
-        if solver == "auto" and not weights and sum(tops) <= capacity:
-            # every row's best option fits at once: that is the knapsack's answer
-            # (mckp.solve_matrix's first case), and each grow's best beats the guard (the
-            # rows' test), so no pass drops one: granted without building the matrix
-            for job, b, k in zip(jobs, bases, tops, strict=True):
-                if k > 0:
-                    out[job.idx] = b + k
-            return
-        # the candidates' values as one matrix padded with -inf (mckp.solve_matrix)
-        lens = np.array(lengths, dtype=np.int64)
-        m = np.full((len(jobs), int(lens.max())), -np.inf)
-        cols = np.arange(m.shape[1])
-        filled = cols[None, :] < lens[:, None]
-        for i in range(n_start):
-            m[i, : lengths[i]] = cands[i][2]
-        m[n_start:][filled[n_start:]] = flat  # row-major: row after row, as flat is
-        running = np.arange(len(jobs)) >= n_start
-        failed = np.zeros(0, dtype=bool)
-        for attempt in range(3):  # later passes drop grows that fail the resize guard
-            values = m
-            if weights:
-                w = np.array([weights.get(j.idx, 1.0) for j in jobs])
-                values = np.full(m.shape, -np.inf)  # the padding stays -inf
-                np.multiply(m, w[:, None], out=values, where=filled)
-            if solver == "auto":
-                picks = mckp.solve_matrix(values, lens, capacity)
-            else:
-                rows = [values[i, :n] for i, n in enumerate(lengths)]
-                if solver == "dp":
-                    picks = mckp.solve_dp(rows, capacity)
-                else:
-                    picks = mckp.solve_greedy(rows, capacity)
-            k = np.array(picks, dtype=np.int64)
-            failed = running & (k > 0) & (m[np.arange(len(jobs)), k] <= guard)
-            if not failed.any() or attempt == 2:
-                break
-            kept = np.flatnonzero(~failed)
-            if not kept.size:
-                return  # every candidate's pick failed the guard: no grow this round
-            jobs = [jobs[i] for i in kept]
-            bases = [bases[i] for i in kept]
-            lengths = [lengths[i] for i in kept]
-            lens = lens[kept]
-            width = int(lens.max())  # as a matrix built from the kept rows alone
-            m, filled, running = m[kept, :width], filled[kept, :width], running[kept]
-        for job, b, k, bad in zip(jobs, bases, picks, failed.tolist(), strict=True):
-            if k > 0 and not bad:
-                out[job.idx] = b + k
+            return None
+        return ValueRows(jobs, bases, lengths, tops, [c[2] for c in cands], flat)
+
+
+@dataclass
+class ValueRows:
+    """Step 2's value rows (:meth:`ArylPolicy.value_rows`): per candidate, starts first,
+    its job, the GPUs it grows from (its base, or what it runs on), its row's length
+    (options ``k = 0 ..``) and its best option (first maximum; 0 when none is worth more
+    than 0). The values: the starts' rows, then the running candidates' as one flat
+    sequence (row after row)."""
+
+    jobs: list[Job]
+    bases: list[int]
+    lengths: list[int]
+    tops: list[int]
+    start_rows: list  # lists of floats or arrays
+    flat: list[float] | np.ndarray
+
+    @property
+    def n_start(self) -> int:
+        return len(self.start_rows)
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """The values as one matrix padded with -inf (what :func:`mckp.solve_matrix`
+        takes), and the mask of its real entries."""
+        lens = np.array(self.lengths, dtype=np.int64)
+        m = np.full((len(self.jobs), int(lens.max())), -np.inf)
+        filled = np.arange(m.shape[1])[None, :] < lens[:, None]
+        n_start = self.n_start
+        for i, row in enumerate(self.start_rows):
+            m[i, : self.lengths[i]] = row
+        m[n_start:][filled[n_start:]] = self.flat  # row-major: row after row, as flat is
+        return m, filled
+
+    def row(self, i: int) -> list[float]:
+        """Row ``i``'s values as floats."""
+        n_start = self.n_start
+        if i < n_start:
+            return [float(v) for v in self.start_rows[i]]
+        at = sum(self.lengths[n_start:i])
+        return [float(v) for v in self.flat[at : at + self.lengths[i]]]
 
 
 #: step 2 builds the value rows of at most this many running candidates in plain Python
@@ -887,16 +940,3 @@ def _fit(
     if fitted != out:
         out.clear()
         out.update(fitted)
-
-
-def _values(
-    view: ClusterView, job: Job, n: int, rate_now: float, remaining: float, capacity: int
-) -> np.ndarray:
-    """``v[k] = R / rate(n) - R / rate(n + k)`` for ``k = 0 ..`` up to the job's maximum,
-    the free ``capacity`` or the first count the placer cannot place."""
-    n_max = min(job.max_gpus, n + capacity)
-    if job.n_gpus == n:  # running: the simulator's rate curve from where it is
-        rates = view.rate_curve(job, n_max)
-    else:  # starting this round at n GPUs
-        rates = [rate_now, *view.start_curve(job, n + 1, n_max)]
-    return remaining / rate_now - remaining / np.asarray(rates)
