@@ -166,6 +166,7 @@ def scenario_with_trace(
     *,
     trace=None,
     trace_format: str | None = None,
+    trace_options=None,
     target_load: float | None = None,
     inference_curve: str | None = None,
     log=None,
@@ -173,21 +174,43 @@ def scenario_with_trace(
     """``base`` with a trace's workload and/or another inference curve.
 
     ``inference_curve`` replaces the scenario's curve. ``trace`` replaces the generated
-    workload; the training pool is sized with
-    :func:`~aryl_gym.workload.real_traces.size_cluster_for` for ``target_load``, or for a
-    load of 0.9 when the trace does not fit ``base``'s cluster (largest job or offered
-    load). ``log`` (e.g. ``print``) receives the mapping report and the sizing decisions.
+    workload, mapped with ``trace_options`` (a
+    :class:`~aryl_gym.workload.real_traces.MappingOptions`; None keeps ``base``'s, the
+    defaults when it has none), which the scenario keeps for its runs; the training pool
+    is sized with :func:`~aryl_gym.workload.real_traces.size_cluster_for` for
+    ``target_load``, or for a load of 0.9 when the trace does not fit ``base``'s cluster
+    (largest job or offered load). ``log`` (e.g. ``print``) receives the mapping report and
+    the sizing decisions.
+
+    ``ValueError`` for a ``trace_format``, ``trace_options`` or ``target_load`` without a
+    trace, and for ``trace_options`` with a trace in the project's format (its columns
+    give the jobs as they are: no mapping applies, the options would change nothing).
     """
     say = log or (lambda _msg: None)
     overrides: dict = {}
     if inference_curve is not None:
         overrides["inference"] = replace(base.inference, curve=inference_curve)
     if trace is not None:
-        from aryl_gym.workload.real_traces import load_any, offered_gpu_demand, size_cluster_for
+        from aryl_gym.workload.real_traces import (
+            detect_format,
+            load_any,
+            offered_gpu_demand,
+            size_cluster_for,
+        )
 
         if target_load is not None and not (0 < target_load < float("inf")):
             raise ValueError(f"target load must be a finite number > 0, got {target_load}")
-        jobs, report = load_any(trace, trace_format, options=base.trace_options)
+        if trace_options is not None:
+            if (trace_format or detect_format(trace)) == "aryl":
+                raise ValueError(
+                    f"trace mapping options ({trace_options.changed() or 'the defaults'}) do not apply "
+                    f"to {trace}: it is in the project's format, whose columns give each "
+                    "job's elasticity, range and profile (convert a public trace with them "
+                    "instead, or leave them out)"
+                )
+            overrides["trace_options"] = trace_options
+        options = base.trace_options if trace_options is None else trace_options
+        jobs, report = load_any(trace, trace_format, options=options)
         say(report)
         check_jobs(jobs, str(trace))  # before sizing a cluster for it
         overrides.update(trace=str(trace), trace_format=report.format)
@@ -211,8 +234,8 @@ def scenario_with_trace(
                 f"sized training pool to {cluster.training_servers} servers for load {target:g}; "
                 f"inference pool {cluster.inference_servers} servers"
             )
-    elif trace_format is not None or target_load is not None:
-        raise ValueError("a trace format and a target load need a trace")
+    elif trace_format is not None or target_load is not None or trace_options is not None:
+        raise ValueError("a trace format, trace mapping options and a target load need a trace")
     return base.with_(**overrides) if overrides else base
 
 

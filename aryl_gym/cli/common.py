@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 BACKENDS = ("local", "ray")
@@ -44,9 +45,9 @@ def csv_list(text: str) -> list[str]:
 
 # --------------------------------------------------------------------------- scenario
 def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False) -> None:
-    """``--scenario`` plus ``--trace``, ``--format``, ``--target-load`` and
-    ``--inference-curve``: the options that choose the scenario a command runs (see
-    :func:`scenario_from_args`)."""
+    """``--scenario`` plus ``--trace``, ``--format``, ``--target-load``,
+    ``--inference-curve`` and the trace mapping flags (:func:`add_mapping_arguments`): the
+    options that choose the scenario a command runs (see :func:`scenario_from_args`)."""
     p.add_argument(
         "--scenario",
         required=required,
@@ -73,16 +74,32 @@ def add_scenario_arguments(p: argparse.ArgumentParser, *, required: bool = False
         metavar="NAME",
         help="inference demand curve instead of the scenario's (see `aryl-gym traces curves`)",
     )
+    add_mapping_arguments(
+        p,
+        "takes none (its columns give the jobs). They need --trace; a run's seed is "
+        "added to the mapping's (0: the jobs of `traces convert`)",
+    )
 
 
-def check_scenario_arguments(args: argparse.Namespace) -> None:
+def check_scenario_arguments(args: argparse.Namespace):
     """The checks of :func:`add_scenario_arguments`' options that read no file:
-    ``ValueError`` for ``--format`` / ``--target-load`` without ``--trace`` and for a
-    ``--trace`` that is a folder."""
-    if args.trace is None and (args.format is not None or args.target_load is not None):
-        raise ValueError("--format and --target-load need --trace")
+    ``ValueError`` for ``--format`` / ``--target-load`` or a mapping flag without
+    ``--trace`` (naming the flags given), for a bad mapping value (see
+    :func:`mapping_options_from_args`) and for a ``--trace`` that is a folder. Returns
+    the mapping options of the flags given (None when none was)."""
+    if args.trace is None:
+        if args.format is not None or args.target_load is not None:
+            raise ValueError("--format and --target-load need --trace")
+        given = given_mapping_flags(args)
+        if given:
+            need = "options need" if len(given) > 1 else "option needs"
+            raise ValueError(
+                f"{', '.join(given)}: trace mapping {need} --trace (they choose how a "
+                "public trace's rows become jobs; the synthetic workload has its own settings)"
+            )
     if args.trace is not None and args.trace.is_dir():
         raise ValueError(f"--trace {args.trace}: is a folder; give the path of a trace file")
+    return mapping_options_from_args(args)
 
 
 def scenario_from_args(args: argparse.Namespace):
@@ -91,17 +108,119 @@ def scenario_from_args(args: argparse.Namespace):
     from aryl_gym.resources import resolve_trace
     from aryl_gym.scenarios import get_scenario, inference_curve_line, scenario_with_trace
 
-    check_scenario_arguments(args)
+    options = check_scenario_arguments(args)
     scenario = scenario_with_trace(
         get_scenario(args.scenario),
         trace=None if args.trace is None else resolve_trace(args.trace),
         trace_format=args.format,
+        trace_options=options,
         target_load=args.target_load,
         inference_curve=args.inference_curve,
         log=print,
     )
     print(inference_curve_line(scenario.inference))
     return scenario
+
+
+# --------------------------------------------------------------------------- trace mapping
+#: The flags of :class:`~aryl_gym.workload.real_traces.MappingOptions` that ``traces
+#: convert`` / ``stats`` and the scenario options (``simulate``, ``benchmark``, ``sweep``)
+#: share: ``(dest, field, value of the field)``. ``traces`` adds the mapping's ``--seed``
+#: (on the scenario commands ``--seed`` is the run seed, which shifts the mapping's).
+MAPPING_FLAGS: tuple[tuple[str, str, Callable[[bool], bool] | None], ...] = (
+    ("elastic_share", "elastic_share", None),
+    ("elastic_min_fraction", "elastic_min_fraction", None),
+    ("elastic_max_factor", "elastic_max_factor", None),
+    ("min_duration", "min_duration_s", None),
+    ("drop_failed", "keep_failed", lambda v: not v),
+    ("fractional_gpu", "fractional_gpu", None),
+    ("exclude_censored", "include_censored", lambda v: not v),
+    ("qos", "qos", None),
+    ("max_gpus", "max_gpus", None),
+)
+
+
+def add_mapping_arguments(
+    p: argparse.ArgumentParser, aryl_format: str = "is loaded as it is"
+) -> argparse._ArgumentGroup:
+    """The ``MappingOptions`` flags of :data:`MAPPING_FLAGS`, in the group "trace mapping
+    options" (returned; its description ends with what happens to a trace in the
+    project's format, ``aryl_format``). Every default is None (absent), so that a command
+    tells which were given; :func:`mapping_options_from_args` fills in the dataclass's
+    defaults, which the help texts state."""
+    g = p.add_argument_group(
+        "trace mapping options",
+        "how a public trace's rows become jobs (traces/README.md); a trace in the "
+        f"project's own format {aryl_format}",
+    )
+    g.add_argument("--elastic-share", type=float, help="share of jobs made elastic (default 0.5)")
+    g.add_argument(
+        "--elastic-min-fraction",
+        type=float,
+        help="an elastic job of g GPUs may shrink to max(1, floor(g x this)) (default 0.5)",
+    )
+    g.add_argument(
+        "--elastic-max-factor",
+        type=float,
+        help="... and grow to max(g, floor(g x this)) (default 2)",
+    )
+    g.add_argument(
+        "--min-duration", type=float, help="drop rows shorter than this, in s (default 1)"
+    )
+    g.add_argument(
+        "--drop-failed",
+        action="store_true",
+        default=None,
+        help="drop failed and killed jobs (default: keep them)",
+    )
+    g.add_argument(
+        "--fractional-gpu",
+        choices=("ceil", "drop"),
+        help="part-GPU tasks: round up (default) or drop",
+    )
+    g.add_argument(
+        "--exclude-censored",
+        action="store_true",
+        default=None,
+        help="drop jobs still running when the trace ended",
+    )
+    g.add_argument("--qos", help="PAI 2023: keep only these qos classes, e.g. BE or BE,Burstable")
+    g.add_argument("--max-gpus", type=int, help="drop jobs asking for more GPUs than this")
+    return g
+
+
+def option_name(dest: str) -> str:
+    """``"elastic_share"`` -> ``"--elastic-share"``."""
+    return "--" + dest.replace("_", "-")
+
+
+def given_mapping_flags(args: argparse.Namespace) -> list[str]:
+    """The mapping flags given on the command line, e.g. ``["--elastic-share"]``."""
+    return [option_name(dest) for dest, _, _ in MAPPING_FLAGS if getattr(args, dest) is not None]
+
+
+def mapping_options_from_args(args: argparse.Namespace, flags=MAPPING_FLAGS):
+    """The ``MappingOptions`` of the mapping flags given (``flags``, as
+    :data:`MAPPING_FLAGS`), the dataclass's defaults for the others; None when none was.
+
+    Each flag is checked alone first, so a bad value is a ``ValueError`` that names the
+    flag and carries ``MappingOptions``' message, e.g. ``--elastic-share 1.5:
+    MappingOptions.elastic_share must be in [0, 1], got 1.5``."""
+    from aryl_gym.workload.real_traces import MappingOptions
+
+    fields = {}
+    for dest, field, convert in flags:
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        fields[field] = value if convert is None else convert(value)
+        try:
+            MappingOptions(**{field: fields[field]})
+        except ValueError as exc:
+            shown = f" {value:g}" if isinstance(value, float) else f" {value}"
+            shown = "" if isinstance(value, bool) else shown
+            raise ValueError(f"{option_name(dest)}{shown}: {exc}") from None
+    return MappingOptions(**fields) if fields else None
 
 
 # --------------------------------------------------------------------------- runs

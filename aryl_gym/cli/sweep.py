@@ -5,14 +5,39 @@ from __future__ import annotations
 import argparse
 
 from aryl_gym.cli.common import (
+    MAPPING_FLAGS,
     add_output_arguments,
     add_run_arguments,
     add_scenario_arguments,
     check_scenario_arguments,
+    option_name,
     policies_and_seeds,
     print_resumed,
     scenario_from_args,
 )
+
+
+def check_grid_against_flags(grid: dict, args: argparse.Namespace) -> None:
+    """A ``--grid`` parameter that sets the same ``MappingOptions`` field as a mapping flag
+    (``elastic_share``, ``elastic_min_fraction``, ``elastic_max_factor``): the grid sets
+    the field at every point, on top of the mapping the flags give; the flag's value is
+    the scenario's own, the value the sensitivity tables of the other parameters hold the
+    field at. So the flag's value must be one of the grid's, else it would change nothing:
+    ``ValueError`` naming both."""
+    from aryl_gym.experiments.grid import fmt_value
+
+    for dest, field, _ in MAPPING_FLAGS:
+        value = getattr(args, dest)
+        if value is None or field not in grid or value in grid[field]:
+            continue
+        flag = option_name(dest)
+        values = ",".join(fmt_value(v) for v in grid[field])
+        raise ValueError(
+            f"{flag} {fmt_value(value)} and --grid {field}={values} both set the trace "
+            f"mapping's {field}: the grid sets it at every point, so the flag would change "
+            f"nothing; give {fmt_value(value)} among the grid's values (the value the other "
+            "parameters' sensitivity tables then hold it at) or leave the flag out"
+        )
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -28,6 +53,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     runner.check_backend(args.backend)
     runner.check_workers(args.workers)
     check_scenario_arguments(args)
+    check_grid_against_flags(grid, args)
     sweep_folder(args.out, grid, policies, args.reference).check(
         force=args.force, resume=args.resume
     )
@@ -77,7 +103,9 @@ def register(sub) -> None:
         action="append",
         metavar="NAME=V1,V2,...",
         help="a swept parameter and its values; repeat for a cartesian product "
-        f"(none: the scenario alone). Known: {known}",
+        f"(none: the scenario alone). Known: {known}. With --trace, the elastic_* "
+        "parameters change the trace mapping the mapping flags give; a flag that sets the "
+        "same field must name one of the grid's values (the others' tables hold it there)",
     )
     add_output_arguments(s)
     s.set_defaults(func=cmd_sweep)

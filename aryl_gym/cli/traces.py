@@ -10,9 +10,11 @@
 * ``aryl-gym traces formats`` lists the trace formats of the registry
   (:mod:`aryl_gym.workload.formats`), which ``--format`` takes.
 
-``convert`` and ``stats`` take the mapping options (``--elastic-share``, ``--seed``,
-``--min-duration``, ``--drop-failed``, ``--fractional-gpu``, ``--exclude-censored``, ``--qos``,
-``--max-gpus``).
+``convert`` and ``stats`` take the mapping options (``--elastic-share``,
+``--elastic-min-fraction``, ``--elastic-max-factor``, ``--min-duration``, ``--drop-failed``,
+``--fractional-gpu``, ``--exclude-censored``, ``--qos``, ``--max-gpus``, defined once in
+:func:`aryl_gym.cli.common.add_mapping_arguments` and also taken by ``simulate``,
+``benchmark`` and ``sweep`` with ``--trace``) and the mapping's own ``--seed``.
 """
 
 from __future__ import annotations
@@ -22,80 +24,34 @@ from pathlib import Path
 
 import numpy as np
 
+from aryl_gym.cli.common import MAPPING_FLAGS, mapping_options_from_args
+from aryl_gym.cli.common import add_mapping_arguments as add_shared_mapping_arguments
+
 DAY = 86400.0
 HOUR = 3600.0
 
 
+#: The mapping flags of ``convert`` and ``stats``: the shared ones plus the mapping's seed.
+TRACES_MAPPING_FLAGS = (*MAPPING_FLAGS, ("seed", "seed", None))
+
+
 def add_mapping_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``MappingOptions`` flags (defaults are the dataclass's)."""
+    """``--format`` and the ``MappingOptions`` flags: those shared with the scenario
+    options (:func:`aryl_gym.cli.common.add_mapping_arguments`) plus ``--seed``; the
+    dataclass's defaults for those not given (:func:`options_from_args`)."""
     p.add_argument(
         "--format",
         help="trace format (default: detected from the header; `aryl-gym traces formats` lists them)",
     )
-    g = p.add_argument_group("mapping options")
-    g.add_argument(
-        "--elastic-share", type=float, default=0.5, help="share of jobs made elastic (default 0.5)"
-    )
-    g.add_argument(
-        "--elastic-min-fraction",
-        type=float,
-        default=0.5,
-        help="an elastic job of g GPUs may shrink to max(1, floor(g x this)) (default 0.5)",
-    )
-    g.add_argument(
-        "--elastic-max-factor",
-        type=float,
-        default=2.0,
-        help="... and grow to max(g, floor(g x this)) (default 2)",
-    )
-    g.add_argument(
-        "--seed", type=int, default=0, help="seed of elastic flags and profiles (default 0)"
-    )
-    g.add_argument(
-        "--min-duration",
-        type=float,
-        default=1.0,
-        help="drop rows shorter than this, in s (default 1)",
-    )
-    g.add_argument(
-        "--drop-failed",
-        action="store_true",
-        help="drop failed and killed jobs (default: keep them)",
-    )
-    g.add_argument(
-        "--fractional-gpu",
-        choices=("ceil", "drop"),
-        default="ceil",
-        help="part-GPU tasks: round up (default) or drop",
-    )
-    g.add_argument(
-        "--exclude-censored",
-        action="store_true",
-        help="drop jobs still running when the trace ended",
-    )
-    g.add_argument(
-        "--qos", default=None, help="PAI 2023: keep only these qos classes, e.g. BE or BE,Burstable"
-    )
-    g.add_argument(
-        "--max-gpus", type=int, default=None, help="drop jobs asking for more GPUs than this"
-    )
+    g = add_shared_mapping_arguments(p)
+    g.add_argument("--seed", type=int, help="seed of elastic flags and profiles (default 0)")
 
 
 def options_from_args(args: argparse.Namespace):
+    """The ``MappingOptions`` of the flags (the dataclass's defaults for those not given)."""
     from aryl_gym.workload.real_traces import MappingOptions
 
-    return MappingOptions(
-        elastic_share=args.elastic_share,
-        elastic_min_fraction=args.elastic_min_fraction,
-        elastic_max_factor=args.elastic_max_factor,
-        seed=args.seed,
-        min_duration_s=args.min_duration,
-        keep_failed=not args.drop_failed,
-        fractional_gpu=args.fractional_gpu,
-        include_censored=not args.exclude_censored,
-        qos=args.qos,
-        max_gpus=args.max_gpus,
-    )
+    return mapping_options_from_args(args, TRACES_MAPPING_FLAGS) or MappingOptions()
 
 
 # --------------------------------------------------------------------------- statistics

@@ -33,6 +33,7 @@ missing runs are computed, and the reports come out as those of an uninterrupted
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -259,6 +260,9 @@ def write_reports(
         "scenario": scenario.name,
         "trace": scenario.trace,
         "trace_format": scenario.trace_format,
+        "trace_options": None
+        if scenario.trace_options is None
+        else dataclasses.asdict(scenario.trace_options),
         "training_servers": scenario.cluster.training_servers,
         "inference_servers": scenario.cluster.inference_servers,
         "inference_curve": scenario.inference.curve,

@@ -178,7 +178,9 @@ def setup_line(scenario: ScenarioConfig) -> str:
     """One line naming the workload source, the pools and the inference curve of a run."""
     cl = scenario.cluster
     if scenario.trace is not None:
-        work = f"trace `{scenario.trace}` (format {scenario.trace_format or 'detected'})"
+        work = f"trace `{scenario.trace}` (format {scenario.trace_format or 'detected'}"
+        changed = scenario.trace_options.changed() if scenario.trace_options else ""
+        work += f"; mapping {changed})" if changed else ")"
     else:
         work = "synthetic workload"
     return (

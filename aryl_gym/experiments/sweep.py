@@ -59,6 +59,7 @@ from aryl_gym.experiments.report import (
     cell,
     md_table,
     ratios_note,
+    setup_line,
     write_json,
 )
 from aryl_gym.outputs import write_csv_atomic, write_text_atomic
@@ -243,6 +244,7 @@ def format_sweep(
         f"Policies {', '.join(policies)}; seeds {', '.join(str(s) for s in seeds)}; "
         f"{len(grid_points(grid))} grid point(s)."
     )
+    out.append(setup_line(base))
     if grid:
         out.append(
             "Grid: "

@@ -5,9 +5,10 @@ choices), :class:`MappingReport` (what was dropped or changed), :func:`map_rows`
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -67,9 +68,14 @@ class MappingOptions:
                 f"MappingOptions.elastic_share must be in [0, 1], got {self.elastic_share}"
             )
         check_elastic_range("MappingOptions", self.elastic_min_fraction, self.elastic_max_factor)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral):
+            raise ValueError(f"MappingOptions.seed must be an integer, got {self.seed!r}")
+        if self.seed < 0:
+            raise ValueError(f"MappingOptions.seed must be >= 0, got {self.seed}")
         if not (self.min_duration_s >= 0 and math.isfinite(self.min_duration_s)):
             raise ValueError(
-                f"MappingOptions.min_duration_s must be >= 0, got {self.min_duration_s}"
+                f"MappingOptions.min_duration_s must be a finite number >= 0, "
+                f"got {self.min_duration_s}"
             )
         if self.fractional_gpu not in ("ceil", "drop"):
             raise ValueError(
@@ -83,6 +89,16 @@ class MappingOptions:
             object.__setattr__(self, "qos", tuple(self.qos))
             if not self.qos:
                 raise ValueError("MappingOptions.qos must name at least one class (or be None)")
+
+    def changed(self) -> str:
+        """The fields that differ from the defaults, e.g. ``"elastic_share=0.25,
+        keep_failed=False"``; ``""`` when none does."""
+        default = MappingOptions()
+        return ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        )
 
 
 def parse_qos(spec: str) -> tuple[str, ...] | None:
