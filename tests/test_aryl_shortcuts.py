@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from aryl_gym.baselines import aryl, make_policy
+from aryl_gym.baselines import aryl, make_policy, value_rows
 from aryl_gym.baselines import reclaim as reclaim_rules
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,11 +49,11 @@ def test_few_rows_equal_the_numpy_rows(candidates, guard):
     remaining = [r for r, _ in candidates]
     curves = [c for _, c in candidates]
     grow = [(None, r, None, None) for r in remaining]
-    assert aryl._few_rows(grow, curves, guard) == _numpy_rows(remaining, curves, guard)
+    assert value_rows.few_rows(grow, curves, guard) == _numpy_rows(remaining, curves, guard)
 
 
 def test_few_rows_leave_zero_rates_to_numpy():
-    assert aryl._few_rows([(None, 10.0, None, None)], [[1.0, 0.0]], 0.0) is None
+    assert value_rows.few_rows([(None, 10.0, None, None)], [[1.0, 0.0]], 0.0) is None
 
 
 def _numpy_start_row(r: float, curve: list[float]):
@@ -71,7 +71,7 @@ def _numpy_start_row(r: float, curve: list[float]):
 def test_start_rows_equal_the_numpy_rows(remaining, first, rest):
     curve = [first, *rest]  # a start's rate at its base is never 0 (step 2 checks it)
     with np.errstate(divide="ignore"):  # a rate of 0 later in the row: numpy's infinities
-        got = aryl._start_row(remaining, curve)
+        got = value_rows.start_row(remaining, curve)
         want = _numpy_start_row(remaining, curve)
     if got is not None:
         got = (list(map(float, got[0])), got[1])
