@@ -12,7 +12,9 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
   rule preempts);
 * **sweeps** — Aryl vs the reference point over one scenario parameter at a time (lent-GPU
   speed, inference pool size, elastic share, an elastic job's range around its request,
-  load, share of jobs too large for lent GPUs);
+  load, share of jobs too large for lent GPUs), and **equal_throughput**: lent GPUs at
+  training speed with the inference pool cut to 280 or 420 servers (280 lends the
+  default's GPU throughput at full speed: what the lent GPUs' slowness costs);
 * **readings** — Aryl with each reading for slower lent GPUs (docs/model.md) switched
   alone and all off together, and loaning alone with lent starts whenever GPUs are free
   (``--sweep-seeds`` seeds);
@@ -23,6 +25,7 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
 
     python scripts/reproduce_aryl.py --out runs/repro                       # everything
     python scripts/reproduce_aryl.py --out runs/repro --sections headline --seeds 5
+    python scripts/reproduce_aryl.py --out runs/repro --sections equal_throughput --sweep-seeds 5
 """
 
 from __future__ import annotations
@@ -68,7 +71,11 @@ READINGS: dict[str, dict] = {
 }
 #: the reclaim comparison repeated where lent servers hold work a reclaim can preempt
 HOMOGENEOUS = ("inference_gpu_speed", 1.0)
-#: swept parameter -> values (the default of aryl-15d is among them)
+#: a change of two parameters at once (_apply): lent GPUs as fast as training GPUs, and
+#: the inference pool of the value's servers
+EQUAL_THROUGHPUT = "equal_throughput"
+#: swept parameter -> values (the default of aryl-15d is among them, except for
+#: EQUAL_THROUGHPUT)
 SWEEPS: dict[str, list] = {
     "inference_gpu_speed": [0.25, 0.4, 0.6, 1.0],
     "inference_servers": [175, 350, 700],
@@ -78,6 +85,9 @@ SWEEPS: dict[str, list] = {
     "elastic_max_factor": [1.5, 2.0, 3.0],
     "load": [0.8, 1.0, 1.2],
     "large_model_share": [0.0, 0.25, 0.5],
+    # lent GPUs at training speed, the inference pool cut to this many servers: 280 (0.4 x
+    # 700) lends the default's GPU throughput at full speed (what slow lent GPUs cost)
+    EQUAL_THROUGHPUT: [280, 420],
 }
 
 
@@ -87,7 +97,7 @@ def run_one(param: str | None, value, policy: str, seed: int) -> dict:
 
     sc = get_scenario("aryl-15d")
     if param is not None:
-        sc = PARAMETERS[param].apply(sc, value)
+        sc = _apply(sc, param, value)
     res = run_policy(sc, _policy(policy), seed)
     ts = res.timeseries()
     c = sc.cluster
@@ -105,6 +115,14 @@ def run_one(param: str | None, value, policy: str, seed: int) -> dict:
     }
 
 
+def _apply(sc, param: str, value):
+    """``sc`` with the swept ``param`` at ``value`` (a grid parameter, or EQUAL_THROUGHPUT)."""
+    if param == EQUAL_THROUGHPUT:
+        sc = PARAMETERS["inference_gpu_speed"].apply(sc, 1.0)
+        return PARAMETERS["inference_servers"].apply(sc, value)
+    return PARAMETERS[param].apply(sc, value)
+
+
 def _policy(name: str):
     """A registered policy, or an Aryl of :data:`READINGS` (``name/reading``)."""
     from aryl_gym.baselines import make_policy
@@ -117,7 +135,7 @@ def _policy(name: str):
 
 def _norm(param, value) -> tuple:
     """A sweep point at the scenario's own value is the default run (computed once)."""
-    if param is not None and PARAMETERS[param].default(get_scenario("aryl-15d")) == value:
+    if param in PARAMETERS and PARAMETERS[param].default(get_scenario("aryl-15d")) == value:
         return None, None
     return param, value
 

@@ -63,3 +63,13 @@ def test_headline_ratios_are_per_seed_then_averaged(repro):
     rows = repro.headline(runs, seeds, policies=["aryl"])
     # (1.2 + 1.5) / 2, not 4200 / 3000
     assert rows[-1].rstrip().endswith("1.35 ± 1.91x |")
+
+
+def test_equal_throughput_makes_lent_gpus_fast_and_the_pool_smaller(repro):
+    sc = repro._apply(repro.get_scenario("aryl-15d"), repro.EQUAL_THROUGHPUT, 280)
+    assert sc.cluster.inference_gpu_speed == 1.0
+    assert sc.cluster.inference_servers == 280
+    assert sc.cluster.training_servers == repro.get_scenario("aryl-15d").cluster.training_servers
+    # never taken for the default run (no default of its own), and a file name of its own
+    assert repro._norm(repro.EQUAL_THROUGHPUT, 700) == (repro.EQUAL_THROUGHPUT, 700)
+    assert repro._key(repro.EQUAL_THROUGHPUT, 280, "aryl", 0) != repro._key(None, None, "aryl", 0)
