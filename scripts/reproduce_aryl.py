@@ -21,6 +21,10 @@ recomputed: rerun the command to resume, or to add seeds), then writes ``report.
 * **ablations-by-speed** — both ablations beside Aryl and the reference point at every
   lent-GPU speed of the sweep (``--sweep-seeds`` seeds): where the paper's order holds.
 
+With the ``inference_servers``, ``inference_gpu_speed`` and ``equal_throughput`` sweeps, the
+report ends with Aryl's JCT ratio against the lent GPU throughput, slow lent GPUs beside
+fast ones (a table and ``lent-throughput.png``).
+
 ::
 
     python scripts/reproduce_aryl.py --out runs/repro                       # everything
@@ -301,6 +305,69 @@ def ablation_speed_table(runs, values, seeds) -> list[str]:
     return rows
 
 
+def throughput_points(runs, seeds) -> dict[str, list[tuple[int, float, float]]]:
+    """Aryl's JCT ratio against the lent GPU throughput (servers lent on average x GPUs per
+    server x lent speed, in training-GPU equivalents), for slow lent GPUs (the
+    ``inference_servers`` sweep at the default 0.4x) and for fast ones (``equal_throughput``
+    and the 1.0x point of the ``inference_gpu_speed`` sweep): ``(servers, throughput,
+    mean ratio)`` per point found in ``runs``, by kind."""
+    g = get_scenario("aryl-15d").cluster.gpus_per_server
+    slow_speed = get_scenario("aryl-15d").cluster.inference_gpu_speed
+    kinds = {
+        f"lent GPUs at {slow_speed:g}x": [
+            ("inference_servers", v, v, slow_speed) for v in SWEEPS["inference_servers"]
+        ],
+        "lent GPUs at 1.0x": [(EQUAL_THROUGHPUT, v, v, 1.0) for v in SWEEPS[EQUAL_THROUGHPUT]]
+        + [("inference_gpu_speed", 1.0, get_scenario("aryl-15d").cluster.inference_servers, 1.0)],
+    }
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for kind, points in kinds.items():
+        for param, value, servers, speed in points:
+            keys = [_key(param, value, p, s) for p in ("baseline", "aryl") for s in seeds]
+            if not all(k in runs for k in keys):
+                continue
+            lent = _get(runs, param, value, "aryl", seeds, "avg_lent_servers")
+            ratio = [
+                b / a
+                for a, b in zip(
+                    _get(runs, param, value, "aryl", seeds, "avg_jct_s"),
+                    _get(runs, param, value, "baseline", seeds, "avg_jct_s"),
+                    strict=True,
+                )
+            ]
+            tput = float(np.mean(lent)) * g * speed
+            out.setdefault(kind, []).append((servers, tput, float(np.mean(ratio))))
+    return {k: sorted(v, key=lambda p: p[1]) for k, v in out.items()}
+
+
+def throughput_plot(points: dict, path: Path) -> None:
+    """The points of :func:`throughput_points` as one PNG: JCT ratio against lent
+    throughput, one line per lent speed, the issue's 1.3x bar dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for kind, pts in points.items():
+        ax.plot([p[1] for p in pts], [p[2] for p in pts], marker="o", label=kind)
+        for servers, x, y in pts:
+            ax.annotate(f"{servers}", (x, y), textcoords="offset points", xytext=(4, -10))
+    ax.axhline(1.3, color="grey", linestyle="--", linewidth=1, label="issue #11's bar (1.3x)")
+    top = max(p[2] for pts in points.values() for p in pts)
+    ax.set_ylim(1.0, max(top, 1.3) + 0.05)  # from the reference point's own level
+    ax.set_xlabel("lent GPU throughput (training-GPU equivalents, mean over the run)")
+    ax.set_ylabel("Aryl's avg JCT, reference point / Aryl (x)")
+    ax.set_title(
+        "aryl-15d: the same lent throughput, slow or fast GPUs\n(labels: inference servers)"
+    )
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -381,6 +448,23 @@ def main(argv: list[str] | None = None) -> int:
             f"## Ablations by lent-GPU speed ({len(sweep_seeds)} seeds)",
             "",
             *ablation_speed_table(runs, SWEEPS["inference_gpu_speed"], sweep_seeds),
+            "",
+        ]
+    points = throughput_points(runs, sweep_seeds)
+    if sum(len(v) for v in points.values()) >= 3:  # a picture worth drawing
+        throughput_plot(points, args.out / "lent-throughput.png")
+        lines += [
+            f"## Aryl's JCT ratio against lent GPU throughput ({len(sweep_seeds)} seeds)",
+            "",
+            "| lent GPUs | inference servers | lent throughput (GPU equivalents) | JCT vs ref |",
+            "|:---|---:|---:|---:|",
+            *(
+                f"| {kind} | {servers} | {tput:,.0f} | {ratio:.2f}x |"
+                for kind, pts in points.items()
+                for servers, tput, ratio in pts
+            ),
+            "",
+            "![JCT ratio against lent throughput](lent-throughput.png)",
             "",
         ]
     (args.out / "report.md").write_text("\n".join(lines) + "\n")

@@ -73,3 +73,22 @@ def test_equal_throughput_makes_lent_gpus_fast_and_the_pool_smaller(repro):
     # never taken for the default run (no default of its own), and a file name of its own
     assert repro._norm(repro.EQUAL_THROUGHPUT, 700) == (repro.EQUAL_THROUGHPUT, 700)
     assert repro._key(repro.EQUAL_THROUGHPUT, 280, "aryl", 0) != repro._key(None, None, "aryl", 0)
+
+
+def test_throughput_points_pair_lent_throughput_with_the_jct_ratio(repro):
+    seeds = [0, 1]
+    runs = {}
+    points = [("inference_servers", 350, 0.4), (repro.EQUAL_THROUGHPUT, 280, 1.0)]
+    for param, value, _ in points:
+        for s in seeds:
+            runs[repro._key(param, value, "baseline", s)] = _record("baseline", s, avg_jct_s=1200.0)
+            rec = _record("aryl", s, avg_jct_s=1000.0 if s == 0 else 800.0)
+            rec["summary"]["avg_lent_servers"] = 100.0 + 20 * s
+            runs[repro._key(param, value, "aryl", s)] = rec
+    got = repro.throughput_points(runs, seeds)
+    assert len(got) == 2  # one line per lent speed; points with runs missing are left out
+    (slow,) = got["lent GPUs at 0.4x"]
+    (fast,) = got["lent GPUs at 1.0x"]
+    # 110 servers lent on average x 8 GPUs x the speed; ratio per seed then averaged
+    assert slow == (350, pytest.approx(110 * 8 * 0.4), pytest.approx((1.2 + 1.5) / 2))
+    assert fast == (280, pytest.approx(110 * 8 * 1.0), pytest.approx((1.2 + 1.5) / 2))
