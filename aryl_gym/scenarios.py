@@ -191,17 +191,14 @@ def scenario_with_trace(
     if inference_curve is not None:
         overrides["inference"] = replace(base.inference, curve=inference_curve)
     if trace is not None:
-        from aryl_gym.workload.real_traces import (
-            detect_format,
-            load_any,
-            offered_gpu_demand,
-            size_cluster_for,
-        )
+        from aryl_gym.workload.real_traces import load_any, offered_gpu_demand, size_cluster_for
 
         if target_load is not None and not (0 < target_load < float("inf")):
             raise ValueError(f"target load must be a finite number > 0, got {target_load}")
+        options = base.trace_options if trace_options is None else trace_options
+        jobs, report = load_any(trace, trace_format, options=options)
         if trace_options is not None:
-            if (trace_format or detect_format(trace)) == "aryl":
+            if report.format == "aryl":  # the format load_any found (or was given)
                 raise ValueError(
                     f"trace mapping options ({trace_options.changed() or 'the defaults'}) do not apply "
                     f"to {trace}: it is in the project's format, whose columns give each "
@@ -209,8 +206,6 @@ def scenario_with_trace(
                     "instead, or leave them out)"
                 )
             overrides["trace_options"] = trace_options
-        options = base.trace_options if trace_options is None else trace_options
-        jobs, report = load_any(trace, trace_format, options=options)
         say(report)
         check_jobs(jobs, str(trace))  # before sizing a cluster for it
         overrides.update(trace=str(trace), trace_format=report.format)

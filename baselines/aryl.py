@@ -206,6 +206,11 @@ class ArylPolicy(Policy):
         return self._reclaim_rule(view, k, self.rng)
 
     # ------------------------------------------------------------------ allocation
+    def _resize_guard(self, view: ClusterView) -> float:
+        """The least time (s) a resize of a running job must save: ``resize_guard`` x the
+        scenario's ``scale_overhead_s``."""
+        return self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
+
     def _base(self, job: Job) -> int:
         if not self.cfg.elastic or not job.elastic or self.cfg.elastic_base == "requested":
             return job.gpus
@@ -407,7 +412,7 @@ class ArylPolicy(Policy):
         (``Allocation.to_training``), where step 1's changes leave room (``view.can_place``
         counts the moves before the round's starts and grows). Returns the free training
         and lent GPUs left for step 2."""
-        guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
+        guard = self._resize_guard(view)
         t = view.now
         for idx in sorted(self._mixed):
             job = self._mixed[idx]
@@ -540,7 +545,7 @@ class ArylPolicy(Policy):
         rows = self.value_rows(view, started, busy, capacity)
         if rows is None:
             return
-        guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
+        guard = self._resize_guard(view)
         jobs, bases, lengths, tops = rows.jobs, rows.bases, rows.lengths, rows.tops
         weights, solver = self.value_weights, self.cfg.solver
         if solver == "auto" and not weights and sum(tops) <= capacity:
@@ -601,7 +606,7 @@ class ArylPolicy(Policy):
         Updates the grow watch (``tests/test_aryl_values.py`` checks every value against
         the engine)."""
         t = view.now
-        guard = self.cfg.resize_guard * view.scenario.dynamics.scale_overhead_s
+        guard = self._resize_guard(view)
         c = view.scenario.cluster
         t_speed, i_speed = c.training_gpu_speed, c.inference_gpu_speed
         fastest = i_speed if i_speed > t_speed else t_speed  # max() without the call

@@ -311,14 +311,14 @@ def throughput_points(runs, seeds) -> dict[str, list[tuple[int, float, float]]]:
     ``inference_servers`` sweep at the default 0.4x) and for fast ones (``equal_throughput``
     and the 1.0x point of the ``inference_gpu_speed`` sweep): ``(servers, throughput,
     mean ratio)`` per point found in ``runs``, by kind."""
-    g = get_scenario("aryl-15d").cluster.gpus_per_server
-    slow_speed = get_scenario("aryl-15d").cluster.inference_gpu_speed
+    cluster = get_scenario("aryl-15d").cluster
+    g, slow_speed = cluster.gpus_per_server, cluster.inference_gpu_speed
     kinds = {
         f"lent GPUs at {slow_speed:g}x": [
             ("inference_servers", v, v, slow_speed) for v in SWEEPS["inference_servers"]
         ],
         "lent GPUs at 1.0x": [(EQUAL_THROUGHPUT, v, v, 1.0) for v in SWEEPS[EQUAL_THROUGHPUT]]
-        + [("inference_gpu_speed", 1.0, get_scenario("aryl-15d").cluster.inference_servers, 1.0)],
+        + [("inference_gpu_speed", 1.0, cluster.inference_servers, 1.0)],
     }
     out: dict[str, list[tuple[int, float, float]]] = {}
     for kind, points in kinds.items():

@@ -311,15 +311,11 @@ class Placer:
 
     def left_on(self, job: Job, server: int, n: int) -> int:
         """``job``'s workers on ``server`` after :meth:`shrink` to ``n`` (<= its GPUs)
-        GPUs, without building the placement: what-if shrinks ask it count by count."""
-        place = job.placement
-        remove = job.n_gpus - n
-        for s in self._shrink_order(job):
-            k = place[s]
-            if s == server:
-                return k - (remove if remove < k else k)
-            remove -= remove if remove < k else k
-        return 0
+        GPUs, without building the placement (from :meth:`shrink_share`)."""
+        k, before = self.shrink_share(job, server)
+        gone = job.n_gpus - n - before  # of the removed workers, those that reach server
+        gone = gone if gone > 0 else 0
+        return k - (gone if gone < k else k)
 
     def shrink_share(self, job: Job, server: int) -> tuple[int, int]:
         """``(k, before)``: ``job``'s GPUs on ``server`` and the GPUs :meth:`shrink` takes
